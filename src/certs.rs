@@ -1,0 +1,1 @@
+//! Development and cluster certificates for the webhook server.

@@ -1,0 +1,1 @@
+//! Image references, parsed as the kubelet and apiserver parse them.

@@ -1,0 +1,1 @@
+//! Shell analysis: finds writes to /etc/hosts in commands and scripts.
