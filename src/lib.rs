@@ -5,4 +5,7 @@
 
 pub mod certs;
 pub mod image;
+pub mod mutate;
+pub mod pod;
+pub mod policy;
 pub mod rules;
