@@ -13,8 +13,8 @@
 //! - `legacy_octal_numbers`: `0755` is 493, as kubectl reads `defaultMode: 0755`. Without it
 //!   serde-saphyr returns the float `755.0`, which is neither YAML 1.1 nor what the apiserver
 //!   receives. `0o755` is 493 either way; `08` is the float 8.
-//! - duplicate keys are an error (the default), and the default budget stays on so alias
-//!   bombs fail fast. Very large documents (over the budget's 250 000 nodes) fail the same way.
+//! - duplicate keys are an error (the default), and the budget stays on so alias bombs fail
+//!   fast; its size limits are raised to fit a 16 MiB file (see [`budget`]).
 //! - snippets off: errors carry path, line and column as fields instead of a rendered excerpt.
 //!
 //! Numbers: a float with no fractional part (`1.0`, `1e3`, `08`) becomes an integer, in YAML
@@ -174,6 +174,7 @@ fn parse_yaml(file: &Path, text: &str) -> Result<Vec<Root>, ManifestError> {
         strict_booleans: true,
         legacy_octal_numbers: true,
         with_snippet: false,
+        budget: budget(),
     };
     let roots: Vec<Spanned<Value>> = serde_saphyr::from_multiple_with_options(text, options)
         .map_err(|e| yaml_error(file, &e))?;
@@ -185,6 +186,23 @@ fn parse_yaml(file: &Path, text: &str) -> Result<Vec<Root>, ManifestError> {
             (markers.index_of(line), line, root.value)
         })
         .collect())
+}
+
+/// serde-saphyr's default budget, with the size limits scaled to a 16 MiB file.
+///
+/// The budget counts the whole stream, and its defaults (250 000 nodes, 1 024 documents) refuse
+/// a 2 MB bundle of ordinary manifests. Nodes, events and documents that are written out are
+/// bounded by [`MAX_FILE_BYTES`] anyway; what the budget must stop is amplification, and the
+/// alias limits that do that (total replayed events, alias/anchor ratio) keep their defaults.
+/// Depth stays at the default 64: serde-saphyr recurses per level, and at 128 levels a debug
+/// build overflows a 2 MiB thread stack (an abort, not an error). JSON files get serde_json's
+/// own limit of 128, which is cheap per level.
+fn budget() -> Option<serde_saphyr::Budget> {
+    serde_saphyr::budget! {
+        max_nodes: 4_000_000,
+        max_events: 10_000_000,
+        max_documents: 1_000_000,
+    }
 }
 
 fn yaml_error(file: &Path, error: &serde_saphyr::Error) -> ManifestError {
@@ -728,6 +746,58 @@ items:
             matches!(error, Err(ManifestError::Yaml { .. })),
             "{error:?}"
         );
+    }
+
+    #[test]
+    fn large_bundles_fit_the_budget() {
+        let many_documents: String = (0..2_000)
+            .map(|i| format!("---\nkind: ConfigMap\nmetadata: {{name: c{i}}}\n"))
+            .collect();
+        assert_eq!(parse("many.yaml", &many_documents).len(), 2_000);
+        let mut many_nodes = String::from("kind: ConfigMap\ndata:\n");
+        for i in 0..150_000 {
+            many_nodes.push_str(&format!("  k{i}: v\n"));
+        }
+        assert_eq!(
+            parse("big.yaml", &many_nodes)[0].object["data"]
+                .as_object()
+                .map(|d| d.len()),
+            Some(150_000)
+        );
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        // Test threads have a 2 MiB stack, less than the CLI's main thread: a good canary.
+        let nested_maps = |depth: usize| -> String {
+            (0..depth)
+                .map(|i| format!("{}k{i}:\n", " ".repeat(i)))
+                .collect::<String>()
+                + &" ".repeat(depth)
+                + "leaf: 1\n"
+        };
+        assert_eq!(parse("ok.yaml", &nested_maps(60)).len(), 1);
+        for depth in [65, 200, 10_000] {
+            let error = parse_text(Path::new("deep.yaml"), &nested_maps(depth));
+            assert!(
+                matches!(error, Err(ManifestError::Yaml { .. })),
+                "{depth}: {error:?}"
+            );
+            let flow = format!("a: {}1{}\n", "[".repeat(depth), "]".repeat(depth));
+            let error = parse_text(Path::new("deep.yaml"), &flow);
+            assert!(
+                matches!(error, Err(ManifestError::Yaml { .. })),
+                "{depth}: {error:?}"
+            );
+            let json = format!("{{\"a\": {}1{}}}", "[".repeat(depth), "]".repeat(depth));
+            let error = parse_text(Path::new("deep.json"), &json);
+            let want_error = depth > 127;
+            assert_eq!(
+                matches!(error, Err(ManifestError::Json { .. })),
+                want_error,
+                "{depth}"
+            );
+        }
     }
 
     #[test]
