@@ -11,6 +11,7 @@
 //! `Parse` grammar only (no docker.io normalisation, no go-digest check that a sha256 digest is
 //! 64 lowercase hex), checks the 255 limit on the whole name where upstream has checked only the
 //! path since distribution/reference#9 (in v0.6.0), and adds its own digest length caps;
+//! it also keeps `unreachable!()` on its parse path, where podgate wants no panic on any input.
 //! `oci-spec`'s `Reference` pulls in a large tree for one function and normalises differently.
 //! The grammar is small, so it is transcribed here from `regexp.go`, `reference.go` and
 //! `normalize.go` (and go-digest v1.0.0's `Digest.Validate`) into `regex` patterns, keeping the
@@ -105,6 +106,11 @@ const LOCALHOST: &str = "localhost";
 const DEFAULT_TAG: &str = "latest";
 
 /// Parse a reference exactly as `ParseNormalizedNamed` does, returning its parts.
+///
+/// Note for callers deciding pull policy: when parsing fails, Kubernetes' defaulting ignores
+/// the error and, having no tag, picks `IfNotPresent` (`SetDefaults_Container` in
+/// pkg/apis/core/v1/defaults.go); validation then rejects only empty or whitespace-padded
+/// images. An error here is therefore not proof that the apiserver refuses the Pod.
 pub fn parse(reference: &str) -> Result<ImageRef, ImageRefError> {
     let grammar = grammar()?;
     if grammar.anchored_identifier.is_match(reference) {
@@ -642,6 +648,118 @@ mod tests {
         for (name, input, want) in cases {
             assert_eq!(parse(&input), Err(want), "{name}: {input:?}");
         }
+    }
+
+    /// `TestValidateReferenceName` and `TestValidateRemoteName` in normalize_test.go.
+    #[test]
+    fn agrees_with_upstream_valid_and_invalid_name_lists() {
+        let valid = [
+            "docker/docker",
+            "library/debian",
+            "debian",
+            "docker.io/docker/docker",
+            "docker.io/library/debian",
+            "docker.io/debian",
+            "index.docker.io/docker/docker",
+            "index.docker.io/library/debian",
+            "index.docker.io/debian",
+            "127.0.0.1:5000/docker/docker",
+            "127.0.0.1:5000/library/debian",
+            "127.0.0.1:5000/debian",
+            "192.168.0.1",
+            "192.168.0.1:80",
+            "192.168.0.1:8/debian",
+            "192.168.0.2:25000/debian",
+            "thisisthesongthatneverendsitgoesonandonandonthisisthesongthatnev",
+            "[fc00::1]:5000/docker",
+            "[fc00::1]:5000/docker/docker",
+            "[fc00:1:2:3:4:5:6:7]:5000/library/debian",
+            "docker.io/1a3f5e7d9c1b3a5f7e9d1c3b5a7f9e1d3c5b7a9f1e3d5d7c9b1a3f5e7d9c1b3a",
+            "Docker/docker",
+            "DOCKER/docker",
+            "docker-rules/docker",
+            "docker---rules/docker",
+            "doc/docker",
+            "d/docker",
+            "jess/t",
+            "dock__er/docker",
+        ];
+        for name in valid {
+            assert!(parse(name).is_ok(), "{name}: {:?}", parse(name));
+        }
+        let invalid = [
+            "https://github.com/docker/docker",
+            "docker/Docker",
+            "-docker",
+            "-docker/docker",
+            "-docker.io/docker/docker",
+            "docker///docker",
+            "docker.io/docker/Docker",
+            "docker.io/docker///docker",
+            "[fc00::1]",
+            "[fc00::1]:5000",
+            "fc00::1:5000/debian",
+            "[fe80::1%eth0]:5000/debian",
+            "[2001:db8:3:4::192.0.2.33]:5000/debian",
+            "1a3f5e7d9c1b3a5f7e9d1c3b5a7f9e1d3c5b7a9f1e3d5d7c9b1a3f5e7d9c1b3a",
+            "docker-/docker",
+            "-docker-/docker",
+            "____/____",
+            "_docker/_docker",
+            "dock..er/docker",
+            "dock_.er/docker",
+            "dock-.er/docker",
+            "docker/",
+        ];
+        for name in invalid {
+            assert!(parse(name).is_err(), "{name}: {:?}", parse(name));
+        }
+    }
+
+    /// `TestNormalizedSplitHostname` and `TestParseRepositoryInfo` in normalize_test.go.
+    #[test]
+    fn splits_domain_and_path_like_upstream() {
+        let cases = [
+            ("test.com/foo", "test.com", "foo"),
+            ("test_com/foo", "docker.io", "test_com/foo"),
+            ("docker/migrator", "docker.io", "docker/migrator"),
+            ("test.com:8080/foo", "test.com:8080", "foo"),
+            ("test-com:8080/foo", "test-com:8080", "foo"),
+            ("foo", "docker.io", "library/foo"),
+            ("xn--n3h.com:18080/foo", "xn--n3h.com:18080", "foo"),
+            ("docker.io/library/foo/bar", "docker.io", "library/foo/bar"),
+            ("library/foo/bar", "docker.io", "library/foo/bar"),
+            ("store/foo/bar", "docker.io", "store/foo/bar"),
+            (
+                "ubuntu-12.04-base",
+                "docker.io",
+                "library/ubuntu-12.04-base",
+            ),
+            (
+                "127.0.0.1:8000/privatebase",
+                "127.0.0.1:8000",
+                "privatebase",
+            ),
+            ("Foo/bar", "Foo", "bar"),
+            ("FOO/bar", "FOO", "bar"),
+        ];
+        for (input, domain, path) in cases {
+            let got = parse(input).map(|i| (i.domain, i.path));
+            assert_eq!(got, Ok((domain.to_owned(), path.to_owned())), "{input}");
+        }
+    }
+
+    #[test]
+    fn lowercase_fallback_reports_uppercase_like_parse() {
+        // The Kelvin sign lowercases to ASCII `k` in Go and Rust alike, so upstream's `Parse`
+        // calls this an uppercase name rather than an invalid format.
+        let input = "app:\u{212A}";
+        assert_eq!(
+            parse(input),
+            Err(ImageRefError::Uppercase {
+                repository: "docker.io/library/app:\u{212A}".to_owned()
+            })
+        );
     }
 
     #[test]
