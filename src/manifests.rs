@@ -23,11 +23,14 @@
 //! can then use `as_i64()` without caring how the file spelt the number. Non-finite floats
 //! (`.inf`, `.nan`, `1e400`) are errors: JSON cannot carry them.
 //!
-//! Documents: multi-document YAML (`---`), JSON files holding one value, a stream of values or
-//! an array of objects, and `List` objects (`kind` ending in `List` with an `items` array, as
-//! apimachinery's unstructured decoder decides) are expanded, recursively for nested lists.
-//! Items keep their container's document number and line. Empty and `null` documents and
-//! items are skipped. Any other non-object document is an error.
+//! Documents: multi-document YAML (`---`), JSON files holding one value or a stream of values,
+//! documents that are arrays of objects (JSON or YAML), and `List` objects (`kind` ending in
+//! `List` with an `items` array, as apimachinery's unstructured decoder decides) are expanded,
+//! recursively for nested lists. Items keep their container's document number and line. Empty
+//! and `null` documents and items are skipped. Any other non-object document is an error.
+//!
+//! Duplicate keys: an error in YAML, as in kubectl (go-yaml refuses them); in JSON the last one
+//! wins, as in the apiserver's default (non-strict) decoding.
 
 use std::fs;
 use std::io::{self, Read};
@@ -63,17 +66,17 @@ pub struct Document {
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
     /// The file or folder could not be opened, listed or read.
-    #[error("{path}: cannot read: {source}", path = .path.display())]
+    #[error("{}: cannot read: {source}", shown(.path))]
     Io {
         path: PathBuf,
         #[source]
         source: io::Error,
     },
     /// The file is larger than [`MAX_FILE_BYTES`].
-    #[error("{path}: file is larger than the {limit} byte limit", path = .path.display())]
+    #[error("{}: larger than 16 MiB ({limit} bytes), not read", shown(.path))]
     TooLarge { path: PathBuf, limit: u64 },
     /// The file is not UTF-8 text.
-    #[error("{path}: not utf-8 text (byte {valid_up_to} is invalid)", path = .path.display())]
+    #[error("{}: not utf-8 text (byte {valid_up_to} is invalid)", shown(.path))]
     NotUtf8 { path: PathBuf, valid_up_to: usize },
     /// The YAML is malformed, has a duplicate key, breaches the budget, and so on.
     #[error("{}: invalid yaml: {reason}", at(.path, *.line, *.column))]
@@ -106,10 +109,20 @@ pub enum ManifestError {
 
 /// `path:line:column`, with whatever parts are known.
 fn at(path: &Path, line: Option<usize>, column: Option<usize>) -> String {
+    let path = shown(path);
     match (line, column) {
-        (Some(line), Some(column)) => format!("{}:{line}:{column}", path.display()),
-        (Some(line), None) => format!("{}:{line}", path.display()),
-        _ => path.display().to_string(),
+        (Some(line), Some(column)) => format!("{path}:{line}:{column}"),
+        (Some(line), None) => format!("{path}:{line}"),
+        _ => path,
+    }
+}
+
+/// A path for messages; standard input reads better as `<stdin>` than as `-`.
+fn shown(path: &Path) -> String {
+    if path.as_os_str() == STDIN {
+        "<stdin>".to_owned()
+    } else {
+        path.display().to_string()
     }
 }
 
@@ -119,10 +132,18 @@ fn at(path: &Path, line: Option<usize>, column: Option<usize>) -> String {
 /// `kind: List` / `*List` objects (their `items` become separate Documents, same index) are
 /// expanded. Empty documents and `null` documents are skipped.
 pub fn read_paths(paths: &[PathBuf]) -> Result<Vec<Document>, ManifestError> {
+    read_paths_with_stdin(paths, &mut io::stdin().lock())
+}
+
+/// [`read_paths`] with standard input passed in, so tests can feed it.
+fn read_paths_with_stdin(
+    paths: &[PathBuf],
+    stdin: &mut dyn Read,
+) -> Result<Vec<Document>, ManifestError> {
     let mut documents = Vec::new();
     for path in paths {
         if path.as_os_str() == STDIN {
-            let text = read_limited(path, io::stdin().lock())?;
+            let text = read_limited(path, &mut *stdin)?;
             documents.extend(parse_text(path, &text)?);
             continue;
         }
@@ -618,6 +639,30 @@ items:
     }
 
     #[test]
+    fn errors_on_stdin_say_stdin() {
+        let error = parse_text(Path::new("-"), "a: [\n").err();
+        let message = error.map(|e| e.to_string()).unwrap_or_default();
+        assert!(
+            message.starts_with("<stdin>:1:4: invalid yaml: "),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn yaml_sequence_of_objects_expands_like_a_json_array() {
+        let documents = parse("x.yaml", "- kind: Pod\n- kind: Service\n");
+        let kinds: Vec<&Value> = documents.iter().map(|d| &d.object["kind"]).collect();
+        assert_eq!(kinds, [&json!("Pod"), &json!("Service")]);
+        assert!(documents.iter().all(|d| d.index == 1));
+    }
+
+    #[test]
+    fn json_duplicate_key_keeps_the_last_value() {
+        let documents = parse("x.json", r#"{"kind": "Pod", "kind": "Service"}"#);
+        assert_eq!(documents[0].object["kind"], "Service");
+    }
+
+    #[test]
     fn yaml_1_1_booleans_stay_strings() {
         let text = "kind: X\na: on\nb: y\nc: no\nd: yes\ne: off\nf: true\ng: False\n";
         let documents = parse("x.yaml", text);
@@ -885,6 +930,25 @@ items:
         }
 
         #[test]
+        fn dash_reads_standard_input() {
+            let mut stdin = io::Cursor::new("kind: Pod\n---\nkind: Service\n");
+            let documents = read_paths_with_stdin(&[PathBuf::from("-")], &mut stdin).unwrap();
+            assert_eq!(documents.len(), 2);
+            assert_eq!(documents[1].file, Path::new("-"));
+            assert_eq!((documents[1].index, documents[1].line), (2, 3));
+        }
+
+        #[test]
+        fn standard_input_over_16_mib_is_refused() {
+            let mut stdin = io::repeat(b' ').take(MAX_FILE_BYTES + 10);
+            let error = read_paths_with_stdin(&[PathBuf::from("-")], &mut stdin).err();
+            assert!(
+                matches!(error, Some(ManifestError::TooLarge { .. })),
+                "{error:?}"
+            );
+        }
+
+        #[test]
         fn missing_path_is_an_io_error_naming_it() {
             let dir = tempfile::tempdir().unwrap();
             let missing = dir.path().join("missing.yaml");
@@ -908,7 +972,10 @@ items:
                 "{error:?}"
             );
             let message = error.map(|e| e.to_string()).unwrap_or_default();
-            assert!(message.contains("16777216 byte limit"), "{message}");
+            assert!(
+                message.ends_with("big.yaml: larger than 16 MiB (16777216 bytes), not read"),
+                "{message}"
+            );
         }
 
         #[test]
