@@ -12,7 +12,8 @@
 //! 64 lowercase hex), checks the 255 limit on the whole name where upstream has checked only the
 //! path since distribution/reference#9 (in v0.6.0), and adds its own digest length caps;
 //! it also keeps `unreachable!()` on its parse path, where podgate wants no panic on any input.
-//! `oci-spec`'s `Reference` pulls in a large tree for one function and normalises differently.
+//! `oci-spec`'s `Reference` would bring the whole OCI runtime and image spec (and its derive
+//! crates) for one function.
 //! The grammar is small, so it is transcribed here from `regexp.go`, `reference.go` and
 //! `normalize.go` (and go-digest v1.0.0's `Digest.Validate`) into `regex` patterns, keeping the
 //! Go names so a reviewer can compare them line by line. `regex` is Go's RE2 semantics

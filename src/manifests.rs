@@ -56,7 +56,8 @@ pub struct Document {
     pub file: PathBuf,
     /// 1-based document number in the file
     pub index: usize,
-    /// 1-based line where the document starts (best effort; 1 for JSON)
+    /// 1-based line where the document starts (best effort: the line of its root node, for
+    /// JSON too; items of an array or a `List` share their container's line)
     pub line: usize,
     /// The object, as JSON.
     pub object: serde_json::Value,
