@@ -14,7 +14,7 @@
 //!   serde-saphyr returns the float `755.0`, which is neither YAML 1.1 nor what the apiserver
 //!   receives. `0o755` is 493 either way; `08` is the float 8.
 //! - duplicate keys are an error (the default), and the budget stays on so alias bombs fail
-//!   fast; its size limits are raised to fit a 16 MiB file (see [`budget`]).
+//!   fast; its size limits are raised to fit a 16 MiB file (see `budget()`).
 //! - snippets off: errors carry path, line and column as fields instead of a rendered excerpt.
 //!
 //! Numbers: a float with no fractional part (`1.0`, `1e3`, `08`) becomes an integer, in YAML
