@@ -102,7 +102,16 @@ fn remove_elsewhere(
             j += 1;
             continue;
         }
-        let names = alias.hostnames.get_or_insert_with(Vec::new);
+        // Only entries that map `host` are touched: an entry without hostnames (or with
+        // other ones) is not ours to remove.
+        let Some(names) = alias
+            .hostnames
+            .as_mut()
+            .filter(|n| n.iter().any(|h| h == host))
+        else {
+            j += 1;
+            continue;
+        };
         while let Some(k) = names.iter().rposition(|h| h == host) {
             names.remove(k);
             out.ops.push(PatchOperation::Remove(RemoveOperation {
@@ -346,6 +355,47 @@ mod tests {
             ]
         );
         assert!(m.ops.iter().any(|o| matches!(o, PatchOperation::Remove(_))));
+    }
+
+    #[test]
+    fn conflict_override_leaves_entries_without_the_hostname_alone() {
+        // Found by tests/properties.rs: entries with no hostnames, or only other ones, were
+        // removed (and reported as changed) along with the conflicting one.
+        let before = pod(Some(vec![
+            alias("10.9.9.9", &["foo.remote"]),
+            PodHostAlias {
+                ip: "10.7.7.7".into(),
+                hostnames: None,
+            },
+            alias("10.6.6.6", &[]),
+            alias("10.5.5.5", &["other"]),
+        ]));
+        let (m, spec) = run(before, OnConflict::Override);
+        assert_eq!(
+            spec.host_aliases.unwrap(),
+            vec![
+                PodHostAlias {
+                    ip: "10.7.7.7".into(),
+                    hostnames: None,
+                },
+                alias("10.6.6.6", &[]),
+                alias("10.5.5.5", &["other"]),
+                alias("10.1.2.3", &["foo.remote", "bar.remote"]),
+            ]
+        );
+        assert_eq!(
+            ops(&m),
+            r#"[{"op":"remove","path":"/spec/hostAliases/0/hostnames/0"},{"op":"remove","path":"/spec/hostAliases/0"},{"op":"add","path":"/spec/hostAliases/-","value":{"hostnames":["foo.remote","bar.remote"],"ip":"10.1.2.3"}}]"#
+        );
+        assert_eq!(
+            m.changes
+                .iter()
+                .filter(|c| c.starts_with("removed"))
+                .count(),
+            1,
+            "{:?}",
+            m.changes
+        );
     }
 
     #[test]
