@@ -1,5 +1,7 @@
 //! Admission glue: operations, subresources, kinds, actions, exemptions and the answer's shape.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
+
 use base64::Engine as _;
 use podgate::admission::{
     ReviewError, Webhook, error_review, limit_warnings, review, verify_response,

@@ -1,5 +1,7 @@
 //! The offline CLI, run as a user would: `podgate review` and `podgate check`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

@@ -2,6 +2,8 @@
 //! modes with the shipped policies, as the apiserver would send it: mutate first, then
 //! validate the patched object. Every answer must pass the apiserver's own checks.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
+
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
