@@ -66,9 +66,16 @@ const UNKNOWN: char = '\u{0}';
 /// `known_program` is false when only `args` were given (the program is the image's ENTRYPOINT, unknown):
 /// then treat argv as arguments of an unknown program, but still analyse a script that follows a `-c` argument.
 pub fn find_hosts_writes(argv: &[String], known_program: bool) -> Vec<HostsWrite> {
+    find_with(argv, known_program, true)
+}
+
+/// [`find_hosts_writes`], optionally without `brush-parser` so tests can hold the fallback to
+/// the same table.
+fn find_with(argv: &[String], known_program: bool, use_parser: bool) -> Vec<HostsWrite> {
     let mut scan = Scan {
         found: Vec::new(),
         budget: WORK_BUDGET,
+        use_parser,
     };
     if known_program {
         scan.exec(argv, None, 0);
@@ -91,6 +98,7 @@ pub fn find_hosts_writes(argv: &[String], known_program: bool) -> Vec<HostsWrite
 struct Scan {
     found: Vec<HostsWrite>,
     budget: usize,
+    use_parser: bool,
 }
 
 /// A simple command in a form both parsers produce: raw (still quoted) words and redirections.
@@ -100,6 +108,8 @@ struct Cmd {
     redirs: Vec<Redir>,
     /// Words that are only scanned for command substitutions (assignments, loop lists).
     other_words: Vec<String>,
+    /// For a group closed by this command (`} >> f` in the fallback): what the group printed.
+    group_out: Option<String>,
 }
 
 #[derive(Debug)]
@@ -182,7 +192,8 @@ impl Scan {
             return;
         }
         let lexed = lex(text);
-        if text.len() <= PARSER_MAX_BYTES
+        if self.use_parser
+            && text.len() <= PARSER_MAX_BYTES
             && lexed.max_nesting <= PARSER_MAX_NESTING
             && let Some(program) = parse_with_brush(text)
         {
@@ -200,10 +211,12 @@ impl Scan {
     fn walk_list(&mut self, list: &ast::CompoundList, depth: usize) -> String {
         let mut out = String::new();
         for ast::CompoundListItem(and_or, _) in &list.0 {
-            out.push_str(&self.walk_pipeline(&and_or.first, depth));
+            let first = self.walk_pipeline(&and_or.first, depth);
+            push_bounded(&mut out, &first);
             for next in &and_or.additional {
                 let (ast::AndOr::And(p) | ast::AndOr::Or(p)) = next;
-                out.push_str(&self.walk_pipeline(p, depth));
+                let text = self.walk_pipeline(p, depth);
+                push_bounded(&mut out, &text);
             }
         }
         out
@@ -262,7 +275,8 @@ impl Scan {
                 let mut out = String::new();
                 for item in &c.cases {
                     if let Some(list) = &item.cmd {
-                        out.push_str(&self.walk_list(list, depth));
+                        let text = self.walk_list(list, depth);
+                        push_bounded(&mut out, &text);
                     }
                 }
                 out
@@ -274,7 +288,8 @@ impl Scan {
                     if let Some(cond) = &clause.condition {
                         self.walk_list(cond, depth);
                     }
-                    out.push_str(&self.walk_list(&clause.body, depth));
+                    let text = self.walk_list(&clause.body, depth);
+                    push_bounded(&mut out, &text);
                 }
                 out
             }
@@ -446,7 +461,7 @@ impl Scan {
         }
         let stdin_text = stdin.as_ref().map(|(s, _)| s.as_str());
         let out = if argv.is_empty() {
-            None
+            cmd.group_out.clone()
         } else {
             self.exec(&argv, stdin_text, depth)
         };
@@ -661,11 +676,38 @@ impl Scan {
     fn fallback(&mut self, tokens: &[Tok], depth: usize) {
         let mut cmd = Cmd::default();
         let mut piped: Option<String> = None;
+        // Output of the open `{ }`, `do done` and `then fi` bodies, for `} >> /etc/hosts`.
+        // Only the innermost few levels collect, and each collects a bounded amount, so that a
+        // deeply nested script cannot make us copy text quadratically.
+        let mut groups: Vec<Option<String>> = Vec::new();
         let mut iter = tokens.iter().peekable();
+        let finish =
+            |scan: &mut Self, cmd: &mut Cmd, piped: Option<&str>, groups: &mut [Option<String>]| {
+                let current = std::mem::take(cmd);
+                let out = scan.run_simple(&current, piped, depth);
+                if let (Some(Some(top)), Some(out)) = (groups.last_mut(), out.as_deref()) {
+                    push_bounded(top, out);
+                }
+                out
+            };
         while let Some(tok) = iter.next() {
             match tok {
                 Tok::Word(w) => {
                     if cmd.words.is_empty() && is_reserved_word(w) {
+                        match w.as_str() {
+                            "{" | "do" | "then" => {
+                                let collect = groups.len() < PARSER_MAX_NESTING;
+                                groups.push(collect.then(String::new));
+                            }
+                            "}" | "done" | "fi" => {
+                                let out = groups.pop().flatten();
+                                if let (Some(Some(outer)), Some(out)) = (groups.last_mut(), &out) {
+                                    push_bounded(outer, out);
+                                }
+                                cmd.group_out = out;
+                            }
+                            _ => {}
+                        }
                         continue;
                     }
                     if cmd.words.is_empty() && is_assignment(w) {
@@ -696,13 +738,22 @@ impl Scan {
                     piped = self.run_simple(&current, piped.as_deref(), depth);
                 }
                 Tok::Separator => {
-                    let current = std::mem::take(&mut cmd);
-                    self.run_simple(&current, piped.as_deref(), depth);
+                    finish(self, &mut cmd, piped.as_deref(), &mut groups);
                     piped = None;
                 }
             }
         }
-        self.run_simple(&cmd, piped.as_deref(), depth);
+        finish(self, &mut cmd, piped.as_deref(), &mut groups);
+    }
+}
+
+/// Most literal output we keep for one command or group: far more than any real hosts snippet,
+/// small enough that copying it around stays cheap.
+const MAX_OUTPUT: usize = 64 << 10;
+
+fn push_bounded(to: &mut String, text: &str) {
+    if to.len() < MAX_OUTPUT {
+        to.push_str(text);
     }
 }
 
@@ -1178,7 +1229,6 @@ fn expand_word(raw: &str, heredoc: bool) -> Expanded {
             }
             b'$' if next == b'(' => {
                 // `$((` is arithmetic; `$(` is a command substitution to analyse.
-                let (end, _) = scan_word(b, i);
                 let close = find_closing(b, i + 1);
                 let is_arith = byte_at(b, i + 2) == b'(';
                 if !is_arith {
@@ -1186,7 +1236,6 @@ fn expand_word(raw: &str, heredoc: bool) -> Expanded {
                 }
                 out.extend_from_slice(UNKNOWN.to_string().as_bytes());
                 i = close.max(i + 1) + 1;
-                let _ = end;
             }
             b'$' if next == b'{'
                 || next == b'_'
@@ -1529,7 +1578,7 @@ fn printf_output(args: &[String]) -> String {
                 out.push_str(arg);
             }
         }
-        if !consumed || rest.is_empty() {
+        if !consumed || rest.is_empty() || out.len() > MAX_OUTPUT {
             break;
         }
     }
@@ -1779,4 +1828,330 @@ fn parse_hosts_text(text: &str) -> Vec<HostEntry> {
         }
     }
     entries
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sh(script: &str) -> Vec<String> {
+        vec!["/bin/sh".into(), "-c".into(), script.into()]
+    }
+
+    fn argv(words: &[&str]) -> Vec<String> {
+        words.iter().map(|w| w.to_string()).collect()
+    }
+
+    fn entry(ip: &str, names: &[&str]) -> HostEntry {
+        HostEntry {
+            ip: ip.into(),
+            hostnames: names.iter().map(|n| n.to_string()).collect(),
+        }
+    }
+
+    /// (name, argv, known_program, expected `how` of each finding, expected entries of the first)
+    struct Positive {
+        name: &'static str,
+        argv: Vec<String>,
+        known: bool,
+        hows: &'static [&'static str],
+        entries: Vec<HostEntry>,
+    }
+
+    fn pos(name: &'static str, argv: Vec<String>, hows: &'static [&'static str]) -> Positive {
+        Positive {
+            name,
+            argv,
+            known: true,
+            hows,
+            entries: Vec::new(),
+        }
+    }
+
+    impl Positive {
+        fn with(mut self, entries: Vec<HostEntry>) -> Self {
+            self.entries = entries;
+            self
+        }
+        fn args_only(mut self) -> Self {
+            self.known = false;
+            self
+        }
+    }
+
+    fn positive_cases() -> Vec<Positive> {
+        let one = || vec![entry("10.1.2.3", &["foo", "bar"])];
+        vec![
+            pos("append_quoted_echo", sh(r#"echo "10.1.2.3 foo bar" >> /etc/hosts"#), &["appends with `>>`"]).with(one()),
+            pos("append_unquoted_echo", sh("echo 10.1.2.3 foo bar >> /etc/hosts"), &["appends with `>>`"]).with(one()),
+            pos("overwrite_redirect", sh("echo 10.1.2.3 foo bar > /etc/hosts"), &["overwrites with `>`"]).with(one()),
+            pos("clobber_redirect", sh("echo 10.1.2.3 foo bar >| /etc/hosts"), &["overwrites with `>|`"]).with(one()),
+            pos("and_redirect", sh("echo 10.1.2.3 foo bar &> /etc/hosts"), &["overwrites with `&>`"]).with(one()),
+            pos("and_append_redirect", sh("echo 10.1.2.3 foo bar &>> /etc/hosts"), &["appends with `&>>`"]).with(one()),
+            pos("stderr_redirect_has_no_entries", sh("echo 10.1.2.3 foo bar 2> /etc/hosts"), &["overwrites with `2>`"]),
+            pos("stderr_append", sh("ls 2>> /etc/hosts"), &["appends with `2>>`"]),
+            pos("fd1_append", sh("echo 10.1.2.3 foo bar 1>> /etc/hosts"), &["appends with `1>>`"]).with(one()),
+            pos("read_write_redirect", sh("exec 3<> /etc/hosts"), &["opens it read-write with `3<>`"]),
+            pos("redirect_before_command", sh(">> /etc/hosts echo 10.1.2.3 foo bar"), &["appends with `>>`"]).with(one()),
+            pos("heredoc_append", sh("cat <<EOF >> /etc/hosts\n10.1.2.3 foo bar\nEOF\n"), &["heredoc redirected into it with `>>`"]).with(one()),
+            pos("heredoc_quoted_delimiter_overwrite", sh("cat > /etc/hosts <<'EOF'\n127.0.0.1 localhost\n10.1.2.3 foo bar\nEOF"), &["heredoc redirected into it with `>`"])
+                .with(vec![entry("127.0.0.1", &["localhost"]), entry("10.1.2.3", &["foo", "bar"])]),
+            pos("heredoc_dash_strips_tabs", sh("cat <<-EOF >> /etc/hosts\n\t10.1.2.3 foo bar\n\tEOF\necho done"), &["heredoc redirected into it with `>>`"]).with(one()),
+            pos("heredoc_into_tee", sh("tee -a /etc/hosts <<EOF\n10.1.2.3 foo bar\nEOF"), &["`tee -a` appends"]).with(one()),
+            pos("heredoc_skips_line_with_variable", sh("cat <<EOF >> /etc/hosts\n$IP foo\n10.1.2.3 foo bar\nEOF"), &["heredoc redirected into it with `>>`"]).with(one()),
+            pos("here_string_into_tee", sh(r#"tee -a /etc/hosts <<< "10.1.2.3 foo bar""#), &["`tee -a` appends"]).with(one()),
+            pos("pipe_into_tee_append", sh(r#"echo "10.1.2.3 foo bar" | tee -a /etc/hosts"#), &["`tee -a` appends"]).with(one()),
+            pos("pipe_into_tee_long_append", sh(r#"echo "10.1.2.3 foo bar" | tee --append /etc/hosts > /dev/null"#), &["`tee -a` appends"]).with(one()),
+            pos("pipe_into_tee_overwrite", sh("echo 10.1.2.3 foo bar | tee /tmp/x /etc/hosts"), &["`tee` overwrites"]).with(one()),
+            pos("printf_escapes_two_lines", sh(r"printf '10.0.0.1 a\n10.0.0.2 b c\n' >> /etc/hosts"), &["appends with `>>`"])
+                .with(vec![entry("10.0.0.1", &["a"]), entry("10.0.0.2", &["b", "c"])]),
+            pos("printf_substitutes_args", sh(r"printf '%s %s\n' 10.0.0.1 a >> /etc/hosts"), &["appends with `>>`"]).with(vec![entry("10.0.0.1", &["a"])]),
+            pos("echo_e_two_lines", sh(r#"echo -e "1.2.3.4 a\n5.6.7.8 b" >> /etc/hosts"#), &["appends with `>>`"])
+                .with(vec![entry("1.2.3.4", &["a"]), entry("5.6.7.8", &["b"])]),
+            pos("ipv6_entry", sh(r#"echo "fd00::1 v6host" >> /etc/hosts"#), &["appends with `>>`"]).with(vec![entry("fd00::1", &["v6host"])]),
+            pos("comment_after_entry", sh(r#"echo "10.1.2.3 foo bar # added" >> /etc/hosts"#), &["appends with `>>`"]).with(one()),
+            pos("variable_in_text_gives_no_entry", sh(r#"echo "$IP foo" >> /etc/hosts"#), &["appends with `>>`"]),
+            pos("command_substitution_in_text_gives_no_entry", sh(r#"echo "$(hostname -i) foo" >> /etc/hosts"#), &["appends with `>>`"]),
+            pos("sed_i", sh("sed -i 's/a/b/' /etc/hosts"), &["`sed -i` edits in place"]),
+            pos("sed_i_suffix", sh("sed -i.bak -e 's/a/b/' /etc/hosts"), &["`sed -i` edits in place"]),
+            pos("sed_in_place_long", sh("sed --in-place=.orig 's/a/b/' /etc/hosts"), &["`sed -i` edits in place"]),
+            pos("sed_ie_combined", sh("sed -ie 's/a/b/' /etc/hosts"), &["`sed -i` edits in place"]),
+            pos("sed_e_then_i", sh("sed -e 's/a/b/' -i /etc/hosts"), &["`sed -i` edits in place"]),
+            pos("perl_pi_e", sh("perl -pi -e 's/a/b/' /etc/hosts"), &["`perl -i` edits in place"]),
+            pos("perl_i_bak", sh("perl -i.bak -pe 's/a/b/' /etc/hosts"), &["`perl -i` edits in place"]),
+            pos("cp_overwrites", sh("cp /tmp/hosts /etc/hosts"), &["`cp` overwrites"]),
+            pos("cp_into_etc_dir", sh("cp -f /config/hosts /etc/"), &["`cp` overwrites"]),
+            pos("cp_target_directory", sh("cp -t /etc /config/hosts"), &["`cp` overwrites"]),
+            pos("cp_target_directory_long", sh("cp --target-directory=/etc /config/hosts"), &["`cp` overwrites"]),
+            pos("mv_replaces", sh("mv /tmp/h /etc/hosts"), &["`mv` replaces"]),
+            pos("install_overwrites", sh("install -m 644 /tmp/h /etc/hosts"), &["`install` overwrites"]),
+            pos("ln_sf_replaces", sh("ln -sf /config/hosts /etc/hosts"), &["`ln` replaces it with a link"]),
+            pos("dd_of", sh("dd if=/tmp/h of=/etc/hosts"), &["`dd of=` overwrites"]),
+            pos("truncate", sh("truncate -s 0 /etc/hosts"), &["`truncate` resizes"]),
+            pos("rm_f", sh("rm -f /etc/hosts"), &["`rm` deletes"]),
+            pos("mount_bind", sh("mount --bind /config/hosts /etc/hosts"), &["`mount --bind` covers"]),
+            pos("mount_o_bind", sh("mount -o bind /config/hosts /etc/hosts"), &["`mount --bind` covers"]),
+            // Exec form, no shell.
+            pos("exec_form_tee", argv(&["tee", "-a", "/etc/hosts"]), &["`tee -a` appends"]),
+            pos("exec_form_cp", argv(&["cp", "/tmp/h", "/etc/hosts"]), &["`cp` overwrites"]),
+            pos("exec_form_sed", argv(&["sed", "-i", "s/a/b/", "/etc/hosts"]), &["`sed -i` edits in place"]),
+            pos("exec_form_path_qualified", argv(&["/usr/bin/tee", "/etc/hosts"]), &["`tee` overwrites"]),
+            // Shells, flags and wrappers.
+            pos("bash_c", argv(&["bash", "-c", "echo 10.1.2.3 foo bar >> /etc/hosts"]), &["appends with `>>`"]).with(one()),
+            pos("ash_c", argv(&["ash", "-c", "echo x >> /etc/hosts"]), &["appends with `>>`"]),
+            pos("dash_c", argv(&["dash", "-c", "echo x >> /etc/hosts"]), &["appends with `>>`"]),
+            pos("zsh_c", argv(&["zsh", "-c", "echo x >> /etc/hosts"]), &["appends with `>>`"]),
+            pos("ksh_c", argv(&["ksh", "-c", "echo x >> /etc/hosts"]), &["appends with `>>`"]),
+            pos("busybox_sh_c", argv(&["busybox", "sh", "-c", "echo x >> /etc/hosts"]), &["appends with `>>`"]),
+            pos("busybox_applet", argv(&["busybox", "tee", "-a", "/etc/hosts"]), &["`tee -a` appends"]),
+            pos("env_bash", argv(&["/usr/bin/env", "bash", "-c", "echo x >> /etc/hosts"]), &["appends with `>>`"]),
+            pos("env_with_assignment", argv(&["env", "A=1", "-i", "B=2", "sh", "-c", "echo x >> /etc/hosts"]), &["appends with `>>`"]),
+            pos("sh_ec_combined", argv(&["sh", "-ec", "echo x >> /etc/hosts"]), &["appends with `>>`"]),
+            pos("bash_xc_combined", argv(&["bash", "-xc", "echo x >> /etc/hosts"]), &["appends with `>>`"]),
+            pos("bash_lc_combined", argv(&["bash", "-lc", "echo x >> /etc/hosts"]), &["appends with `>>`"]),
+            pos("bash_o_pipefail_c", argv(&["bash", "-o", "pipefail", "-c", "echo x >> /etc/hosts"]), &["appends with `>>`"]),
+            pos("nested_bash_c_in_sh_c", sh(r#"bash -c 'echo 10.1.2.3 foo bar >> /etc/hosts'"#), &["appends with `>>`"]).with(one()),
+            pos("tee_append_in_nested_bash_c", sh(r#"sh -c "bash -c 'echo 10.1.2.3 foo bar | tee -a /etc/hosts'""#), &["`tee -a` appends"]).with(one()),
+            pos("exec_wrapper", sh("exec tee -a /etc/hosts"), &["`tee -a` appends"]),
+            pos("command_wrapper", sh("command cp /tmp/h /etc/hosts"), &["`cp` overwrites"]),
+            pos("nohup_wrapper", sh("nohup sh -c 'echo x >> /etc/hosts' &"), &["appends with `>>`"]),
+            pos("timeout_wrapper", argv(&["timeout", "-s", "KILL", "10", "cp", "/tmp/h", "/etc/hosts"]), &["`cp` overwrites"]),
+            pos("sudo_wrapper", sh("sudo -u root tee /etc/hosts < /tmp/h"), &["`tee` overwrites"]),
+            pos("nice_wrapper", argv(&["nice", "-n", "5", "cp", "/tmp/h", "/etc/hosts"]), &["`cp` overwrites"]),
+            pos("su_c", argv(&["su", "-c", "echo x >> /etc/hosts", "root"]), &["appends with `>>`"]),
+            pos("script_on_stdin_of_sh", sh("sh <<EOF\necho 10.1.2.3 foo bar >> /etc/hosts\nEOF"), &["appends with `>>`"]).with(one()),
+            // Shell constructs.
+            pos("after_and", sh("true && echo x >> /etc/hosts"), &["appends with `>>`"]),
+            pos("after_or", sh("grep -q foo /etc/hosts || echo 10.1.2.3 foo bar >> /etc/hosts"), &["appends with `>>`"]).with(one()),
+            pos("in_sequence", sh("set -e; echo x >> /etc/hosts; exec nginx"), &["appends with `>>`"]),
+            pos("in_subshell", sh("(echo x >> /etc/hosts)"), &["appends with `>>`"]),
+            pos("in_brace_group", sh("{ echo x >> /etc/hosts; }"), &["appends with `>>`"]),
+            pos("brace_group_redirected", sh(r#"{ echo "10.1.2.3 foo bar"; echo "10.0.0.9 baz"; } >> /etc/hosts"#), &["appends with `>>`"])
+                .with(vec![entry("10.1.2.3", &["foo", "bar"]), entry("10.0.0.9", &["baz"])]),
+            pos("in_if_then", sh("if [ -n \"$X\" ]; then echo x >> /etc/hosts; fi"), &["appends with `>>`"]),
+            pos("in_else", sh("if true; then :; else cp /a /etc/hosts; fi"), &["`cp` overwrites"]),
+            pos("in_for_body", sh("for h in a b; do echo \"1.1.1.1 $h\" >> /etc/hosts; done"), &["appends with `>>`"]),
+            pos("in_while_body", sh("while read l; do echo \"$l\" >> /etc/hosts; done < /tmp/list"), &["appends with `>>`"]),
+            pos("loop_redirected", sh("for h in a; do echo 1.1.1.1 $h; done > /etc/hosts"), &["overwrites with `>`"]),
+            pos("in_case", sh("case $X in a) echo x >> /etc/hosts;; esac"), &["appends with `>>`"]),
+            pos("in_function", sh("f() { echo x >> /etc/hosts; }; f"), &["appends with `>>`"]),
+            pos("in_command_substitution", sh("X=$(echo x >> /etc/hosts)"), &["appends with `>>`"]),
+            pos("in_backquotes", sh("echo `cp /a /etc/hosts`"), &["`cp` overwrites"]),
+            pos("backgrounded", sh("echo x >> /etc/hosts & sleep 1"), &["appends with `>>`"]),
+            pos("process_substitution", sh("echo x > >(tee /etc/hosts)"), &["`tee` overwrites"]),
+            pos("after_comment_line", sh("# set up hosts\necho x >> /etc/hosts"), &["appends with `>>`"]),
+            pos("multiline_script", sh("set -e\n\nmkdir -p /x\ncat <<EOF >> /etc/hosts\n10.1.2.3 foo bar\nEOF\nexec app\n"), &["heredoc redirected into it with `>>`"]).with(one()),
+            // Paths.
+            pos("double_slash_path", sh("echo x >> /etc//hosts"), &["appends with `>>`"]),
+            pos("dot_path", sh("echo x >> /etc/./hosts"), &["appends with `>>`"]),
+            pos("leading_double_slash", sh("echo x >> //etc/hosts"), &["appends with `>>`"]),
+            pos("trailing_slash", sh("echo x >> /etc/hosts/"), &["appends with `>>`"]),
+            pos("double_quoted_path", sh(r#"echo x >> "/etc/hosts""#), &["appends with `>>`"]),
+            pos("single_quoted_path", sh("echo x >> '/etc/hosts'"), &["appends with `>>`"]),
+            pos("partly_quoted_path", sh(r#"echo x >> /etc/"hosts""#), &["appends with `>>`"]),
+            // Only `args` given: the entrypoint is unknown but `-c` marks a script.
+            pos("args_only_dash_c", argv(&["-c", "echo 10.1.2.3 foo bar >> /etc/hosts"]), &["appends with `>>`"]).with(one()).args_only(),
+            pos("args_only_ec", argv(&["-ec", "cp /a /etc/hosts"]), &["`cp` overwrites"]).args_only(),
+            // Several writes, in order.
+            pos("two_writes_in_order", sh("cp /a /etc/hosts; echo 10.1.2.3 foo bar >> /etc/hosts"), &["`cp` overwrites", "appends with `>>`"]),
+            // Syntax errors still get the obvious write.
+            pos("unbalanced_quote_after_write", sh("echo 10.1.2.3 foo bar >> /etc/hosts; echo 'oops"), &["appends with `>>`"]).with(one()),
+            pos("syntax_error_fi_without_if", sh("echo 10.1.2.3 foo bar >> /etc/hosts\nfi"), &["appends with `>>`"]).with(one()),
+            pos("syntax_error_unclosed_if", sh("if true; then\n  tee -a /etc/hosts <<< '10.1.2.3 foo bar'\n"), &["`tee -a` appends"]).with(one()),
+        ]
+    }
+
+    #[test]
+    fn detects_every_write_form() {
+        check_positive_table(true);
+    }
+
+    #[test]
+    fn fallback_lexer_detects_every_write_form() {
+        check_positive_table(false);
+    }
+
+    fn check_positive_table(use_parser: bool) {
+        let mut failures = Vec::new();
+        for case in positive_cases() {
+            let found = find_with(&case.argv, case.known, use_parser);
+            let hows: Vec<&str> = found.iter().map(|w| w.how.as_str()).collect();
+            if hows != case.hows {
+                failures.push(format!(
+                    "{}: expected {:?}, got {:?}",
+                    case.name, case.hows, hows
+                ));
+                continue;
+            }
+            let entries = found.first().map(|w| w.entries.clone()).unwrap_or_default();
+            if entries != case.entries {
+                failures.push(format!(
+                    "{}: expected entries {:?}, got {:?}",
+                    case.name, case.entries, entries
+                ));
+            }
+        }
+        assert!(
+            failures.is_empty(),
+            "{} failing:\n{}",
+            failures.len(),
+            failures.join("\n")
+        );
+    }
+
+    fn negative_cases() -> Vec<(&'static str, Vec<String>, bool)> {
+        vec![
+            ("cat_reads", sh("cat /etc/hosts"), true),
+            ("grep_reads", sh("grep x /etc/hosts"), true),
+            ("cp_from_hosts", sh("cp /etc/hosts /tmp/x"), true),
+            ("input_redirect", sh("wc -l < /etc/hosts"), true),
+            ("sed_n_print", sh("sed -n p /etc/hosts"), true),
+            ("sed_without_i", sh("sed s/a/b/ /etc/hosts"), true),
+            (
+                "sed_expression_containing_i",
+                sh("sed -e 's/i/j/' /etc/hosts > /tmp/out"),
+                true,
+            ),
+            ("diff_reads", sh("diff /etc/hosts /tmp/h"), true),
+            ("ls_l", sh("ls -l /etc/hosts"), true),
+            ("hosts_allow", sh("echo x >> /etc/hosts.allow"), true),
+            ("hostname_file", sh("echo x > /etc/hostname"), true),
+            ("tmp_etc_hosts", sh("echo x >> /tmp/etc/hosts"), true),
+            ("hosts_bak", sh("cp /tmp/h /etc/hosts.bak"), true),
+            ("relative_etc_hosts", sh("echo x >> etc/hosts"), true),
+            (
+                "message_mentions_it",
+                sh(r#"echo "edit /etc/hosts yourself""#),
+                true,
+            ),
+            ("echo_path", sh("echo /etc/hosts"), true),
+            ("commented_out", sh("# echo x >> /etc/hosts\necho ok"), true),
+            ("trailing_comment", sh("echo ok # >> /etc/hosts"), true),
+            (
+                "grep_or_echo_missing",
+                sh("grep -q foo /etc/hosts || echo missing"),
+                true,
+            ),
+            ("variable_target", sh("echo x >> $HOSTS"), true),
+            (
+                "braced_variable_target",
+                sh(r#"echo x >> "${HOSTS}""#),
+                true,
+            ),
+            (
+                "command_substitution_target",
+                sh("echo x >> $(echo /etc/hosts)"),
+                true,
+            ),
+            (
+                "single_quoted_script_text",
+                sh("echo 'echo x >> /etc/hosts'"),
+                true,
+            ),
+            (
+                "heredoc_body_mentions_it",
+                sh("cat <<EOF > /tmp/readme\necho x >> /etc/hosts\nEOF"),
+                true,
+            ),
+            (
+                "exec_form_redirect_is_literal",
+                argv(&["echo", "x", ">>", "/etc/hosts"]),
+                true,
+            ),
+            ("exec_form_cat", argv(&["cat", "/etc/hosts"]), true),
+            ("tee_other_file", sh("echo x | tee -a /tmp/hosts"), true),
+            ("stdout_dup_to_stderr", sh("echo /etc/hosts >&2"), true),
+            ("command_v", sh("command -v tee /etc/hosts"), true),
+            ("ln_from_hosts", sh("ln -s /etc/hosts /tmp/h"), true),
+            (
+                "mount_elsewhere",
+                sh("mount --bind /etc/hosts /mnt/hosts"),
+                true,
+            ),
+            ("install_d", sh("install -d /etc/hosts"), true),
+            ("chmod_is_not_an_edit", sh("chmod 644 /etc/hosts"), true),
+            (
+                "args_only_without_c",
+                argv(&["tee", "-a", "/etc/hosts"]),
+                false,
+            ),
+            (
+                "args_only_script_not_after_c",
+                argv(&["--config", "echo x >> /etc/hosts"]),
+                false,
+            ),
+            ("sh_runs_a_file", argv(&["sh", "/etc/hosts"]), true),
+            (
+                "test_writable",
+                sh("[ -w /etc/hosts ] && echo writable"),
+                true,
+            ),
+        ]
+    }
+
+    #[test]
+    fn ignores_reads_mentions_and_other_files() {
+        check_negative_table(true);
+    }
+
+    #[test]
+    fn fallback_lexer_ignores_reads_mentions_and_other_files() {
+        check_negative_table(false);
+    }
+
+    fn check_negative_table(use_parser: bool) {
+        let mut failures = Vec::new();
+        for (name, argv, known) in negative_cases() {
+            let found = find_with(&argv, known, use_parser);
+            if !found.is_empty() {
+                failures.push(format!("{name}: {found:?}"));
+            }
+        }
+        assert!(
+            failures.is_empty(),
+            "{} failing:\n{}",
+            failures.len(),
+            failures.join("\n")
+        );
+    }
 }
