@@ -787,6 +787,8 @@ enum WordCtx {
     DoubleQuote,
     Paren,
     Brace,
+    /// `$[...]`, bash's legacy arithmetic, which brush's tokenizer also recurses into.
+    Bracket,
     Backtick,
 }
 
@@ -1012,6 +1014,10 @@ fn scan_word(b: &[u8], mut i: usize) -> (usize, usize) {
                     i += 1;
                 }
                 b'$' if next == b'\'' => i = skip_ansi_c_quote(b, i + 2),
+                b'$' if next == b'[' => {
+                    stack.push(WordCtx::Bracket);
+                    i += 1;
+                }
                 _ => {}
             },
             Some(WordCtx::DoubleQuote) => match c {
@@ -1026,6 +1032,10 @@ fn scan_word(b: &[u8], mut i: usize) -> (usize, usize) {
                 }
                 b'$' if next == b'{' => {
                     stack.push(WordCtx::Brace);
+                    i += 1;
+                }
+                b'$' if next == b'[' => {
+                    stack.push(WordCtx::Bracket);
                     i += 1;
                 }
                 _ => {}
@@ -1043,6 +1053,10 @@ fn scan_word(b: &[u8], mut i: usize) -> (usize, usize) {
                     stack.push(WordCtx::Brace);
                     i += 1;
                 }
+                b'$' if next == b'[' => {
+                    stack.push(WordCtx::Bracket);
+                    i += 1;
+                }
                 _ => {}
             },
             Some(WordCtx::Brace) => match c {
@@ -1058,6 +1072,30 @@ fn scan_word(b: &[u8], mut i: usize) -> (usize, usize) {
                 }
                 b'$' if next == b'{' => {
                     stack.push(WordCtx::Brace);
+                    i += 1;
+                }
+                b'$' if next == b'[' => {
+                    stack.push(WordCtx::Bracket);
+                    i += 1;
+                }
+                _ => {}
+            },
+            Some(WordCtx::Bracket) => match c {
+                b'\\' => i += 1,
+                b'[' => stack.push(WordCtx::Bracket),
+                b']' => {
+                    stack.pop();
+                }
+                b'$' if next == b'(' => {
+                    stack.push(WordCtx::Paren);
+                    i += 1;
+                }
+                b'$' if next == b'{' => {
+                    stack.push(WordCtx::Brace);
+                    i += 1;
+                }
+                b'$' if next == b'[' => {
+                    stack.push(WordCtx::Bracket);
                     i += 1;
                 }
                 _ => {}
@@ -1169,10 +1207,17 @@ fn is_assignment(w: &str) -> bool {
 
 /// Parses with brush-parser; `None` on a syntax error.
 fn parse_with_brush(text: &str) -> Option<ast::Program> {
-    let mut reader = std::io::BufReader::new(text.as_bytes());
-    let options = brush_parser::ParserOptions::default();
-    let mut parser = brush_parser::Parser::new(&mut reader, &options);
-    parser.parse_program().ok()
+    // brush-parser has `unwrap()`s on paths we believe unreachable; the input is hostile, so a
+    // panic there must cost us only the parse, not the admission request. The fallback lexer
+    // then takes the script.
+    std::panic::catch_unwind(|| {
+        let mut reader = std::io::BufReader::new(text.as_bytes());
+        let options = brush_parser::ParserOptions::default();
+        let mut parser = brush_parser::Parser::new(&mut reader, &options);
+        parser.parse_program().ok()
+    })
+    .ok()
+    .flatten()
 }
 
 // ----- words -----
@@ -1367,8 +1412,8 @@ fn interpret_escapes(s: &str) -> String {
 /// prefixes; `None` when what is left does not run a program (`command -v x`).
 fn strip_wrappers(argv: &[String]) -> Option<&[String]> {
     let mut rest = argv;
-    // Each wrapper removes at least one word, so this loop ends; the cap is belt and braces.
-    for _ in 0..64 {
+    // Each round removes at least the wrapper's own name, so this ends within argv.len() rounds.
+    loop {
         let (program, args) = rest.split_first()?;
         let skip_opts = |args: &'_ [String], with_value: &[&str]| -> usize {
             let mut n = 0;
@@ -1446,7 +1491,6 @@ fn strip_wrappers(argv: &[String]) -> Option<&[String]> {
         };
         rest = args.get(skip..)?;
     }
-    Some(rest)
 }
 
 enum ShellInput<'a> {
@@ -1997,6 +2041,7 @@ mod tests {
             // Syntax errors still get the obvious write.
             pos("unbalanced_quote_after_write", sh("echo 10.1.2.3 foo bar >> /etc/hosts; echo 'oops"), &["appends with `>>`"]).with(one()),
             pos("syntax_error_fi_without_if", sh("echo 10.1.2.3 foo bar >> /etc/hosts\nfi"), &["appends with `>>`"]).with(one()),
+            pos("unclosed_command_substitution", sh("echo $(cp /a /etc/hosts"), &["`cp` overwrites"]),
             pos("syntax_error_unclosed_if", sh("if true; then\n  tee -a /etc/hosts <<< '10.1.2.3 foo bar'\n"), &["`tee -a` appends"]).with(one()),
         ]
     }
@@ -2152,6 +2197,260 @@ mod tests {
             "{} failing:\n{}",
             failures.len(),
             failures.join("\n")
+        );
+    }
+
+    /// Runs `f` on a thread with tokio's default 2 MiB stack, where the webhook runs us.
+    fn on_small_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+        std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(f)
+            .expect("spawn")
+            .join()
+            .expect("no panic")
+    }
+
+    /// Shell-quotes `s` in single quotes.
+    fn quote(s: &str) -> String {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+
+    #[test]
+    fn follows_sh_c_up_to_the_depth_cap_and_no_further() {
+        let mut script = "echo 10.1.2.3 foo bar >> /etc/hosts".to_string();
+        // argv is level 0 and runs the script at level 1; each wrap adds one level.
+        for _ in 1..MAX_DEPTH {
+            script = format!("sh -c {}", quote(&script));
+        }
+        let found = find_hosts_writes(&sh(&script), true);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].entries, vec![entry("10.1.2.3", &["foo", "bar"])]);
+        let deeper = format!("sh -c {}", quote(&script));
+        assert!(find_hosts_writes(&sh(&deeper), true).is_empty());
+    }
+
+    #[test]
+    fn survives_200_levels_of_nested_shells_on_a_small_stack() {
+        // Quoting `sh -c` grows the text exponentially; heredoc-fed shells nest linearly, so
+        // this reaches 200 real levels, each inside 15 nested `if`s.
+        let mut script = "echo 10.1.2.3 foo bar >> /etc/hosts".to_string();
+        for level in 0..200 {
+            script = format!(
+                "{}sh <<'E{level}'\n{script}\nE{level}\n{}",
+                "if true; then ".repeat(15),
+                "fi\n".repeat(15)
+            );
+        }
+        let found = on_small_stack(move || find_hosts_writes(&sh(&script), true));
+        // The write sits 200 shells deep, far past MAX_DEPTH: not followed, by design.
+        assert!(found.is_empty(), "{found:?}");
+    }
+
+    #[test]
+    fn survives_deep_nesting_of_every_construct_on_a_small_stack() {
+        let n = 3000;
+        let w = "cp /a /etc/hosts";
+        let cases: Vec<(&str, String)> = vec![
+            ("subshell", format!("{}{w}{}", "(".repeat(n), ")".repeat(n))),
+            (
+                "command_substitution",
+                format!("{w}; {}x{}", "echo $(".repeat(n), ")".repeat(n)),
+            ),
+            (
+                "quoted_command_substitution",
+                format!("{w}; echo {}", "\"$(".repeat(n)),
+            ),
+            (
+                "brace_group",
+                format!("{}{w};{}", "{ ".repeat(n), "}; ".repeat(n)),
+            ),
+            (
+                "if",
+                format!("{}{w};{}", "if true; then ".repeat(n), "fi; ".repeat(n)),
+            ),
+            (
+                "if_with_fake_fi",
+                format!("{}{w}", "if true; then echo fi; ".repeat(n)),
+            ),
+            (
+                "case",
+                format!("{}{w};;{}", "case x in a) ".repeat(n), "esac;; ".repeat(n)),
+            ),
+            (
+                "while",
+                format!("{}{w};{}", "while true; do ".repeat(n), "done; ".repeat(n)),
+            ),
+            (
+                "for",
+                format!("{}{w};{}", "for i in a; do ".repeat(n), "done; ".repeat(n)),
+            ),
+            (
+                "function",
+                format!("{}{w};{}", "f() { ".repeat(n), "}; ".repeat(n)),
+            ),
+            (
+                "parameter_default",
+                format!("{w}; echo {}", "${x:-".repeat(n)),
+            ),
+            (
+                "arithmetic",
+                format!("{w}; echo $(({}1{}))", "(".repeat(n), ")".repeat(n)),
+            ),
+            ("legacy_arithmetic", format!("{w}; echo {}", "$[".repeat(n))),
+            (
+                "extended_test",
+                format!("{w}; [[ {}x{} ]]", "( ".repeat(n), " )".repeat(n)),
+            ),
+            (
+                "process_substitution",
+                format!("{w}; cat {}", "<(".repeat(n)),
+            ),
+            (
+                "heredoc_then_nesting",
+                format!("cat <<E\n'\nE\n{w}; {}", "$(".repeat(n)),
+            ),
+            (
+                "comment_then_nesting",
+                format!("# '\n{w}; {}", "$(".repeat(n)),
+            ),
+            ("bang_chain", format!("{} {w}", "! ".repeat(n))),
+            ("time_chain", format!("{} {w}", "time ".repeat(n))),
+            ("pipe_chain", format!("{w} {}", "| cat ".repeat(n))),
+            ("and_chain", format!("{w} {}", "&& true ".repeat(n))),
+            (
+                "elif_chain",
+                format!(
+                    "if false; then :; {}else {w}; fi",
+                    "elif false; then :; ".repeat(n)
+                ),
+            ),
+            (
+                "case_items",
+                format!("case x in {}*) {w};; esac", "a) :;; ".repeat(n)),
+            ),
+            ("backquotes", format!("{w}; echo {}", "`echo \\".repeat(n))),
+        ];
+        for (name, script) in cases {
+            let found = on_small_stack(move || find_hosts_writes(&sh(&script), true));
+            assert!(
+                found.iter().any(|f| f.how == "`cp` overwrites"),
+                "{name}: {found:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn nesting_estimate_counts_blocks_quotes_and_substitutions() {
+        let cases: &[(&str, usize)] = &[
+            ("echo x", 0),
+            ("if a; then if b; then x; fi; fi", 2),
+            ("if a; then echo fi; fi; if b; then x; fi", 1),
+            (r#"echo "$(echo "$(x)")""#, 4),
+            ("case x in a) case y in b) z;; esac;; esac", 2),
+            ("{ ( x ); }", 2),
+            ("cat <<E\n((((\nE\necho", 0),
+            ("# ((((\necho", 0),
+            ("echo '(((('", 0),
+        ];
+        for (script, expected) in cases {
+            assert_eq!(lex(script).max_nesting, *expected, "{script}");
+        }
+    }
+
+    /// A deterministic pseudo-random byte stream (no external crate needed).
+    fn garbage(len: usize, alphabet: &[u8]) -> String {
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        (0..len)
+            .map(|_| {
+                state = state
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                alphabet[(state >> 33) as usize % alphabet.len()] as char
+            })
+            .collect()
+    }
+
+    #[test]
+    fn one_megabyte_of_garbage_finishes_without_false_findings_beyond_mentions() {
+        let mut text = garbage(1 << 20, b"()<>{}|&;$`'\"\\ \n\tab=#-c/etchos");
+        // Sprinkle the path in so the pre-filter does not short-cut the work.
+        text.push_str(" /etc/hosts ");
+        let mentions = text.matches("hosts").count();
+        let start = std::time::Instant::now();
+        let found = find_hosts_writes(&sh(&text), true);
+        println!(
+            "1 MiB garbage: {:?}, {} findings",
+            start.elapsed(),
+            found.len()
+        );
+        assert!(
+            found.len() <= mentions,
+            "{} findings for {mentions} mentions",
+            found.len()
+        );
+        let args_only = find_hosts_writes(&argv(&["-c", &text]), false);
+        assert_eq!(args_only, found);
+    }
+
+    #[test]
+    fn unbalanced_quotes_hide_what_follows_them() {
+        for script in [
+            r#"echo "10.0.0.1 a >> /etc/hosts"#,
+            "echo 'x >> /etc/hosts",
+            "echo $'x >> /etc/hosts",
+        ] {
+            for use_parser in [true, false] {
+                let found = find_with(&sh(script), true, use_parser);
+                assert!(
+                    found.is_empty(),
+                    "{script} (parser {use_parser}): {found:?}"
+                );
+            }
+        }
+    }
+
+    fn realistic_script(min_len: usize) -> String {
+        let block = "set -eu\n\
+            if [ -f /config/extra ]; then\n  cp /config/extra /tmp/extra\nfi\n\
+            for i in 1 2 3; do grep -q \"node$i\" /etc/hosts || echo \"missing $i\"; done\n\
+            cat <<EOF > /tmp/app.conf\nlisten = 8080\nname = $HOSTNAME\nEOF\n\
+            case \"$MODE\" in prod) echo prod ;; *) echo dev ;; esac\n";
+        let mut script = String::new();
+        while script.len() < min_len {
+            script.push_str(block);
+        }
+        script.push_str("echo '10.1.2.3 foo bar' >> /etc/hosts\nexec /app\n");
+        script
+    }
+
+    #[test]
+    fn prints_speed_of_10k_and_1m_scripts() {
+        // Timing is printed, not asserted: run with
+        // `cargo test --release --lib rules::shell::tests::prints_speed -- --nocapture`.
+        for size in [10 << 10, 1 << 20] {
+            let args = sh(&realistic_script(size));
+            let runs = if size < (1 << 20) { 200 } else { 5 };
+            let start = std::time::Instant::now();
+            let mut found = Vec::new();
+            for _ in 0..runs {
+                found = find_hosts_writes(&args, true);
+            }
+            println!(
+                "{} KiB script: {:?} per call",
+                size >> 10,
+                start.elapsed() / runs
+            );
+            assert_eq!(found.len(), 1, "{found:?}");
+            assert_eq!(found[0].entries, vec![entry("10.1.2.3", &["foo", "bar"])]);
+        }
+        let script = realistic_script(10 << 10);
+        let start = std::time::Instant::now();
+        for _ in 0..200 {
+            assert!(parse_with_brush(&script).is_some());
+        }
+        println!(
+            "brush-parser alone, 10 KiB: {:?} per parse",
+            start.elapsed() / 200
         );
     }
 }
