@@ -585,12 +585,13 @@ impl Scan {
                 }
                 None
             }
-            "cp" | "mv" | "install" | "ln" => {
+            "cp" | "mv" | "install" | "ln" | "rsync" => {
                 if copy_targets_hosts(name, args) {
                     let how = match name {
                         "cp" => "`cp` overwrites",
                         "mv" => "`mv` replaces",
                         "install" => "`install` overwrites",
+                        "rsync" => "`rsync` overwrites",
                         _ => "`ln` replaces it with a link",
                     };
                     self.push(how, Vec::new());
@@ -627,6 +628,42 @@ impl Scan {
             "sponge" => {
                 if operands(args, &[]).iter().any(|f| is_etc_hosts(f)) {
                     self.push("`sponge` overwrites", Vec::new());
+                }
+                None
+            }
+            "curl" | "wget" => {
+                // Downloads straight into the file: `curl -o F`, `wget -O F`.
+                let flag = if name == "curl" { "-o" } else { "-O" };
+                let long = if name == "curl" {
+                    "--output"
+                } else {
+                    "--output-document"
+                };
+                let writes = args.iter().enumerate().any(|(i, a)| {
+                    let value = if a == flag || a == long {
+                        args.get(i + 1).map(String::as_str)
+                    } else {
+                        a.strip_prefix(long)
+                            .and_then(|v| v.strip_prefix('='))
+                            .or_else(|| a.strip_prefix(flag).filter(|v| v.starts_with('/')))
+                    };
+                    value.is_some_and(is_etc_hosts)
+                });
+                if writes {
+                    self.push(&format!("`{name} {flag}` overwrites"), Vec::new());
+                }
+                None
+            }
+            "awk" | "gawk" => {
+                // gawk's `-i inplace` extension rewrites its file operands.
+                let in_place = args
+                    .windows(2)
+                    .any(|w| matches!(w[0].as_str(), "-i" | "--include") && w[1] == "inplace")
+                    || args
+                        .iter()
+                        .any(|a| a == "-iinplace" || a == "--include=inplace");
+                if in_place && args.iter().any(|a| is_etc_hosts(a)) {
+                    self.push("`awk -i inplace` edits in place", Vec::new());
                 }
                 None
             }
@@ -825,7 +862,7 @@ fn lex(text: &str) -> Lexed {
     while i < b.len() {
         let c = byte_at(b, i);
         match c {
-            b' ' | b'\t' | b'\r' => i += 1,
+            b' ' | b'\t' => i += 1,
             b'\\' if byte_at(b, i + 1) == b'\n' => i += 2,
             b'#' => {
                 while i < b.len() && byte_at(b, i) != b'\n' {
@@ -998,7 +1035,7 @@ fn scan_word(b: &[u8], mut i: usize) -> (usize, usize) {
         let next = byte_at(b, i + 1);
         match stack.last().copied() {
             None => match c {
-                b' ' | b'\t' | b'\r' | b'\n' | b';' | b'&' | b'|' | b'<' | b'>' | b'(' | b')' => {
+                b' ' | b'\t' | b'\n' | b';' | b'&' | b'|' | b'<' | b'>' | b'(' | b')' => {
                     break;
                 }
                 b'\\' => i += 1,
@@ -1758,6 +1795,7 @@ fn copy_targets_hosts(name: &str, args: &[String]) -> bool {
         "install" => &[
             "-m", "-o", "-g", "-S", "-t", "--mode", "--owner", "--group", "--suffix",
         ],
+        "rsync" => &["-e", "--rsh", "-f", "--filter", "--chmod", "-B"],
         _ => &["-S", "-t", "--suffix"],
     };
     while let Some(a) = args.get(i) {
@@ -1975,6 +2013,20 @@ mod tests {
             pos("rm_f", sh("rm -f /etc/hosts"), &["`rm` deletes"]),
             pos("mount_bind", sh("mount --bind /config/hosts /etc/hosts"), &["`mount --bind` covers"]),
             pos("mount_o_bind", sh("mount -o bind /config/hosts /etc/hosts"), &["`mount --bind` covers"]),
+            pos("rsync_overwrites", sh("rsync -a /config/hosts /etc/hosts"), &["`rsync` overwrites"]),
+            pos("curl_output", sh("curl -fsSL -o /etc/hosts http://cfg/hosts"), &["`curl -o` overwrites"]),
+            pos("wget_output_document", sh("wget -q --output-document=/etc/hosts http://cfg/hosts"), &["`wget -O` overwrites"]),
+            pos("gawk_inplace", sh("gawk -i inplace '!/old/' /etc/hosts"), &["`awk -i inplace` edits in place"]),
+            pos("cat_file_appended_has_no_entries", sh("cat /config/extra >> /etc/hosts"), &["appends with `>>`"]),
+            pos("printf_format_reused", sh(r#"printf "%s\n" "1.2.3.4 a" "5.6.7.8 b" >> /etc/hosts"#), &["appends with `>>`"])
+                .with(vec![entry("1.2.3.4", &["a"]), entry("5.6.7.8", &["b"])]),
+            pos("no_spaces_around_redirect", sh("echo 10.1.2.3 foo bar>>/etc/hosts"), &["appends with `>>`"]).with(one()),
+            pos("exec_redirects_the_shell", sh("exec >> /etc/hosts; echo 10.1.2.3 foo bar"), &["appends with `>>`"]),
+            pos("stderr_merged_keeps_entries", sh("echo 10.1.2.3 foo bar >> /etc/hosts 2>&1"), &["appends with `>>`"]).with(one()),
+            pos("sudo_tee_in_pipe", sh("echo 10.1.2.3 foo bar | sudo tee -a /etc/hosts > /dev/null"), &["`tee -a` appends"]).with(one()),
+            pos("ansi_c_quoted_text", sh(r"echo $'10.1.2.3 foo bar' >> /etc/hosts"), &["appends with `>>`"]).with(one()),
+            pos("substitution_in_heredoc_body", sh("cat <<EOF > /tmp/x\n$(cp /a /etc/hosts)\nEOF"), &["`cp` overwrites"]),
+            pos("sed_several_expressions", sh("sed -E -e 's/a/b/' -e 's/c/d/' -i /etc/hosts"), &["`sed -i` edits in place"]),
             // Exec form, no shell.
             pos("exec_form_tee", argv(&["tee", "-a", "/etc/hosts"]), &["`tee -a` appends"]),
             pos("exec_form_cp", argv(&["cp", "/tmp/h", "/etc/hosts"]), &["`cp` overwrites"]),
