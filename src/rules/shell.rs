@@ -19,6 +19,7 @@
 //! scripts nested deeper than [`MAX_DEPTH`] levels of `sh -c`/`$(...)`.
 
 use std::net::IpAddr;
+use std::rc::Rc;
 
 use brush_parser::ast;
 
@@ -57,6 +58,14 @@ const PARSER_MAX_BYTES: usize = 32 << 10;
 /// stack (tokio's default) a debug build overflows somewhere below 200 levels, and an overflow
 /// aborts the whole webhook. Deeper scripts go to the iterative lexer instead.
 const PARSER_MAX_NESTING: usize = 16;
+
+/// Text flowing through a pipeline. Shared, so `cat | tee | cat ...` passes it on without
+/// copying it once per stage.
+type Text = Rc<str>;
+
+/// At most this many findings are reported; a Pod with more is denied anyway, and the cap bounds
+/// the work spent parsing written text.
+const MAX_FINDINGS: usize = 64;
 
 /// Marks text we cannot know (a parameter or command substitution) inside an expanded word, so
 /// that a path or hosts line containing it never matches or yields an entry.
@@ -183,7 +192,7 @@ enum StdinKind {
 impl Scan {
     /// Analyses one shell script at nesting `depth`.
     fn script(&mut self, text: &str, depth: usize) {
-        if depth > MAX_DEPTH || text.len() > self.budget {
+        if depth > MAX_DEPTH || text.len() > self.budget || self.found.len() >= MAX_FINDINGS {
             return;
         }
         self.budget -= text.len();
@@ -211,31 +220,33 @@ impl Scan {
     fn walk_list(&mut self, list: &ast::CompoundList, depth: usize) -> String {
         let mut out = String::new();
         for ast::CompoundListItem(and_or, _) in &list.0 {
-            let first = self.walk_pipeline(&and_or.first, depth);
-            push_bounded(&mut out, &first);
+            if let Some(first) = self.walk_pipeline(&and_or.first, depth) {
+                push_bounded(&mut out, &first);
+            }
             for next in &and_or.additional {
                 let (ast::AndOr::And(p) | ast::AndOr::Or(p)) = next;
-                let text = self.walk_pipeline(p, depth);
-                push_bounded(&mut out, &text);
+                if let Some(text) = self.walk_pipeline(p, depth) {
+                    push_bounded(&mut out, &text);
+                }
             }
         }
         out
     }
 
-    fn walk_pipeline(&mut self, pipeline: &ast::Pipeline, depth: usize) -> String {
-        let mut stdin: Option<String> = None;
+    fn walk_pipeline(&mut self, pipeline: &ast::Pipeline, depth: usize) -> Option<Text> {
+        let mut stdin: Option<Text> = None;
         for command in &pipeline.seq {
-            stdin = self.walk_command(command, stdin.as_deref(), depth);
+            stdin = self.walk_command(command, stdin.as_ref(), depth);
         }
-        stdin.unwrap_or_default()
+        stdin
     }
 
     fn walk_command(
         &mut self,
         command: &ast::Command,
-        stdin: Option<&str>,
+        stdin: Option<&Text>,
         depth: usize,
-    ) -> Option<String> {
+    ) -> Option<Text> {
         match command {
             ast::Command::Simple(simple) => {
                 let cmd = self.simple_from_ast(simple, depth);
@@ -297,9 +308,10 @@ impl Scan {
                 self.walk_list(&w.0, depth);
                 self.walk_list(&w.1.list, depth)
             }
-            ast::CompoundCommand::Coprocess(c) => {
-                self.walk_command(&c.body, None, depth).unwrap_or_default()
-            }
+            ast::CompoundCommand::Coprocess(c) => self
+                .walk_command(&c.body, None, depth)
+                .map(|t| t.to_string())
+                .unwrap_or_default(),
         }
     }
 
@@ -309,12 +321,12 @@ impl Scan {
         redirects: Option<&ast::RedirectList>,
         out: &str,
         depth: usize,
-    ) -> Option<String> {
+    ) -> Option<Text> {
         let mut cmd = Cmd::default();
         for redirect in redirects.map(|r| r.0.as_slice()).unwrap_or_default() {
             self.redir_from_ast(redirect, &mut cmd, depth);
         }
-        self.apply_redirects(&cmd, Some(out), None, depth)
+        self.apply_redirects(&cmd, Some(&Text::from(out)), None, depth)
     }
 
     fn simple_from_ast(&mut self, simple: &ast::SimpleCommand, depth: usize) -> Cmd {
@@ -427,7 +439,7 @@ impl Scan {
 
     /// Runs the analysis of one simple command given its upstream pipe text; returns what it
     /// prints to the next pipeline stage, when known.
-    fn run_simple(&mut self, cmd: &Cmd, piped: Option<&str>, depth: usize) -> Option<String> {
+    fn run_simple(&mut self, cmd: &Cmd, piped: Option<&Text>, depth: usize) -> Option<Text> {
         for word in &cmd.other_words {
             self.expand_and_follow(word, depth);
         }
@@ -436,8 +448,7 @@ impl Scan {
             .iter()
             .map(|w| self.expand_and_follow(w, depth))
             .collect();
-        let mut stdin: Option<(String, StdinKind)> =
-            piped.map(|s| (s.to_string(), StdinKind::Other));
+        let mut stdin: Option<(Text, StdinKind)> = piped.map(|s| (s.clone(), StdinKind::Other));
         for r in &cmd.redirs {
             if !matches!(r.fd, None | Some(0)) {
                 continue;
@@ -449,19 +460,19 @@ impl Scan {
                     } else {
                         r.target.clone()
                     };
-                    stdin = Some((body, StdinKind::HereDoc));
+                    stdin = Some((body.into(), StdinKind::HereDoc));
                 }
                 ROp::HereString => {
                     let mut text = self.expand_and_follow(&r.target, depth);
                     text.push('\n');
-                    stdin = Some((text, StdinKind::Other));
+                    stdin = Some((text.into(), StdinKind::Other));
                 }
                 _ => {}
             }
         }
-        let stdin_text = stdin.as_ref().map(|(s, _)| s.as_str());
+        let stdin_text = stdin.as_ref().map(|(s, _)| s);
         let out = if argv.is_empty() {
-            cmd.group_out.clone()
+            cmd.group_out.as_deref().map(Text::from)
         } else {
             self.exec(&argv, stdin_text, depth)
         };
@@ -471,17 +482,17 @@ impl Scan {
             .is_some_and(|(_, k)| *k == StdinKind::HereDoc)
             && argv.first().is_some_and(|p| basename(p) == "cat");
         let from = heredoc_cat.then_some("heredoc");
-        self.apply_redirects(cmd, out.as_deref(), from, depth)
+        self.apply_redirects(cmd, out.as_ref(), from, depth)
     }
 
     /// Reports redirections of `cmd` into /etc/hosts; returns the stdout left for a pipe.
     fn apply_redirects(
         &mut self,
         cmd: &Cmd,
-        out: Option<&str>,
+        out: Option<&Text>,
         from: Option<&str>,
         depth: usize,
-    ) -> Option<String> {
+    ) -> Option<Text> {
         let mut stdout_taken = false;
         for r in &cmd.redirs {
             if !r.op.writes() {
@@ -505,22 +516,20 @@ impl Scan {
                 (None, _) => format!("overwrites with `{symbol}`"),
             };
             let entries = if carries_stdout {
-                out.map(parse_hosts_text).unwrap_or_default()
+                out.map(|t| parse_hosts_text(t)).unwrap_or_default()
             } else {
                 Vec::new()
             };
-            self.found.push(HostsWrite { how, entries });
+            if self.found.len() < MAX_FINDINGS {
+                self.found.push(HostsWrite { how, entries });
+            }
         }
-        if stdout_taken {
-            None
-        } else {
-            out.map(str::to_string)
-        }
+        if stdout_taken { None } else { out.cloned() }
     }
 
     /// Interprets one command line (already expanded words): wrappers, shells, writers, printers.
     /// Returns its literal stdout when known.
-    fn exec(&mut self, argv: &[String], stdin: Option<&str>, depth: usize) -> Option<String> {
+    fn exec(&mut self, argv: &[String], stdin: Option<&Text>, depth: usize) -> Option<Text> {
         let argv = strip_wrappers(argv)?;
         let (program, args) = argv.split_first()?;
         let name = basename(program);
@@ -548,18 +557,14 @@ impl Scan {
                 }
                 None
             }
-            "echo" => Some(echo_output(args)),
-            "printf" => Some(printf_output(args)),
+            "echo" => Some(echo_output(args).into()),
+            "printf" => Some(printf_output(args).into()),
             "cat" => {
                 let reads_stdin = args
                     .iter()
                     .filter(|a| !(a.starts_with('-') && a.len() > 1))
                     .all(|a| a == "-");
-                if reads_stdin {
-                    stdin.map(str::to_string)
-                } else {
-                    None
-                }
+                if reads_stdin { stdin.cloned() } else { None }
             }
             "tee" => {
                 let (append, files) = tee_args(args);
@@ -569,9 +574,9 @@ impl Scan {
                     } else {
                         "`tee` overwrites"
                     };
-                    self.push(how, stdin.map(parse_hosts_text).unwrap_or_default());
+                    self.push(how, stdin.map(|t| parse_hosts_text(t)).unwrap_or_default());
                 }
-                stdin.map(str::to_string)
+                stdin.cloned()
             }
             "sed" => {
                 if sed_in_place_files(args).iter().any(|f| is_etc_hosts(f)) {
@@ -682,6 +687,9 @@ impl Scan {
     }
 
     fn push(&mut self, how: &str, entries: Vec<HostEntry>) {
+        if self.found.len() >= MAX_FINDINGS {
+            return;
+        }
         self.found.push(HostsWrite {
             how: how.to_string(),
             entries,
@@ -712,21 +720,23 @@ impl Scan {
     /// grouping are skipped, which is enough to see every simple command and its redirections.
     fn fallback(&mut self, tokens: &[Tok], depth: usize) {
         let mut cmd = Cmd::default();
-        let mut piped: Option<String> = None;
+        let mut piped: Option<Text> = None;
         // Output of the open `{ }`, `do done` and `then fi` bodies, for `} >> /etc/hosts`.
         // Only the innermost few levels collect, and each collects a bounded amount, so that a
         // deeply nested script cannot make us copy text quadratically.
         let mut groups: Vec<Option<String>> = Vec::new();
         let mut iter = tokens.iter().peekable();
-        let finish =
-            |scan: &mut Self, cmd: &mut Cmd, piped: Option<&str>, groups: &mut [Option<String>]| {
-                let current = std::mem::take(cmd);
-                let out = scan.run_simple(&current, piped, depth);
-                if let (Some(Some(top)), Some(out)) = (groups.last_mut(), out.as_deref()) {
-                    push_bounded(top, out);
-                }
-                out
-            };
+        let finish = |scan: &mut Self,
+                      cmd: &mut Cmd,
+                      piped: Option<&Text>,
+                      groups: &mut [Option<String>]| {
+            let current = std::mem::take(cmd);
+            let out = scan.run_simple(&current, piped, depth);
+            if let (Some(Some(top)), Some(out)) = (groups.last_mut(), out.as_deref()) {
+                push_bounded(top, out);
+            }
+            out
+        };
         while let Some(tok) = iter.next() {
             match tok {
                 Tok::Word(w) => {
@@ -772,15 +782,15 @@ impl Scan {
                 }),
                 Tok::Pipe => {
                     let current = std::mem::take(&mut cmd);
-                    piped = self.run_simple(&current, piped.as_deref(), depth);
+                    piped = self.run_simple(&current, piped.as_ref(), depth);
                 }
                 Tok::Separator => {
-                    finish(self, &mut cmd, piped.as_deref(), &mut groups);
+                    finish(self, &mut cmd, piped.as_ref(), &mut groups);
                     piped = None;
                 }
             }
         }
-        finish(self, &mut cmd, piped.as_deref(), &mut groups);
+        finish(self, &mut cmd, piped.as_ref(), &mut groups);
     }
 }
 
@@ -2503,6 +2513,36 @@ mod tests {
         println!(
             "brush-parser alone, 10 KiB: {:?} per parse",
             start.elapsed() / 200
+        );
+    }
+
+    #[test]
+    fn long_pass_through_pipelines_share_text_instead_of_copying_it() {
+        let body = "10.1.2.3 foo bar\n".repeat(4000);
+        let script = format!(
+            "cat <<EOF{}| tee -a /etc/hosts\n{body}EOF\n",
+            " | cat".repeat(100_000)
+        );
+        let start = std::time::Instant::now();
+        let found = find_hosts_writes(&sh(&script), true);
+        println!("{} KiB pipeline: {:?}", script.len() >> 10, start.elapsed());
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].how, "`tee -a` appends");
+        assert_eq!(found[0].entries.len(), 4000);
+    }
+
+    #[test]
+    fn caps_the_number_of_findings() {
+        let script = format!(
+            "echo 10.1.2.3 foo bar{}",
+            " | tee /etc/hosts".repeat(10_000)
+        );
+        let found = find_hosts_writes(&sh(&script), true);
+        assert_eq!(found.len(), MAX_FINDINGS);
+        assert!(
+            found
+                .iter()
+                .all(|f| f.entries == vec![entry("10.1.2.3", &["foo", "bar"])])
         );
     }
 }
