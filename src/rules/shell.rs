@@ -267,12 +267,14 @@ impl Scan {
 
     fn walk_compound(&mut self, compound: &ast::CompoundCommand, depth: usize) -> String {
         match compound {
-            ast::CompoundCommand::Arithmetic(_) | ast::CompoundCommand::ArithmeticForClause(_) => {
-                if let ast::CompoundCommand::ArithmeticForClause(f) = compound {
-                    return self.walk_list(&f.body.list, depth);
-                }
+            ast::CompoundCommand::Arithmetic(arith) => {
+                // brush-parser 0.4 reads nested subshells `( ( cmd ) )` as `(( expr ))`. Real
+                // arithmetic never parses as a write, so reading the text as a script again
+                // recovers the commands at no risk. It is strictly shorter, so this ends.
+                self.script(&arith.expr.value, depth);
                 String::new()
             }
+            ast::CompoundCommand::ArithmeticForClause(f) => self.walk_list(&f.body.list, depth),
             ast::CompoundCommand::BraceGroup(group) => self.walk_list(&group.list, depth),
             ast::CompoundCommand::Subshell(sub) => self.walk_list(&sub.list, depth),
             ast::CompoundCommand::ForClause(f) => {
@@ -2065,12 +2067,15 @@ mod tests {
             pos("sudo_wrapper", sh("sudo -u root tee /etc/hosts < /tmp/h"), &["`tee` overwrites"]),
             pos("nice_wrapper", argv(&["nice", "-n", "5", "cp", "/tmp/h", "/etc/hosts"]), &["`cp` overwrites"]),
             pos("su_c", argv(&["su", "-c", "echo x >> /etc/hosts", "root"]), &["appends with `>>`"]),
+            pos("script_piped_into_bash", sh("echo 'echo 10.1.2.3 foo bar >> /etc/hosts' | bash"), &["appends with `>>`"]).with(one()),
             pos("script_on_stdin_of_sh", sh("sh <<EOF\necho 10.1.2.3 foo bar >> /etc/hosts\nEOF"), &["appends with `>>`"]).with(one()),
             // Shell constructs.
             pos("after_and", sh("true && echo x >> /etc/hosts"), &["appends with `>>`"]),
             pos("after_or", sh("grep -q foo /etc/hosts || echo 10.1.2.3 foo bar >> /etc/hosts"), &["appends with `>>`"]).with(one()),
             pos("in_sequence", sh("set -e; echo x >> /etc/hosts; exec nginx"), &["appends with `>>`"]),
             pos("in_subshell", sh("(echo x >> /etc/hosts)"), &["appends with `>>`"]),
+            pos("in_nested_subshells", sh("( (echo x >> /etc/hosts) )"), &["appends with `>>`"]),
+            pos("in_arithmetic_substitution", sh("(( $(cp /a /etc/hosts) ))"), &["`cp` overwrites"]),
             pos("in_brace_group", sh("{ echo x >> /etc/hosts; }"), &["appends with `>>`"]),
             pos("brace_group_redirected", sh(r#"{ echo "10.1.2.3 foo bar"; echo "10.0.0.9 baz"; } >> /etc/hosts"#), &["appends with `>>`"])
                 .with(vec![entry("10.1.2.3", &["foo", "bar"]), entry("10.0.0.9", &["baz"])]),
@@ -2544,5 +2549,94 @@ mod tests {
                 .iter()
                 .all(|f| f.entries == vec![entry("10.1.2.3", &["foo", "bar"])])
         );
+    }
+
+    #[test]
+    fn nesting_at_the_parser_limit_under_max_depth_shells_fits_a_small_stack() {
+        type Gen = fn(usize) -> String;
+        let w = "cp /a /etc/hosts";
+        let gens: Vec<(&str, Gen)> = vec![
+            ("subshell", |n| {
+                format!("{}cp /a /etc/hosts{}", "(".repeat(n), ")".repeat(n))
+            }),
+            ("command_substitution", |n| {
+                format!(
+                    "cp /a /etc/hosts; echo {}x{}",
+                    "$(".repeat(n),
+                    ")".repeat(n)
+                )
+            }),
+            ("quoted_substitution", |n| {
+                format!(
+                    "cp /a /etc/hosts; echo {}x{}",
+                    "\"$(".repeat(n),
+                    ")\"".repeat(n)
+                )
+            }),
+            ("brace_group", |n| {
+                format!("{}cp /a /etc/hosts;{}", "{ ".repeat(n), "}; ".repeat(n))
+            }),
+            ("if", |n| {
+                format!(
+                    "{}cp /a /etc/hosts;{}",
+                    "if true; then ".repeat(n),
+                    "fi; ".repeat(n)
+                )
+            }),
+            ("while", |n| {
+                format!(
+                    "{}cp /a /etc/hosts;{}",
+                    "while true; do ".repeat(n),
+                    "done; ".repeat(n)
+                )
+            }),
+            ("case", |n| {
+                format!(
+                    "{}cp /a /etc/hosts;;{}esac",
+                    "case x in a) ".repeat(n),
+                    "esac;; ".repeat(n - 1)
+                )
+            }),
+            ("function", |n| {
+                format!("{}cp /a /etc/hosts;{}", "f() { ".repeat(n), "}; ".repeat(n))
+            }),
+            ("parameter", |n| {
+                format!(
+                    "cp /a /etc/hosts; echo {}x{}",
+                    "${x:-".repeat(n),
+                    "}".repeat(n)
+                )
+            }),
+            ("legacy_arithmetic", |n| {
+                format!(
+                    "cp /a /etc/hosts; echo {}1{}",
+                    "$[".repeat(n),
+                    "]".repeat(n)
+                )
+            }),
+        ];
+        for (name, generate) in gens {
+            // The deepest script the parser is still given.
+            let mut n = 1;
+            while lex(&generate(n + 1)).max_nesting <= PARSER_MAX_NESTING {
+                n += 1;
+            }
+            let inner = generate(n);
+            assert!(
+                parse_with_brush(&inner).is_some(),
+                "{name} at {n} should parse"
+            );
+            // Wrap it in shells up to MAX_DEPTH, each itself inside blocks at the limit.
+            let mut script = inner;
+            for level in 1..MAX_DEPTH {
+                script = format!(
+                    "{}sh <<'E{level}'\n{script}\nE{level}\n{}",
+                    "if true; then ".repeat(PARSER_MAX_NESTING - 1),
+                    "fi\n".repeat(PARSER_MAX_NESTING - 1)
+                );
+            }
+            let found = on_small_stack(move || find_hosts_writes(&sh(&script), true));
+            assert_eq!(found.len(), 1, "{name}: {found:?} ({w})");
+        }
     }
 }
