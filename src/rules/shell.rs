@@ -5,18 +5,28 @@
 //! `spec.hostAliases`. This module finds such writes and, where the written text is literal,
 //! extracts the hosts entries so the caller can suggest the equivalent `hostAliases`.
 //!
-//! It is pure and bounded: no I/O, no global state, no panics, and a fixed cap on nesting depth
-//! and total work, because its input comes from whoever submits a Pod. It reports findings only;
-//! it never decides admission and never guesses a value it cannot read from the text (a path or
-//! entry behind `$VAR` or `$(...)` is not reported).
+//! It is pure and bounded: no I/O, no global state, no panics, and fixed caps on nesting depth,
+//! total work and findings, because its input comes from whoever submits a Pod. It reports
+//! findings only; it never decides admission and never guesses a value it cannot read from the
+//! text (a path or entry behind `$VAR` or `$(...)` is not reported).
 //!
-//! Scripts are parsed with `brush-parser`. Scripts that are too large, too deeply nested for the
-//! parser's recursion, or that do not parse, go through a small quote- and heredoc-aware lexer of
-//! our own, so an obvious `>> /etc/hosts` is still found in a script with a syntax error.
+//! Scripts are parsed with `brush-parser` (MIT). Scripts that are too large, nested too deeply
+//! for its recursive parser, or that do not parse go through a small quote- and heredoc-aware
+//! lexer of our own that never recurses, so an obvious `>> /etc/hosts` is still found in a
+//! script with a syntax error. Both paths feed the same command model (`Scan::run_simple`).
 //!
-//! Known gaps (by design or not yet handled): writes through a variable (`>> $HOSTS`), relative
-//! paths after `cd /etc`, globs (`/etc/host?`), `eval`, scripts read from files (`sh /x.sh`), and
-//! scripts nested deeper than [`MAX_DEPTH`] levels of `sh -c`/`$(...)`.
+//! Choices worth knowing:
+//! - In exec form (no shell) `>>` is an ordinary argument, so `["echo", "x", ">>", "/etc/hosts"]`
+//!   is not a write.
+//! - With only `args` (unknown ENTRYPOINT) we analyse just the script after a `-c` argument; an
+//!   entrypoint that runs its arguments (`exec "$@"`) is not assumed.
+//! - `echo` is read as interpreting `\n` (dash and busybox `sh` differ from bash here); for
+//!   suggesting entries that is the useful reading.
+//!
+//! Known gaps: writes through a variable (`>> $HOSTS`, by design), relative paths after
+//! `cd /etc`, globs (`/etc/host?`), `eval`, scripts read from files (`sh /x.sh`), other
+//! interpreters (`python -c`, `ed`, `vi`), `cp -r` of a tree containing `etc/hosts`, `xargs`,
+//! and scripts nested deeper than [`MAX_DEPTH`] levels of `sh -c`/`$(...)`.
 
 use std::net::IpAddr;
 use std::rc::Rc;
@@ -50,13 +60,14 @@ pub const MAX_DEPTH: usize = 8;
 /// Total bytes of script text we are willing to look at for one call, across all nesting levels.
 const WORK_BUDGET: usize = 8 << 20;
 
-/// Scripts larger than this skip `brush-parser` (about 1.3 ms per 10 KB in release) and go
-/// straight to the linear lexer, so a 1 MB script costs milliseconds, not hundreds of them.
+/// Scripts larger than this skip `brush-parser` (about 1 ms per 10 KB in release, 200 ms per
+/// MB) and go straight to the linear lexer, so a 1 MB script costs tens of milliseconds.
 const PARSER_MAX_BYTES: usize = 32 << 10;
 
 /// `brush-parser`'s tokenizer and PEG parser recurse once per nesting level; on a 2 MiB thread
-/// stack (tokio's default) a debug build overflows somewhere below 200 levels, and an overflow
-/// aborts the whole webhook. Deeper scripts go to the iterative lexer instead.
+/// stack (tokio's default) a debug build overflows at about 200 levels of `$(` or `{`, and an
+/// overflow aborts the whole webhook. Deeper scripts go to the iterative lexer instead; the
+/// margin is checked by a test that runs this depth under [`MAX_DEPTH`] shells on 2 MiB.
 const PARSER_MAX_NESTING: usize = 16;
 
 /// Text flowing through a pipeline. Shared, so `cat | tee | cat ...` passes it on without
