@@ -222,7 +222,7 @@ impl Scan {
             }
             return;
         }
-        self.fallback(&lexed.tokens, depth);
+        self.fallback(text, &lexed.tokens, depth);
     }
 
     // ----- brush AST walk -----
@@ -731,7 +731,7 @@ impl Scan {
 
     /// Splits lexer tokens into pipelines of simple commands and analyses them. Keywords and
     /// grouping are skipped, which is enough to see every simple command and its redirections.
-    fn fallback(&mut self, tokens: &[Tok], depth: usize) {
+    fn fallback(&mut self, text: &str, tokens: &[Tok], depth: usize) {
         let mut cmd = Cmd::default();
         let mut piped: Option<Text> = None;
         // Output of the open `{ }`, `do done` and `then fi` bodies, for `} >> /etc/hosts`.
@@ -752,9 +752,10 @@ impl Scan {
         };
         while let Some(tok) = iter.next() {
             match tok {
-                Tok::Word(w) => {
+                Tok::Word(start, end) => {
+                    let w = slice(text, *start, *end);
                     if cmd.words.is_empty() && is_reserved_word(w) {
-                        match w.as_str() {
+                        match w {
                             "{" | "do" | "then" => {
                                 let collect = groups.len() < PARSER_MAX_NESTING;
                                 groups.push(collect.then(String::new));
@@ -771,17 +772,17 @@ impl Scan {
                         continue;
                     }
                     if cmd.words.is_empty() && is_assignment(w) {
-                        cmd.other_words.push(w.clone());
+                        cmd.other_words.push(w.to_string());
                     } else {
-                        cmd.words.push(w.clone());
+                        cmd.words.push(w.to_string());
                     }
                 }
                 Tok::Redirect { fd, op } => {
-                    if let Some(Tok::Word(target)) = iter.peek() {
+                    if let Some(Tok::Word(start, end)) = iter.peek() {
                         cmd.redirs.push(Redir {
                             fd: *fd,
                             op: *op,
-                            target: target.clone(),
+                            target: slice(text, *start, *end).to_string(),
                             expand: false,
                         });
                         iter.next();
@@ -821,7 +822,8 @@ fn push_bounded(to: &mut String, text: &str) {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Tok {
-    Word(String),
+    /// A word, as the byte range of its raw text in the script (no copy until needed).
+    Word(usize, usize),
     Redirect {
         fd: Option<i32>,
         op: ROp,
@@ -1008,7 +1010,7 @@ fn lex(text: &str) -> Lexed {
                 }
                 max_nesting = max_nesting.max(blocks.len() + nesting);
                 at_command_start = is_reserved_word(word) || word == "!";
-                tokens.push(Tok::Word(word.to_string()));
+                tokens.push(Tok::Word(i, end));
                 i = end;
             }
         }
