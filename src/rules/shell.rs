@@ -2004,6 +2004,7 @@ mod tests {
             pos("heredoc_quoted_delimiter_overwrite", sh("cat > /etc/hosts <<'EOF'\n127.0.0.1 localhost\n10.1.2.3 foo bar\nEOF"), &["heredoc redirected into it with `>`"])
                 .with(vec![entry("127.0.0.1", &["localhost"]), entry("10.1.2.3", &["foo", "bar"])]),
             pos("heredoc_dash_strips_tabs", sh("cat <<-EOF >> /etc/hosts\n\t10.1.2.3 foo bar\n\tEOF\necho done"), &["heredoc redirected into it with `>>`"]).with(one()),
+            pos("cat_heredoc_piped_into_sudo_tee", sh("cat <<EOF | sudo tee -a /etc/hosts\n10.1.2.3 foo bar\nEOF"), &["`tee -a` appends"]).with(one()),
             pos("heredoc_into_tee", sh("tee -a /etc/hosts <<EOF\n10.1.2.3 foo bar\nEOF"), &["`tee -a` appends"]).with(one()),
             pos("heredoc_skips_line_with_variable", sh("cat <<EOF >> /etc/hosts\n$IP foo\n10.1.2.3 foo bar\nEOF"), &["heredoc redirected into it with `>>`"]).with(one()),
             pos("here_string_into_tee", sh(r#"tee -a /etc/hosts <<< "10.1.2.3 foo bar""#), &["`tee -a` appends"]).with(one()),
@@ -2657,5 +2658,18 @@ mod tests {
             let found = on_small_stack(move || find_hosts_writes(&sh(&script), true));
             assert_eq!(found.len(), 1, "{name}: {found:?} ({w})");
         }
+    }
+
+    #[test]
+    fn hosts_lines_need_a_valid_ip_and_a_name() {
+        let text = "# comment\n10.0.0.1\nnot-an-ip host\n::1 localhost ip6-localhost\n  \
+                    10.0.0.2\ta  b # c\n300.1.1.1 x\n10.0.0.3/24 y\n";
+        assert_eq!(
+            parse_hosts_text(text),
+            vec![
+                entry("::1", &["localhost", "ip6-localhost"]),
+                entry("10.0.0.2", &["a", "b"]),
+            ]
+        );
     }
 }
