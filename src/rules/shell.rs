@@ -2672,4 +2672,89 @@ mod tests {
             ]
         );
     }
+
+    #[test]
+    fn random_fragment_soup_never_panics_or_overflows() {
+        const FRAGMENTS: &[&str] = &[
+            "(",
+            ")",
+            "{ ",
+            "}",
+            "if true; then ",
+            "fi",
+            "while x; do ",
+            "done",
+            "case x in a) ",
+            ";;",
+            "esac",
+            "$(",
+            "${x:-",
+            "$[",
+            "`",
+            "\"",
+            "'",
+            "$'",
+            "\\",
+            "<<E\n",
+            "<<-'E'\n",
+            "\nE\n",
+            "\tE\n",
+            "echo 10.1.2.3 foo bar",
+            " >> /etc/hosts",
+            " > /etc//hosts",
+            " 2>&1",
+            " &> /etc/hosts",
+            " | tee -a /etc/hosts",
+            " | ",
+            "; ",
+            " && ",
+            " || ",
+            " & ",
+            "\n",
+            "# c\n",
+            "sh -c ",
+            "bash -ec ",
+            "sed -i s/a/b/ /etc/hosts",
+            "cp /a /etc/",
+            " hosts",
+            "$X",
+            "((",
+            "))",
+            "<<<",
+            "<>",
+            ">|",
+            " 3>",
+            "f() ",
+            "=",
+            "!",
+            "*",
+            "~",
+        ];
+        let mut state: u64 = 42;
+        let mut next = move |n: usize| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (state >> 33) as usize % n
+        };
+        let mut scripts = Vec::new();
+        for _ in 0..3000 {
+            let len = 1 + next(60);
+            let script: String = (0..len).map(|_| FRAGMENTS[next(FRAGMENTS.len())]).collect();
+            scripts.push(script);
+        }
+        let findings = on_small_stack(move || {
+            let mut total = 0;
+            for script in &scripts {
+                for use_parser in [true, false] {
+                    let found = find_with(&sh(script), true, use_parser);
+                    assert!(found.len() <= MAX_FINDINGS);
+                    total += found.len();
+                }
+            }
+            total
+        });
+        // The soup is full of writes; some must survive the random quoting.
+        assert!(findings > 0);
+    }
 }
