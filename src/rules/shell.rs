@@ -2023,6 +2023,8 @@ mod tests {
             pos("sed_i", sh("sed -i 's/a/b/' /etc/hosts"), &["`sed -i` edits in place"]),
             pos("sed_i_suffix", sh("sed -i.bak -e 's/a/b/' /etc/hosts"), &["`sed -i` edits in place"]),
             pos("sed_in_place_long", sh("sed --in-place=.orig 's/a/b/' /etc/hosts"), &["`sed -i` edits in place"]),
+            pos("sed_in_place_long_no_suffix", sh("sed --in-place s/a/b/ /etc/hosts"), &["`sed -i` edits in place"]),
+            pos("tee_with_other_flags", sh("echo 10.1.2.3 foo bar | tee --output-error=warn -ip /etc/hosts"), &["`tee` overwrites"]).with(one()),
             pos("sed_ie_combined", sh("sed -ie 's/a/b/' /etc/hosts"), &["`sed -i` edits in place"]),
             pos("sed_e_then_i", sh("sed -e 's/a/b/' -i /etc/hosts"), &["`sed -i` edits in place"]),
             pos("perl_pi_e", sh("perl -pi -e 's/a/b/' /etc/hosts"), &["`perl -i` edits in place"]),
