@@ -465,11 +465,12 @@ fn respond(response: &mut ResponseOut<'_>, outcome: &Outcome, webhook: Webhook, 
         response.status = Some(status(403, "Forbidden", denial_message(outcome, summary)));
         return;
     }
-    if webhook == Webhook::Mutate && !outcome.ops.is_empty() {
-        if let Ok(json) = serde_json::to_vec(&outcome.ops) {
-            response.patch_type = Some("JSONPatch");
-            response.patch = Some(base64::engine::general_purpose::STANDARD.encode(json));
-        }
+    if webhook == Webhook::Mutate
+        && !outcome.ops.is_empty()
+        && let Ok(json) = serde_json::to_vec(&outcome.ops)
+    {
+        response.patch_type = Some("JSONPatch");
+        response.patch = Some(base64::engine::general_purpose::STANDARD.encode(json));
     }
 }
 

@@ -5,8 +5,11 @@
 
 pub mod admission;
 pub mod certs;
+pub mod check;
+pub mod cli;
 pub mod engine;
 pub mod image;
+pub mod manifests;
 pub mod mutate;
 pub mod pod;
 pub mod policy;
