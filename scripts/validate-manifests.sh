@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Renders every kustomize overlay and validates each built-in object with kubernetes-validate
 # --strict (unknown fields are errors) against the oldest and the newest Kubernetes version
-# podgate supports. cert-manager objects (cert-manager.io/v1) have no schema there: they are
+# podgate supports, then runs `podgate check` with the shipped policies over it: podgate's own
+# Deployment must pass them. cert-manager objects (cert-manager.io/v1) have no schema there: they are
 # set aside explicitly, listed, and their shape is checked in tests/deploy.rs. Any other object
 # without a schema fails the run.
 #
@@ -40,7 +41,8 @@ cp certs/kustomization.yaml "$tree/certs/"
 podgate() {
   if [ -n "${PODGATE:-}" ]; then "$PODGATE" "$@"; else cargo run --quiet --locked -- "$@"; fi
 }
-podgate certs --service podgate --namespace podgate-system --out "$tree/certs" >"$work/ca-bundle"
+podgate certs --service podgate --namespace podgate-system --out "$tree/certs" \
+  >"$work/ca-bundle" 2>"$work/certs.log" || { cat "$work/certs.log" >&2; die "podgate certs failed"; }
 [ -s "$tree/certs/ca-bundle.env" ] && [ -s "$work/ca-bundle" ] ||
   die "podgate certs wrote no certificates to $tree/certs"
 
@@ -88,6 +90,10 @@ PY
     count=$(grep -c '^kind:' "$work/$name.builtin.yaml" || true)
     echo "deploy/$overlay: $count objects checked against Kubernetes $version"
   done
+  if ! podgate check --policies policies "$rendered" | sed "s|^|  |"; then
+    echo "deploy/$overlay: podgate check failed with the shipped policies" >&2
+    status=1
+  fi
 done
 
 [ "$status" -eq 0 ] || die "some manifests are not valid (see above)"

@@ -123,20 +123,35 @@ fn dev_tree() -> DevTree {
     DevTree { root, ca_bundle }
 }
 
-/// Runs the certs step of the dev flow with the documented flags in `root` and returns what it
+/// Runs the documented certs step of the dev flow, `podgate certs --service podgate
+/// --namespace podgate-system --out <root>/certs`, with the real binary and returns what it
 /// printed on stdout (the caBundle).
 fn run_podgate_certs(root: &Path) -> String {
-    let out = root.join("certs");
-    let args = podgate::certs::CertsArgs {
-        service: SERVICE.into(),
-        namespace: NAMESPACE.into(),
-        out: out.clone(),
-        days: 365,
-        hosts: vec![],
-        force: false,
-    };
-    podgate::certs::run(&args).unwrap();
-    b64(&fs::read(out.join("ca.crt")).unwrap())
+    let output = podgate_cmd()
+        .args([
+            "certs",
+            "--service",
+            SERVICE,
+            "--namespace",
+            NAMESPACE,
+            "--out",
+        ])
+        .arg(root.join("certs"))
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "podgate certs failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "stdout is the caBundle alone: {stdout:?}");
+    lines[0].to_owned()
+}
+
+fn podgate_cmd() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_podgate"))
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -765,6 +780,37 @@ fn dev_overlay_carries_the_generated_ca_bundle_and_tls_secret() {
 }
 
 #[test]
+fn podgate_certs_refuses_a_second_run_without_force_and_replaces_with_force() {
+    let tree = dev_tree();
+    let certs = tree.root.path().join("certs");
+    let before = fs::read(certs.join("tls.key")).unwrap();
+    let output = podgate_cmd()
+        .args(["certs", "--out"])
+        .arg(&certs)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(output.stdout.is_empty(), "no caBundle printed on refusal");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--force"));
+    assert_eq!(fs::read(certs.join("tls.key")).unwrap(), before);
+
+    let output = podgate_cmd()
+        .args(["certs", "--force", "--out"])
+        .arg(&certs)
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    assert_ne!(fs::read(certs.join("tls.key")).unwrap(), before);
+    let printed = String::from_utf8(output.stdout).unwrap();
+    let env = fs::read_to_string(certs.join("ca-bundle.env")).unwrap();
+    assert_eq!(
+        env,
+        format!("caBundle={printed}"),
+        "ca-bundle.env follows the new CA"
+    );
+}
+
+#[test]
 fn dev_overlay_without_generated_certs_fails_to_render() {
     let root = tempfile::tempdir().unwrap();
     copy_dir(&repo().join("deploy"), &root.path().join("deploy"));
@@ -904,6 +950,91 @@ fn cert_manager_overlay_issues_the_serving_certificate_and_injects_the_ca() {
             );
         }
     }
+}
+
+/// `podgate check` with the shipped policies over a rendered overlay, plus a Pod stamped from
+/// the Deployment's template (pod-only mutations such as the pull policy apply to Pods).
+fn expect_podgate_passes_its_own_policies(r: &Rendered, dir: &Path) {
+    let d = r.named("Deployment", "podgate");
+    let pod = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": "podgate-0",
+            "namespace": d["metadata"]["namespace"],
+            "labels": d["spec"]["template"]["metadata"]["labels"],
+        },
+        "spec": d["spec"]["template"]["spec"],
+    });
+    // A multi-document YAML stream, each document written as JSON (which is YAML).
+    let rendered = dir.join("rendered.yaml");
+    let mut stream = String::new();
+    for object in r.objects.iter().chain([&pod]) {
+        stream.push_str("---\n");
+        stream.push_str(&serde_json::to_string(object).unwrap());
+        stream.push('\n');
+    }
+    fs::write(&rendered, stream).unwrap();
+
+    let output = podgate_cmd()
+        .args(["check", "-o", "json", "--policies"])
+        .arg(repo().join("policies"))
+        .arg(&rendered)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "podgate check denied podgate's own manifests: {stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap();
+    let kinds: BTreeSet<&str> = report.iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, BTreeSet::from(["Deployment", "Pod"]), "{stdout}");
+    for entry in &report {
+        assert_eq!(entry["namespace"], NAMESPACE, "{entry}");
+        assert_eq!(entry["denied"], false, "{entry}");
+        assert_eq!(entry["violations"], serde_json::json!([]), "{entry}");
+        assert_eq!(
+            entry["changes"],
+            serde_json::json!([]),
+            "mutations would change {entry}"
+        );
+    }
+}
+
+#[test]
+fn podgate_passes_its_own_shipped_policies_in_every_overlay() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tree = dev_tree();
+    for (name, dir) in [
+        ("base", repo().join("deploy/base")),
+        ("dev", tree.root.path().join("deploy/overlays/dev")),
+        ("cert-manager", repo().join("deploy/overlays/cert-manager")),
+    ] {
+        let out = tmp.path().join(name);
+        fs::create_dir_all(&out).unwrap();
+        expect_podgate_passes_its_own_policies(&kustomize(&dir), &out);
+    }
+}
+
+#[test]
+fn podgate_check_would_deny_a_host_namespace_variant_of_its_own_pod() {
+    // Guards the test above: the same path reports a denial when there is one.
+    let r = kustomize(&repo().join("deploy/base"));
+    let mut d = r.named("Deployment", "podgate").clone();
+    d["spec"]["template"]["spec"]["hostPID"] = Value::Bool(true);
+    d["spec"]["template"]["spec"]["hostNetwork"] = Value::Bool(true);
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("bad.json");
+    fs::write(&file, serde_json::to_vec(&d).unwrap()).unwrap();
+    let output = podgate_cmd()
+        .args(["check", "--policies"])
+        .arg(repo().join("policies"))
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
 }
 
 #[test]
