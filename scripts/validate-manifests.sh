@@ -25,7 +25,7 @@ command -v kubectl >/dev/null || die "kubectl is required (kubectl kustomize ren
 command -v python3 >/dev/null || die "python3 is required (kubernetes-validate)"
 if ! python3 -c 'import kubernetes_validate' 2>/dev/null; then
   echo "validate-manifests: installing kubernetes-validate ${KUBERNETES_VALIDATE_VERSION}" >&2
-  python3 -m pip install --quiet --disable-pip-version-check \
+  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
     "kubernetes-validate==${KUBERNETES_VALIDATE_VERSION}"
 fi
 

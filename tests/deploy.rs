@@ -110,6 +110,13 @@ struct DevTree {
 }
 
 fn dev_tree() -> DevTree {
+    let root = repo_layout_copy();
+    let ca_bundle = run_podgate_certs(root.path());
+    DevTree { root, ca_bundle }
+}
+
+/// `deploy/`, `policies/` and the committed `certs/kustomization.yaml`, copied to a temp dir.
+fn repo_layout_copy() -> tempfile::TempDir {
     let root = tempfile::tempdir().unwrap();
     copy_dir(&repo().join("deploy"), &root.path().join("deploy"));
     copy_dir(&repo().join("policies"), &root.path().join("policies"));
@@ -119,8 +126,7 @@ fn dev_tree() -> DevTree {
         root.path().join("certs/kustomization.yaml"),
     )
     .unwrap();
-    let ca_bundle = run_podgate_certs(root.path());
-    DevTree { root, ca_bundle }
+    root
 }
 
 /// Runs the documented certs step of the dev flow, `podgate certs --service podgate
@@ -485,15 +491,13 @@ fn check_deployment(r: &Rendered) {
         Some("RuntimeDefault")
     );
 
-    // A pinned tag, pulled once.
+    // A pinned tag (read as the kubelet reads it), pulled once.
     let image = c.image.as_deref().unwrap();
-    let (_, tag) = image
-        .rsplit_once(':')
-        .filter(|(repo, _)| {
-            !repo.is_empty() && !image.rsplit('/').next().unwrap_or("").starts_with(':')
-        })
-        .unwrap_or_else(|| panic!("image {image} has no tag"));
-    assert!(!tag.contains('/'), "image {image} has no tag");
+    let reference = podgate::image::parse(image).unwrap();
+    let tag = reference
+        .tag
+        .as_deref()
+        .unwrap_or_else(|| panic!("{image} has no tag"));
     assert!(
         !["latest", "main", "master", "edge"].contains(&tag),
         "mutable tag in {image}"
@@ -812,15 +816,7 @@ fn podgate_certs_refuses_a_second_run_without_force_and_replaces_with_force() {
 
 #[test]
 fn dev_overlay_without_generated_certs_fails_to_render() {
-    let root = tempfile::tempdir().unwrap();
-    copy_dir(&repo().join("deploy"), &root.path().join("deploy"));
-    copy_dir(&repo().join("policies"), &root.path().join("policies"));
-    fs::create_dir_all(root.path().join("certs")).unwrap();
-    fs::copy(
-        repo().join("certs/kustomization.yaml"),
-        root.path().join("certs/kustomization.yaml"),
-    )
-    .unwrap();
+    let root = repo_layout_copy();
     let output = Command::new("kubectl")
         .arg("kustomize")
         .arg(root.path().join("deploy/overlays/dev"))
