@@ -19,6 +19,6 @@ COPY --from=build /out/podgate /usr/local/bin/podgate
 USER 65532:65532
 # 8443: webhook (TLS); 9090: plain-HTTP probes (/healthz, /readyz).
 EXPOSE 8443 9090
-# The binary is PID 1 and handles SIGTERM itself (drain, then exit 0).
+# The binary is PID 1 and handles SIGTERM itself (drain, then exit 0). No CMD: the Deployment
+# passes `serve` and its flags; `docker run` without arguments prints the usage.
 ENTRYPOINT ["/usr/local/bin/podgate"]
-CMD ["serve"]

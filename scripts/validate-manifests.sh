@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Renders every kustomize overlay and validates each built-in object with kubernetes-validate
 # --strict (unknown fields are errors) against the oldest and the newest Kubernetes version
-# podgate supports, then runs `podgate check` with the shipped policies over it: podgate's own
-# Deployment must pass them. cert-manager objects (cert-manager.io/v1) have no schema there: they are
+# podgate supports, then runs `podgate check` with the shipped policies over it (podgate's own
+# Deployment must pass them), and evaluates the webhooks' matchConditions CEL
+# (scripts/check-match-conditions.py, cel-python). cert-manager objects (cert-manager.io/v1) have no schema there: they are
 # set aside explicitly, listed, and their shape is checked in tests/deploy.rs. Any other object
 # without a schema fails the run.
 #
@@ -16,6 +17,7 @@ set -euo pipefail
 
 KUBE_VERSIONS=${KUBE_VERSIONS:-"1.30 1.37"}
 KUBERNETES_VALIDATE_VERSION=1.37.0
+CEL_PYTHON_VERSION=0.5.0
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -27,6 +29,11 @@ if ! python3 -c 'import kubernetes_validate' 2>/dev/null; then
   echo "validate-manifests: installing kubernetes-validate ${KUBERNETES_VALIDATE_VERSION}" >&2
   python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
     "kubernetes-validate==${KUBERNETES_VALIDATE_VERSION}"
+fi
+if ! python3 -c 'import celpy' 2>/dev/null; then
+  echo "validate-manifests: installing cel-python ${CEL_PYTHON_VERSION}" >&2
+  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
+    "cel-python==${CEL_PYTHON_VERSION}"
 fi
 
 work=$(mktemp -d)
@@ -94,6 +101,7 @@ PY
     echo "deploy/$overlay: podgate check failed with the shipped policies" >&2
     status=1
   fi
+  python3 scripts/check-match-conditions.py "$rendered" || status=1
 done
 
 [ "$status" -eq 0 ] || die "some manifests are not valid (see above)"
