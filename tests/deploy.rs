@@ -1034,6 +1034,49 @@ fn podgate_check_would_deny_a_host_namespace_variant_of_its_own_pod() {
 }
 
 #[test]
+fn dockerfile_runs_the_binary_as_the_deployments_user_and_exposes_its_ports() {
+    let dockerfile = fs::read_to_string(repo().join("Dockerfile")).unwrap();
+    let lines: Vec<&str> = dockerfile
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.starts_with('#'))
+        .collect();
+    let last = |instruction: &str| -> &str {
+        lines
+            .iter()
+            .rev()
+            .find_map(|l| l.strip_prefix(instruction))
+            .unwrap_or_else(|| panic!("Dockerfile has no {instruction}"))
+            .trim()
+    };
+    let froms = lines.iter().filter(|l| l.starts_with("FROM ")).count();
+    assert!(froms >= 2, "multi-stage build");
+    assert!(last("FROM ").contains("distroless"), "small runtime image");
+    assert!(last("ENTRYPOINT ").contains("podgate"));
+    assert!(
+        !lines.iter().any(|l| l.starts_with("CMD ")),
+        "args come from the Deployment"
+    );
+
+    let r = kustomize(&repo().join("deploy/base"));
+    let d: Deployment = r.one("Deployment");
+    let c = the_container(&d);
+    let uid = c.security_context.as_ref().unwrap().run_as_user.unwrap();
+    let user = last("USER ");
+    assert_eq!(
+        user.split(':').next(),
+        Some(uid.to_string().as_str()),
+        "USER {user}"
+    );
+    let exposed: BTreeSet<i32> = last("EXPOSE ")
+        .split_whitespace()
+        .map(|p| p.parse().unwrap())
+        .collect();
+    let ports: BTreeSet<i32> = c.ports.iter().flatten().map(|p| p.container_port).collect();
+    assert_eq!(exposed, ports);
+}
+
+#[test]
 fn every_overlay_directory_is_checked_by_a_test() {
     let overlays: BTreeSet<String> = fs::read_dir(repo().join("deploy/overlays"))
         .unwrap()
