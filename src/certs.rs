@@ -522,99 +522,69 @@ mod tests {
         }
     }
 
-    /// The check a TLS client makes: chain to the CA as the only root, server name
-    /// `podgate.podgate-system.svc` (what the apiserver sends), and the extra IP SAN.
-    #[test]
-    fn ca_verifies_the_leaf_for_the_apiserver_server_name() {
+    /// The check a TLS client makes (rustls/webpki, ring): does `leaf_pem` chain to
+    /// `ca_pem` as the only root and carry `name`?
+    fn verifies(ca_pem: &str, leaf_pem: &str, name: &str) -> bool {
         use rustls::client::danger::ServerCertVerifier;
         use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
         use std::sync::Arc;
 
-        let bundle = generate(&service_spec()).unwrap();
         let mut roots = rustls::RootCertStore::empty();
-        roots
-            .add(CertificateDer::from(der(&bundle.ca_cert_pem)))
-            .unwrap();
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let verifier =
-            rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
-                .build()
-                .unwrap();
-        let leaf = CertificateDer::from(der(&bundle.cert_pem));
+        roots.add(CertificateDer::from(der(ca_pem))).unwrap();
+        let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
+            Arc::new(roots),
+            Arc::new(rustls::crypto::ring::default_provider()),
+        )
+        .build()
+        .unwrap();
+        let leaf = CertificateDer::from(der(leaf_pem));
+        let name = ServerName::try_from(name.to_owned()).unwrap();
+        verifier
+            .verify_server_cert(&leaf, &[], &name, &[], UnixTime::now())
+            .is_ok()
+    }
+
+    /// `podgate.podgate-system.svc` is the server name the apiserver sends.
+    #[test]
+    fn ca_verifies_the_leaf_for_the_apiserver_server_name() {
+        let bundle = generate(&service_spec()).unwrap();
         for name in [
             "podgate.podgate-system.svc",
             "podgate.podgate-system.svc.cluster.local",
             "podgate.example.com",
             "10.0.0.7",
         ] {
-            let server_name = ServerName::try_from(name).unwrap();
-            verifier
-                .verify_server_cert(&leaf, &[], &server_name, &[], UnixTime::now())
-                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(
+                verifies(&bundle.ca_cert_pem, &bundle.cert_pem, name),
+                "{name}"
+            );
         }
-        let other = ServerName::try_from("other.podgate-system.svc").unwrap();
-        assert!(
-            verifier
-                .verify_server_cert(&leaf, &[], &other, &[], UnixTime::now())
-                .is_err()
-        );
+        assert!(!verifies(
+            &bundle.ca_cert_pem,
+            &bundle.cert_pem,
+            "other.podgate-system.svc"
+        ));
     }
 
     #[test]
     fn a_different_ca_does_not_verify_the_leaf() {
-        use rustls::client::danger::ServerCertVerifier;
-        use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-        use std::sync::Arc;
-
         let bundle = generate(&service_spec()).unwrap();
         let other = generate(&service_spec()).unwrap();
-        let mut roots = rustls::RootCertStore::empty();
-        roots
-            .add(CertificateDer::from(der(&other.ca_cert_pem)))
-            .unwrap();
-        let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
-            Arc::new(roots),
-            Arc::new(rustls::crypto::ring::default_provider()),
-        )
-        .build()
-        .unwrap();
-        let name = ServerName::try_from("podgate.podgate-system.svc").unwrap();
-        let leaf = CertificateDer::from(der(&bundle.cert_pem));
-        assert!(
-            verifier
-                .verify_server_cert(&leaf, &[], &name, &[], UnixTime::now())
-                .is_err()
-        );
+        assert!(!verifies(
+            &other.ca_cert_pem,
+            &bundle.cert_pem,
+            "podgate.podgate-system.svc"
+        ));
     }
 
     #[test]
     fn localhost_spec_verifies_for_loopback_ip_and_name() {
-        use rustls::client::danger::ServerCertVerifier;
-        use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-        use std::sync::Arc;
-
         let bundle = generate(&CertSpec::localhost(1)).unwrap();
-        let mut roots = rustls::RootCertStore::empty();
-        roots
-            .add(CertificateDer::from(der(&bundle.ca_cert_pem)))
-            .unwrap();
-        let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
-            Arc::new(roots),
-            Arc::new(rustls::crypto::ring::default_provider()),
-        )
-        .build()
-        .unwrap();
-        let leaf = CertificateDer::from(der(&bundle.cert_pem));
         for name in ["localhost", "127.0.0.1", "::1"] {
-            verifier
-                .verify_server_cert(
-                    &leaf,
-                    &[],
-                    &ServerName::try_from(name).unwrap(),
-                    &[],
-                    UnixTime::now(),
-                )
-                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(
+                verifies(&bundle.ca_cert_pem, &bundle.cert_pem, name),
+                "{name}"
+            );
         }
     }
 

@@ -20,11 +20,12 @@ use std::process::Command;
 use base64::Engine;
 use k8s_openapi::api::admissionregistration::v1::{
     MatchCondition, MutatingWebhook, MutatingWebhookConfiguration, RuleWithOperations,
-    ValidatingWebhook, ValidatingWebhookConfiguration,
+    ServiceReference, ValidatingWebhook, ValidatingWebhookConfiguration, WebhookClientConfig,
 };
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Container, PodSpec, Service, ServiceAccount};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -180,10 +181,7 @@ fn b64(bytes: &[u8]) -> String {
 // ---------------------------------------------------------------------------------------------
 // Checks shared by every overlay.
 
-fn expect_namespace_exclusions(
-    selector: &Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector>,
-    webhook: &str,
-) {
+fn expect_namespace_exclusions(selector: &Option<LabelSelector>, webhook: &str) {
     let selector = selector
         .as_ref()
         .unwrap_or_else(|| panic!("{webhook}: no namespaceSelector"));
@@ -231,11 +229,7 @@ fn expect_skips_mirror_pods(conditions: &Option<Vec<MatchCondition>>, webhook: &
     );
 }
 
-fn expect_service_client(
-    config: &Option<k8s_openapi::api::admissionregistration::v1::ServiceReference>,
-    path: &str,
-    service: &Service,
-) {
+fn expect_service_client(config: &Option<ServiceReference>, path: &str, service: &Service) {
     let svc = config
         .as_ref()
         .unwrap_or_else(|| panic!("{path}: no service"));
@@ -291,56 +285,88 @@ fn validating_webhook(r: &Rendered) -> ValidatingWebhook {
     webhooks.into_iter().next().unwrap()
 }
 
+/// The fields mutating and validating webhooks share, borrowed from either type.
+struct WebhookCommon<'a> {
+    name: &'a str,
+    versions: &'a [String],
+    side_effects: &'a str,
+    match_policy: Option<&'a str>,
+    failure_policy: Option<&'a str>,
+    timeout_seconds: Option<i32>,
+    has_object_selector: bool,
+    namespace_selector: &'a Option<LabelSelector>,
+    match_conditions: &'a Option<Vec<MatchCondition>>,
+    client_config: &'a WebhookClientConfig,
+    rules: &'a Option<Vec<RuleWithOperations>>,
+}
+
+macro_rules! webhook_common {
+    ($w:expr) => {
+        WebhookCommon {
+            name: &$w.name,
+            versions: &$w.admission_review_versions,
+            side_effects: &$w.side_effects,
+            match_policy: $w.match_policy.as_deref(),
+            failure_policy: $w.failure_policy.as_deref(),
+            timeout_seconds: $w.timeout_seconds,
+            has_object_selector: $w.object_selector.is_some(),
+            namespace_selector: &$w.namespace_selector,
+            match_conditions: &$w.match_conditions,
+            client_config: &$w.client_config,
+            rules: &$w.rules,
+        }
+    };
+}
+
+/// Checks what both webhooks promise and returns their rules as a set.
+fn check_webhook(
+    w: &WebhookCommon<'_>,
+    failure_policy: &str,
+    max_timeout: i32,
+    path: &str,
+    service: &Service,
+) -> BTreeSet<(String, String, Vec<String>)> {
+    let name = w.name;
+    assert_eq!(w.versions, ["v1"], "{name}");
+    assert_eq!(w.side_effects, "None", "{name}");
+    assert_eq!(w.match_policy, Some("Equivalent"), "{name}");
+    assert_eq!(w.failure_policy, Some(failure_policy), "{name}");
+    let timeout = w.timeout_seconds.unwrap_or(10);
+    assert!(
+        (1..=max_timeout).contains(&timeout),
+        "{name}: timeout {timeout}"
+    );
+    assert!(
+        !w.has_object_selector,
+        "{name}: users could defeat an objectSelector"
+    );
+    expect_namespace_exclusions(w.namespace_selector, name);
+    expect_skips_mirror_pods(w.match_conditions, name);
+    expect_service_client(&w.client_config.service, path, service);
+    assert!(w.client_config.url.is_none(), "{name}");
+    // Webhook names must be fully qualified.
+    assert!(
+        name.split('.').count() >= 3,
+        "{name} is not fully qualified"
+    );
+    rule_set(w.rules)
+}
+
 fn check_webhooks(r: &Rendered) {
     let service: Service = r.one("Service");
 
+    // Mutating: fails open, short timeout, reinvoked when a later webhook changes the pod.
     let m = mutating_webhook(r);
-    assert_eq!(m.admission_review_versions, ["v1"]);
-    assert_eq!(m.side_effects, "None");
-    assert_eq!(m.match_policy.as_deref(), Some("Equivalent"));
-    assert_eq!(
-        m.failure_policy.as_deref(),
-        Some("Ignore"),
-        "mutating fails open"
-    );
-    let timeout = m.timeout_seconds.unwrap_or(10);
-    assert!((1..=3).contains(&timeout), "mutating timeout {timeout}");
+    let rules = check_webhook(&webhook_common!(m), "Ignore", 3, "/mutate", &service);
+    assert_eq!(rules, BTreeSet::from([rule("", "pods", &["CREATE"])]));
     assert_eq!(m.reinvocation_policy.as_deref(), Some("IfNeeded"));
-    assert!(
-        m.object_selector.is_none(),
-        "users could defeat an objectSelector"
-    );
-    expect_namespace_exclusions(&m.namespace_selector, &m.name);
-    expect_skips_mirror_pods(&m.match_conditions, &m.name);
-    expect_service_client(&m.client_config.service, "/mutate", &service);
-    assert!(m.client_config.url.is_none());
-    assert_eq!(
-        rule_set(&m.rules),
-        BTreeSet::from([rule("", "pods", &["CREATE"])])
-    );
 
+    // Validating: fails closed, pods, kubectl debug and every workload kind.
     let v = validating_webhook(r);
-    assert_eq!(v.admission_review_versions, ["v1"]);
-    assert_eq!(v.side_effects, "None");
-    assert_eq!(v.match_policy.as_deref(), Some("Equivalent"));
-    assert_eq!(
-        v.failure_policy.as_deref(),
-        Some("Fail"),
-        "validating fails closed"
-    );
-    let timeout = v.timeout_seconds.unwrap_or(10);
-    assert!((1..=5).contains(&timeout), "validating timeout {timeout}");
-    assert!(
-        v.object_selector.is_none(),
-        "users could defeat an objectSelector"
-    );
-    expect_namespace_exclusions(&v.namespace_selector, &v.name);
-    expect_skips_mirror_pods(&v.match_conditions, &v.name);
-    expect_service_client(&v.client_config.service, "/validate", &service);
-    assert!(v.client_config.url.is_none());
+    let rules = check_webhook(&webhook_common!(v), "Fail", 5, "/validate", &service);
     let workload = ["CREATE", "UPDATE"];
     assert_eq!(
-        rule_set(&v.rules),
+        rules,
         BTreeSet::from([
             rule("", "pods", &["CREATE"]),
             rule("", "pods/ephemeralcontainers", &["UPDATE"]),
@@ -353,15 +379,7 @@ fn check_webhooks(r: &Rendered) {
             rule("batch", "cronjobs", &workload),
         ])
     );
-
-    // Webhook names must be fully qualified and unique across the cluster.
-    assert_ne!(m.name, v.name);
-    for name in [&m.name, &v.name] {
-        assert!(
-            name.split('.').count() >= 3,
-            "{name} is not fully qualified"
-        );
-    }
+    assert_ne!(m.name, v.name, "webhook names are unique");
 }
 
 fn container_port(container: &Container, port: &IntOrString) -> i32 {
