@@ -379,6 +379,21 @@ fn check_webhooks(r: &Rendered) {
             rule("batch", "cronjobs", &workload),
         ])
     );
+    // Workload UPDATEs that keep the pod template are skipped (semantics evaluated in
+    // scripts/check-match-conditions.py), so tightening a policy never blocks scale-downs
+    // or deletions of existing workloads.
+    let conditions = v.match_conditions.as_deref().unwrap_or_default();
+    let keep_template = conditions
+        .iter()
+        .find(|c| c.name == "skip-updates-that-keep-the-pod-template")
+        .expect("validating webhook skips template-preserving updates");
+    for needle in [
+        "request.operation != 'UPDATE'",
+        "object.spec.template != oldObject.spec.template",
+        "object.spec.jobTemplate != oldObject.spec.jobTemplate",
+    ] {
+        assert!(keep_template.expression.contains(needle), "{needle}");
+    }
     assert_ne!(m.name, v.name, "webhook names are unique");
 }
 
