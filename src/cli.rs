@@ -31,6 +31,8 @@ pub enum Command {
     Review(ReviewArgs),
     /// Evaluate manifests (YAML or JSON files, folders, Lists) against the policies.
     Check(CheckArgs),
+    /// Make a CA and a serving certificate for the webhook Service; print the caBundle.
+    Certs(crate::certs::CertsArgs),
 }
 
 /// `podgate review`.
@@ -90,6 +92,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Review(args) => review(&args),
         Command::Check(args) => check(&args),
+        Command::Certs(args) => crate::certs::run(&args).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,
