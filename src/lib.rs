@@ -6,3 +6,4 @@
 pub mod certs;
 pub mod image;
 pub mod rules;
+pub mod server;
