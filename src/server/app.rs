@@ -21,12 +21,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The admission core's entry point; replaceable in tests (e.g. by one that panics).
-pub type Reviewer = fn(
-    &PolicySet,
-    &[u8],
-    Webhook,
-    jiff::Timestamp,
-) -> Result<Reviewed, admission::ReviewError>;
+pub type Reviewer =
+    fn(&PolicySet, &[u8], Webhook, jiff::Timestamp) -> Result<Reviewed, admission::ReviewError>;
 
 /// The longest any review may take: the apiserver caps `timeoutSeconds` at 30.
 pub const MAX_DEADLINE: Duration = Duration::from_secs(30);
@@ -110,9 +106,10 @@ impl IntoResponse for AppError {
         };
         let body = admission::error_review(request, status.as_u16(), &message);
         let mut response = (status, body).into_response();
-        response
-            .headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
         if status == StatusCode::METHOD_NOT_ALLOWED {
             response
                 .headers_mut()
@@ -166,7 +163,10 @@ pub fn deadline(query: Option<&str>) -> Duration {
         .find_map(|pair| pair.strip_prefix("timeout="))
         .and_then(|v| super::duration::parse(v).ok());
     match requested {
-        Some(d) => d.min(MAX_DEADLINE).saturating_sub(DEADLINE_MARGIN).max(DEADLINE_MARGIN),
+        Some(d) => d
+            .min(MAX_DEADLINE)
+            .saturating_sub(DEADLINE_MARGIN)
+            .max(DEADLINE_MARGIN),
         None => MAX_DEADLINE,
     }
 }
@@ -250,7 +250,8 @@ async fn review(
                 policy_hash = set.hash(),
                 "panic while evaluating a review; answered allowed=false code=500"
             );
-            let body = admission::error_review(&body, 500, "internal error while evaluating the request");
+            let body =
+                admission::error_review(&body, 500, "internal error while evaluating the request");
             return Ok(json_response(body));
         }
     };
@@ -280,9 +281,10 @@ fn evaluate(
 
 fn json_response(body: Vec<u8>) -> Response {
     let mut response = (StatusCode::OK, body).into_response();
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     response
 }
 

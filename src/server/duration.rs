@@ -54,7 +54,11 @@ pub fn parse_size(text: &str) -> Result<usize, String> {
         "" | "B" => 1,
         "K" | "Ki" | "KiB" | "k" | "kB" => 1024,
         "M" | "Mi" | "MiB" | "MB" => 1024 * 1024,
-        _ => return Err(format!("invalid size unit in {text:?}: use bytes, KiB or MiB")),
+        _ => {
+            return Err(format!(
+                "invalid size unit in {text:?}: use bytes, KiB or MiB"
+            ));
+        }
     };
     n.checked_mul(scale)
         .filter(|&v| v > 0)

@@ -90,7 +90,11 @@ pub async fn serve(
     drop(listener);
     drop(close_rx);
     let remaining = open.load(Ordering::Relaxed);
-    tracing::info!(connections = remaining, ?grace, "stopped accepting; draining connections");
+    tracing::info!(
+        connections = remaining,
+        ?grace,
+        "stopped accepting; draining connections"
+    );
     match tokio::time::timeout(grace, close_tx.closed()).await {
         Ok(()) => 0,
         Err(_) => open.load(Ordering::Relaxed),

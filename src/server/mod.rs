@@ -58,7 +58,12 @@ pub struct ServeArgs {
     #[arg(long, env = "PODGATE_TLS_KEY", value_name = "PATH")]
     pub tls_key: Option<PathBuf>,
     /// Folder of policy files, watched and reloaded on change.
-    #[arg(long, env = "PODGATE_POLICIES", default_value = "./policies", value_name = "DIR")]
+    #[arg(
+        long,
+        env = "PODGATE_POLICIES",
+        default_value = "./policies",
+        value_name = "DIR"
+    )]
     pub policies: PathBuf,
     /// CA bundle (PEM) for mutual TLS: when set, clients must present a certificate it signed.
     #[arg(long, env = "PODGATE_CLIENT_CA", value_name = "PATH")]
@@ -76,7 +81,12 @@ pub struct ServeArgs {
     #[arg(long, env = "PODGATE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Json)]
     pub log_format: LogFormat,
     /// Lowest TLS version accepted.
-    #[arg(long, env = "PODGATE_TLS_MIN_VERSION", value_enum, default_value = "1.2")]
+    #[arg(
+        long,
+        env = "PODGATE_TLS_MIN_VERSION",
+        value_enum,
+        default_value = "1.2"
+    )]
     pub tls_min_version: TlsMinVersion,
     /// Period of the content check behind the file watch (policies, certificates).
     #[arg(long, env = "PODGATE_RELOAD_INTERVAL", default_value = "10s", value_parser = parse_duration, hide = true)]
@@ -190,8 +200,13 @@ pub async fn serve(
 
     let (cert_path, key_path) = devcert::resolve(tls_cert, tls_key)?;
     let provider = tls::provider();
-    let loaded = tls::load_pair(&cert_path, &key_path, &provider, jiff::Timestamp::now().as_second())
-        .context("loading the serving certificate")?;
+    let loaded = tls::load_pair(
+        &cert_path,
+        &key_path,
+        &provider,
+        jiff::Timestamp::now().as_second(),
+    )
+    .context("loading the serving certificate")?;
     metrics.cert_expiry.set(loaded.not_after);
     let resolver = Arc::new(tls::CertResolver::new(loaded.key));
     let client_roots = client_ca
@@ -208,10 +223,7 @@ pub async fn serve(
     )?));
 
     let set = PolicySet::load_dir(&policies).map_err(|errors| {
-        anyhow::anyhow!(
-            "loading policies from {}:\n{errors}",
-            policies.display()
-        )
+        anyhow::anyhow!("loading policies from {}:\n{errors}", policies.display())
     })?;
     tracing::info!(dir = %policies.display(), policies = set.len(), hash = set.hash(), "policy set loaded");
     metrics

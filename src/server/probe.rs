@@ -61,7 +61,9 @@ async fn metrics(State(state): State<ProbeState>) -> Response {
             let mut response = (StatusCode::OK, text).into_response();
             response.headers_mut().insert(
                 header::CONTENT_TYPE,
-                HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+                HeaderValue::from_static(
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                ),
             );
             response
         }

@@ -209,7 +209,13 @@ impl Reloader {
         }
     }
 
-    fn count(family: &prometheus_client::metrics::family::Family<ResultLabels, prometheus_client::metrics::counter::Counter>, ok: bool) {
+    fn count(
+        family: &prometheus_client::metrics::family::Family<
+            ResultLabels,
+            prometheus_client::metrics::counter::Counter,
+        >,
+        ok: bool,
+    ) {
         family
             .get_or_create(&ResultLabels {
                 result: if ok { "success" } else { "error" }.into(),
@@ -261,7 +267,12 @@ impl Reloader {
         }
         seen.cert = now;
         let provider = tls::provider();
-        match tls::load_pair(&self.cert, &self.key, &provider, jiff::Timestamp::now().as_second()) {
+        match tls::load_pair(
+            &self.cert,
+            &self.key,
+            &provider,
+            jiff::Timestamp::now().as_second(),
+        ) {
             Ok(loaded) => {
                 self.resolver.swap(loaded.key);
                 self.metrics.cert_expiry.set(loaded.not_after);
@@ -283,7 +294,12 @@ impl Reloader {
         }
         seen.client_ca = Some(now);
         let built = tls::load_client_roots(ca).and_then(|roots| {
-            tls::server_config(tls::provider(), self.min_version, self.resolver.clone(), Some(roots))
+            tls::server_config(
+                tls::provider(),
+                self.min_version,
+                self.resolver.clone(),
+                Some(roots),
+            )
         });
         match built {
             Ok(config) => {

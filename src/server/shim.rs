@@ -132,14 +132,19 @@ pub mod admission {
         fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             match self {
                 ReviewError::Json(e) => write!(f, "invalid JSON: {e}"),
-                ReviewError::NotReview => f.write_str("not an admission.k8s.io/v1 AdmissionReview with a request"),
+                ReviewError::NotReview => {
+                    f.write_str("not an admission.k8s.io/v1 AdmissionReview with a request")
+                }
             }
         }
     }
     impl std::error::Error for ReviewError {}
 
     fn s(v: &Value, p: &str) -> String {
-        v.pointer(p).and_then(Value::as_str).unwrap_or_default().to_string()
+        v.pointer(p)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
     }
 
     pub fn review(
@@ -148,7 +153,8 @@ pub mod admission {
         _webhook: Webhook,
         _now: jiff::Timestamp,
     ) -> Result<Reviewed, ReviewError> {
-        let v: Value = serde_json::from_slice(body).map_err(|e| ReviewError::Json(e.to_string()))?;
+        let v: Value =
+            serde_json::from_slice(body).map_err(|e| ReviewError::Json(e.to_string()))?;
         if v.get("kind").and_then(Value::as_str) != Some("AdmissionReview")
             || v.get("apiVersion").and_then(Value::as_str) != Some("admission.k8s.io/v1")
             || !v.get("request").is_some_and(Value::is_object)
@@ -171,7 +177,10 @@ pub mod admission {
                 findings: Vec::new(),
                 patch_ops: 0,
                 warnings: 0,
-                dry_run: v.pointer("/request/dryRun").and_then(Value::as_bool).unwrap_or(false),
+                dry_run: v
+                    .pointer("/request/dryRun")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false),
             },
         })
     }

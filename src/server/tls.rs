@@ -266,7 +266,10 @@ fn parse_time(tag: u8, bytes: &[u8]) -> Option<i64> {
         // UTCTime YYMMDDHHMMSSZ (RFC 5280 4.1.2.5.1: YY >= 50 means 19YY)
         0x17 => {
             let yy: i16 = digits.get(0..2)?.parse().ok()?;
-            (if yy >= 50 { 1900 + yy } else { 2000 + yy }, digits.get(2..)?)
+            (
+                if yy >= 50 { 1900 + yy } else { 2000 + yy },
+                digits.get(2..)?,
+            )
         }
         // GeneralizedTime YYYYMMDDHHMMSSZ
         0x18 => (digits.get(0..4)?.parse().ok()?, digits.get(4..)?),
