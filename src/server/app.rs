@@ -6,8 +6,8 @@
 //! look inside the review itself: decisions are the core's.
 
 use super::metrics::{CodeLabels, InFlight, Metrics, RequestLabels, ViolationLabels};
-use super::shim::admission::{self, Reviewed, Webhook};
-use super::shim::policy::PolicySet;
+use crate::admission::{self, Reviewed, Webhook};
+use crate::policy::PolicySet;
 use arc_swap::ArcSwap;
 use axum::Router;
 use axum::body::Body;
@@ -260,7 +260,7 @@ async fn review(
 }
 
 enum Outcome {
-    Reviewed(Reviewed),
+    Reviewed(Box<Reviewed>),
     Invalid(String),
     Panicked,
 }
@@ -273,7 +273,7 @@ fn evaluate(
     now: jiff::Timestamp,
 ) -> Outcome {
     match std::panic::catch_unwind(AssertUnwindSafe(|| reviewer(set, body, webhook, now))) {
-        Ok(Ok(reviewed)) => Outcome::Reviewed(reviewed),
+        Ok(Ok(reviewed)) => Outcome::Reviewed(Box::new(reviewed)),
         Ok(Err(error)) => Outcome::Invalid(error.to_string()),
         Err(_) => Outcome::Panicked,
     }
@@ -307,8 +307,8 @@ fn record(state: &AppState, webhook: Webhook, reviewed: &Reviewed, hash: &str, s
             .violations
             .get_or_create(&ViolationLabels {
                 policy: f.policy.clone(),
-                rule: f.rule.clone(),
-                action: f.action.clone(),
+                rule: f.rule.as_str().into(),
+                action: f.action.as_str().into(),
             })
             .inc();
     }
@@ -317,7 +317,7 @@ fn record(state: &AppState, webhook: Webhook, reviewed: &Reviewed, hash: &str, s
     let violations = s
         .findings
         .iter()
-        .map(|f| format!("{}/{}:{}", f.policy, f.rule, f.action))
+        .map(|f| format!("{}/{}:{}", f.policy, f.rule.as_str(), f.action.as_str()))
         .collect::<Vec<_>>()
         .join(",");
     tracing::info!(

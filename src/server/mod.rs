@@ -13,13 +13,12 @@ pub mod listener;
 pub mod metrics;
 pub mod probe;
 pub mod reload;
-pub mod shim;
 pub mod tls;
 
+use crate::policy::PolicySet;
 use anyhow::Context;
 use arc_swap::ArcSwap;
 use prometheus_client::registry::Registry;
-use shim::policy::PolicySet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;

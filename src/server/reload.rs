@@ -7,8 +7,8 @@
 //! work is file I/O and parsing, never on the async workers.
 
 use super::metrics::{Metrics, ResultLabels};
-use super::shim::policy::PolicySet;
 use super::tls::{self, CertResolver, TlsMinVersion};
+use crate::policy::PolicySet;
 use arc_swap::ArcSwap;
 use notify::{EventKind, RecursiveMode, Watcher};
 use sha2::{Digest, Sha256};

@@ -1,0 +1,533 @@
+//! Pure admission glue: AdmissionReview bytes in, AdmissionReview bytes out.
+//!
+//! The request envelope is read with the object kept as raw JSON, which is then decoded once
+//! into its typed Kubernetes form; patches are built as targeted operations, so fields this
+//! build does not know survive untouched. The response is written here rather than with
+//! kube-core's `AdmissionResponse`, whose `patch` serialises as a number array instead of the
+//! documented base64 (kube-rs#1781), and whose `invalid()` loses the uid.
+//! No I/O; the caller passes the clock.
+
+use std::collections::{BTreeMap, HashSet};
+
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use crate::engine::{self, Mode, Outcome, Requester, Subject};
+use crate::policy::{Action, PolicySet};
+use crate::workload::{self, Kind, Source, Workload};
+
+pub use crate::engine::Finding;
+
+const V1: &str = "admission.k8s.io/v1";
+const V1BETA1: &str = "admission.k8s.io/v1beta1";
+/// Admission warnings longer than this are truncated by the apiserver; we cut them first.
+const MAX_WARNING_CHARS: usize = 256;
+/// The apiserver truncates every warning once they add up to more than this.
+const MAX_WARNINGS_TOTAL: usize = 4096;
+
+/// Which webhook endpoint is answering.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Webhook {
+    /// `/validate`: never patches.
+    Validate,
+    /// `/mutate`: may patch.
+    Mutate,
+}
+
+impl Webhook {
+    /// `validate` or `mutate`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Webhook::Validate => "validate",
+            Webhook::Mutate => "mutate",
+        }
+    }
+}
+
+/// The caller sent something that is not an AdmissionReview (the server answers HTTP 400).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReviewError {
+    /// Not JSON at all.
+    #[error("body is not valid JSON: {0}")]
+    Json(String),
+    /// JSON, but not an AdmissionReview with a request.
+    #[error("not an AdmissionReview: {0}")]
+    NotReview(String),
+}
+
+/// What a review decided, for logs and metrics.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Summary {
+    /// `request.uid`.
+    pub uid: String,
+    /// `request.kind.kind`.
+    pub kind: String,
+    /// `request.namespace`.
+    pub namespace: String,
+    /// `request.name` (empty with generateName).
+    pub name: String,
+    /// `request.operation`.
+    pub operation: String,
+    /// `request.subResource`.
+    pub sub_resource: String,
+    /// `request.userInfo.username`.
+    pub user: String,
+    /// `request.dryRun`.
+    pub dry_run: bool,
+    /// The answer.
+    pub allowed: bool,
+    /// 200 when allowed, else the status code sent (403 denied, 400 unreadable object).
+    pub code: u16,
+    /// Every violation, whatever its action.
+    pub findings: Vec<Finding>,
+    /// Number of patch operations sent.
+    pub patch_ops: usize,
+    /// Number of warnings sent.
+    pub warnings: usize,
+}
+
+/// A review's answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reviewed {
+    /// The response AdmissionReview, JSON.
+    pub body: Vec<u8>,
+    /// What was decided.
+    pub summary: Summary,
+    /// The engine's full outcome (none when the request was not evaluated).
+    pub outcome: Option<Outcome>,
+}
+
+#[derive(Deserialize)]
+struct ReviewIn<'a> {
+    #[serde(rename = "apiVersion", default)]
+    api_version: Option<String>,
+    #[serde(default)]
+    kind: Option<String>,
+    #[serde(borrow, default)]
+    request: Option<RequestIn<'a>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct RequestIn<'a> {
+    uid: String,
+    #[serde(default)]
+    kind: Option<GroupKind>,
+    #[serde(default)]
+    sub_resource: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    namespace: Option<String>,
+    #[serde(default)]
+    operation: Option<String>,
+    #[serde(default)]
+    user_info: Option<UserInfoIn>,
+    #[serde(borrow, default)]
+    object: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    old_object: Option<&'a RawValue>,
+    #[serde(default)]
+    dry_run: Option<bool>,
+}
+
+#[derive(Deserialize, Default)]
+struct GroupKind {
+    #[serde(default)]
+    group: String,
+    #[serde(default)]
+    kind: String,
+}
+
+#[derive(Deserialize, Default)]
+struct UserInfoIn {
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    groups: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct ReviewOut<'a> {
+    #[serde(rename = "apiVersion")]
+    api_version: &'a str,
+    kind: &'static str,
+    response: ResponseOut<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ResponseOut<'a> {
+    uid: &'a str,
+    allowed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<StatusOut>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    patch_type: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    patch: Option<String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    audit_annotations: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    warnings: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct StatusOut {
+    metadata: BTreeMap<String, String>,
+    status: &'static str,
+    message: String,
+    reason: &'static str,
+    code: u16,
+}
+
+/// Answers one AdmissionReview for `webhook` with the policies of `set`.
+pub fn review(
+    set: &PolicySet,
+    body: &[u8],
+    webhook: Webhook,
+    now: jiff::Timestamp,
+) -> Result<Reviewed, ReviewError> {
+    let review = parse(body)?;
+    let api_version = review.api_version.as_deref().unwrap_or(V1);
+    let req = review.request.unwrap_or_default();
+    let mut summary = summarize(&req);
+    let today = now.to_zoned(jiff::tz::TimeZone::UTC).date();
+    let decision = decide(set, &req, webhook, today);
+    let mut response = ResponseOut {
+        uid: &req.uid,
+        allowed: true,
+        status: None,
+        patch_type: None,
+        patch: None,
+        audit_annotations: BTreeMap::new(),
+        warnings: Vec::new(),
+    };
+    let outcome = match decision {
+        Decision::Skip => None,
+        Decision::Invalid(message) => {
+            response.allowed = false;
+            response.status = Some(status(400, "BadRequest", message));
+            None
+        }
+        Decision::Evaluated(outcome) => {
+            respond(&mut response, &outcome, webhook, &summary);
+            Some(outcome)
+        }
+    };
+    summary.allowed = response.allowed;
+    summary.code = response.status.as_ref().map_or(200, |s| s.code);
+    summary.warnings = response.warnings.len();
+    summary.findings = outcome
+        .as_ref()
+        .map(|o| o.findings.clone())
+        .unwrap_or_default();
+    summary.patch_ops = match (&outcome, &response.patch) {
+        (Some(o), Some(_)) => o.ops.len(),
+        _ => 0,
+    };
+    let body = serde_json::to_vec(&ReviewOut {
+        api_version,
+        kind: "AdmissionReview",
+        response,
+    })
+    .map_err(|e| ReviewError::Json(e.to_string()))?;
+    Ok(Reviewed {
+        body,
+        summary,
+        outcome,
+    })
+}
+
+/// An `allowed: false` answer with `code` and `message`, echoing the request's uid and
+/// apiVersion when they can be read (used for caught panics and server-side errors).
+pub fn error_review(body: &[u8], code: u16, message: &str) -> Vec<u8> {
+    #[derive(Deserialize)]
+    struct Ids {
+        #[serde(rename = "apiVersion", default)]
+        api_version: Option<String>,
+        #[serde(default)]
+        request: Option<Uid>,
+    }
+    #[derive(Deserialize)]
+    struct Uid {
+        #[serde(default)]
+        uid: String,
+    }
+    let ids = serde_json::from_slice::<Ids>(body).ok();
+    let api_version = ids
+        .as_ref()
+        .and_then(|i| i.api_version.as_deref())
+        .filter(|v| *v == V1 || *v == V1BETA1)
+        .unwrap_or(V1);
+    let uid = ids
+        .as_ref()
+        .and_then(|i| i.request.as_ref())
+        .map_or("", |r| r.uid.as_str());
+    let reason = if code >= 500 {
+        "InternalError"
+    } else {
+        "BadRequest"
+    };
+    let out = ReviewOut {
+        api_version,
+        kind: "AdmissionReview",
+        response: ResponseOut {
+            uid,
+            allowed: false,
+            status: Some(status(code, reason, message.to_string())),
+            patch_type: None,
+            patch: None,
+            audit_annotations: BTreeMap::new(),
+            warnings: Vec::new(),
+        },
+    };
+    serde_json::to_vec(&out).unwrap_or_default()
+}
+
+fn parse(body: &[u8]) -> Result<ReviewIn<'_>, ReviewError> {
+    let review: ReviewIn<'_> = match serde_json::from_slice(body) {
+        Ok(r) => r,
+        Err(e) if e.is_syntax() || e.is_eof() => return Err(ReviewError::Json(e.to_string())),
+        Err(e) => return Err(ReviewError::NotReview(e.to_string())),
+    };
+    match review.api_version.as_deref() {
+        Some(V1) | Some(V1BETA1) => {}
+        Some(other) => {
+            return Err(ReviewError::NotReview(format!(
+                "apiVersion {other:?} is not {V1} or {V1BETA1}"
+            )));
+        }
+        None => return Err(ReviewError::NotReview("apiVersion is missing".into())),
+    }
+    if review.kind.as_deref() != Some("AdmissionReview") {
+        return Err(ReviewError::NotReview(format!(
+            "kind is {:?}, not \"AdmissionReview\"",
+            review.kind.as_deref().unwrap_or("")
+        )));
+    }
+    match &review.request {
+        None => Err(ReviewError::NotReview("request is missing".into())),
+        Some(r) if r.uid.is_empty() => Err(ReviewError::NotReview("request.uid is empty".into())),
+        Some(_) => Ok(review),
+    }
+}
+
+fn summarize(req: &RequestIn<'_>) -> Summary {
+    Summary {
+        uid: req.uid.clone(),
+        kind: req
+            .kind
+            .as_ref()
+            .map(|k| k.kind.clone())
+            .unwrap_or_default(),
+        namespace: req.namespace.clone().unwrap_or_default(),
+        name: req.name.clone().unwrap_or_default(),
+        operation: req.operation.clone().unwrap_or_default(),
+        sub_resource: req.sub_resource.clone().unwrap_or_default(),
+        user: req
+            .user_info
+            .as_ref()
+            .map(|u| u.username.clone())
+            .unwrap_or_default(),
+        dry_run: req.dry_run.unwrap_or(false),
+        ..Summary::default()
+    }
+}
+
+enum Decision {
+    /// Not podgate's business (other kinds, DELETE, status updates, mirror pods...).
+    Skip,
+    /// The object cannot be read.
+    Invalid(String),
+    /// The engine ran.
+    Evaluated(Outcome),
+}
+
+fn decide(
+    set: &PolicySet,
+    req: &RequestIn<'_>,
+    webhook: Webhook,
+    today: jiff::civil::Date,
+) -> Decision {
+    let Some(gk) = &req.kind else {
+        return Decision::Skip;
+    };
+    let Some(kind) = Kind::from_group_kind(&gk.group, &gk.kind) else {
+        return Decision::Skip;
+    };
+    let operation = req.operation.as_deref().unwrap_or("");
+    let sub = req.sub_resource.as_deref().unwrap_or("");
+    // Since 1.22 `kubectl debug` sends the whole Pod as an UPDATE of this subresource.
+    let ephemeral_update =
+        kind == Kind::Pod && operation == "UPDATE" && sub == "ephemeralcontainers";
+    let evaluated = match kind {
+        // A Pod's spec is immutable after create, except for ephemeral containers.
+        Kind::Pod => (operation == "CREATE" && sub.is_empty()) || ephemeral_update,
+        _ => matches!(operation, "CREATE" | "UPDATE") && sub.is_empty(),
+    };
+    if !evaluated || (ephemeral_update && webhook == Webhook::Mutate) {
+        return Decision::Skip;
+    }
+    let Some(object) = req.object else {
+        return Decision::Invalid(format!(
+            "{operation} request for a {} has no object",
+            kind.as_str()
+        ));
+    };
+    let w = match workload::read(kind, Source::Raw(object.get())) {
+        Ok(w) => w,
+        Err(e) => return Decision::Invalid(e.to_string()),
+    };
+    if w.is_mirror_pod() {
+        return Decision::Skip;
+    }
+    let new_ephemeral = if ephemeral_update {
+        let new = new_ephemeral_indices(&w, req.old_object);
+        if new.is_empty() {
+            return Decision::Skip;
+        }
+        Some(new)
+    } else {
+        None
+    };
+    let user = req.user_info.as_ref();
+    let namespace = req
+        .namespace
+        .as_deref()
+        .or(w.metadata.namespace.as_deref())
+        .unwrap_or("default");
+    let subject = Subject {
+        workload: &w,
+        namespace,
+        requester: Requester {
+            username: user.map_or("", |u| u.username.as_str()),
+            groups: user.map_or(&[], |u| u.groups.as_slice()),
+        },
+        new_ephemeral: new_ephemeral.as_deref(),
+    };
+    let mode = match webhook {
+        Webhook::Validate => Mode::Validate,
+        Webhook::Mutate => Mode::Mutate,
+    };
+    Decision::Evaluated(engine::evaluate(set, &subject, mode, today))
+}
+
+/// Indices of ephemeral containers in the new Pod whose names the old Pod lacks; with no
+/// readable old Pod every ephemeral container is new.
+fn new_ephemeral_indices(new: &Workload, old: Option<&RawValue>) -> Vec<usize> {
+    let old_names: HashSet<String> = old
+        .and_then(|o| workload::read(Kind::Pod, Source::Raw(o.get())).ok())
+        .map(|o| {
+            o.spec
+                .ephemeral_containers
+                .unwrap_or_default()
+                .into_iter()
+                .map(|c| c.name)
+                .collect()
+        })
+        .unwrap_or_default();
+    new.spec
+        .ephemeral_containers
+        .iter()
+        .flatten()
+        .enumerate()
+        .filter(|(_, c)| !old_names.contains(&c.name))
+        .map(|(i, _)| i)
+        .collect()
+}
+
+fn respond(response: &mut ResponseOut<'_>, outcome: &Outcome, webhook: Webhook, summary: &Summary) {
+    let mut warnings: Vec<String> = outcome
+        .findings
+        .iter()
+        .filter(|f| f.action == Action::Warn)
+        .map(|f| format!("[{}] {}", f.policy, f.message))
+        .collect();
+    if webhook == Webhook::Mutate {
+        warnings.extend(outcome.notes.iter().cloned());
+    }
+    response.warnings = limit_warnings(warnings);
+    response.audit_annotations = outcome.audit.clone();
+    if !outcome.exempted.is_empty() {
+        let text: Vec<String> = outcome
+            .exempted
+            .iter()
+            .map(|(policy, reason)| format!("{policy}: {reason}"))
+            .collect();
+        response
+            .audit_annotations
+            .insert("exempted".into(), text.join("; "));
+    }
+    if outcome.denied() {
+        response.allowed = false;
+        response.status = Some(status(403, "Forbidden", denial_message(outcome, summary)));
+        return;
+    }
+    if webhook == Webhook::Mutate && !outcome.ops.is_empty() {
+        if let Ok(json) = serde_json::to_vec(&outcome.ops) {
+            response.patch_type = Some("JSONPatch");
+            response.patch = Some(base64::engine::general_purpose::STANDARD.encode(json));
+        }
+    }
+}
+
+fn denial_message(outcome: &Outcome, summary: &Summary) -> String {
+    let denied: Vec<String> = outcome
+        .findings
+        .iter()
+        .filter(|f| f.action == Action::Enforce)
+        .map(|f| format!("- [{}] {}", f.policy, f.message))
+        .collect();
+    let what = match summary.name.as_str() {
+        "" => summary.kind.clone(),
+        name => format!("{} {name:?}", summary.kind),
+    };
+    let count = match denied.len() {
+        1 => "1 violation".to_string(),
+        n => format!("{n} violations"),
+    };
+    format!("podgate: {what}: {count}:\n{}", denied.join("\n"))
+}
+
+fn status(code: u16, reason: &'static str, message: String) -> StatusOut {
+    StatusOut {
+        metadata: BTreeMap::new(),
+        status: "Failure",
+        message,
+        reason,
+        code,
+    }
+}
+
+/// Makes warnings the apiserver will pass on: no control characters (it drops such warnings
+/// silently), at most 256 characters each, no duplicates, 4 KiB in all.
+pub fn limit_warnings(warnings: Vec<String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut total = 0;
+    let count = warnings.len();
+    for (i, w) in warnings.into_iter().enumerate() {
+        let clean: String = w
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
+        let clean = if clean.chars().count() > MAX_WARNING_CHARS {
+            let mut cut: String = clean.chars().take(MAX_WARNING_CHARS - 1).collect();
+            cut.push('…');
+            cut
+        } else {
+            clean
+        };
+        if clean.trim().is_empty() || out.contains(&clean) {
+            continue;
+        }
+        if total + clean.len() > MAX_WARNINGS_TOTAL - 64 {
+            out.push(format!("podgate: {} more warnings omitted", count - i));
+            break;
+        }
+        total += clean.len();
+        out.push(clean);
+    }
+    out
+}

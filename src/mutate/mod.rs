@@ -1,0 +1,60 @@
+//! Mutations: edit a typed working copy of the pod spec and emit the JSON Patch operations
+//! that make the same edit on the raw object.
+//!
+//! Operations are emitted against the state the previous operations left (JSON Patch applies
+//! them in order), touch only the fields they mean to change, and follow evanphx/json-patch v4
+//! rules: an `add` needs its parent, so a missing list is added whole. Raw fields that
+//! k8s-openapi does not know are never rewritten, because no operation replaces a parent.
+
+pub mod host_aliases;
+pub mod pull_policy;
+
+use json_patch::PatchOperation;
+use json_patch::jsonptr::PointerBuf;
+
+use crate::rules::Violation;
+
+/// Where the pod spec lives in the object, as a JSON pointer and as a field path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpecLocation {
+    /// JSON-pointer tokens of the pod spec (`["spec"]`, `["spec", "template", "spec"]`).
+    pub pointer: &'static [&'static str],
+    /// Field path of the pod spec (`spec`, `spec.template.spec`).
+    pub path: &'static str,
+}
+
+impl SpecLocation {
+    /// A Pod's own spec.
+    pub const POD: SpecLocation = SpecLocation {
+        pointer: &["spec"],
+        path: "spec",
+    };
+
+    /// A JSON pointer below the pod spec.
+    pub fn pointer_to(&self, tokens: &[&str]) -> PointerBuf {
+        PointerBuf::from_tokens(self.pointer.iter().chain(tokens).copied())
+    }
+}
+
+/// What one mutation did to the working copy.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Mutation {
+    /// JSON Patch operations, in order.
+    pub ops: Vec<PatchOperation>,
+    /// One line per change made, for `podgate check` and audit annotations.
+    pub changes: Vec<String>,
+    /// Things the user should hear about (admission warnings under Enforce and Warn).
+    pub notes: Vec<String>,
+    /// Conflicts that a policy turned into violations (`onConflict: Deny`).
+    pub violations: Vec<Violation>,
+}
+
+impl Mutation {
+    /// Appends another mutation's results.
+    pub fn extend(&mut self, other: Mutation) {
+        self.ops.extend(other.ops);
+        self.changes.extend(other.changes);
+        self.notes.extend(other.notes);
+        self.violations.extend(other.violations);
+    }
+}

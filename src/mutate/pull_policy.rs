@@ -1,0 +1,201 @@
+//! `mutate.imagePullPolicy`: images with a mutable tag are pulled with the policy's value.
+//!
+//! The tag is found exactly as the apiserver's defaulting finds it (`parsers.ParseImageName`):
+//! an untagged, undigested image is `latest`; a digest-only image has no tag and is pinned.
+
+use json_patch::{AddOperation, PatchOperation, ReplaceOperation};
+use k8s_openapi::api::core::v1::PodSpec;
+use serde_json::Value;
+
+use super::{Mutation, SpecLocation};
+use crate::image;
+use crate::policy::PullPolicyMutation;
+
+/// Sets `imagePullPolicy` on containers and init containers whose image tag is mutable: an
+/// absent value is set, a value listed in `replace` is replaced (with a note naming the
+/// container), any other value is kept. Ephemeral containers are left alone: they cannot be
+/// set on create, and a Pod's spec is immutable afterwards.
+pub fn apply(spec: &mut PodSpec, at: SpecLocation, params: &PullPolicyMutation) -> Mutation {
+    let mut out = Mutation::default();
+    let wanted = params.set.as_str();
+    let lists = [
+        ("initContainers", spec.init_containers.as_mut()),
+        ("containers", Some(&mut spec.containers)),
+    ];
+    for (field, list) in lists {
+        for (index, c) in list.into_iter().flatten().enumerate() {
+            let Some(img) = c.image.as_deref() else {
+                continue;
+            };
+            // An unparseable image fails at the kubelet anyway; it is not ours to judge here.
+            let Ok(reference) = image::parse(img) else {
+                continue;
+            };
+            let Some(tag) = reference.effective_tag() else {
+                continue;
+            };
+            if !params.mutable_tags.iter().any(|t| t == tag) {
+                continue;
+            }
+            let index_token = index.to_string();
+            let path = at.pointer_to(&[field, &index_token, "imagePullPolicy"]);
+            let value = Value::String(wanted.to_string());
+            let field_path = format!("{}.{field}[{index}].imagePullPolicy", at.path);
+            match c.image_pull_policy.as_deref() {
+                None => {
+                    out.ops
+                        .push(PatchOperation::Add(AddOperation { path, value }));
+                    out.changes.push(format!(
+                        "set {field_path} to {wanted} (image {img:?} has mutable tag {tag:?})"
+                    ));
+                }
+                Some(current) if current == wanted => continue,
+                Some(current) if params.replace.iter().any(|p| p.as_str() == current) => {
+                    out.ops
+                        .push(PatchOperation::Replace(ReplaceOperation { path, value }));
+                    out.changes.push(format!(
+                        "replaced {field_path} {current} with {wanted} (image {img:?} has mutable tag {tag:?})"
+                    ));
+                    out.notes.push(format!(
+                        "container {:?}: imagePullPolicy {current} replaced by {wanted} because image {img:?} uses the mutable tag {tag:?}",
+                        c.name
+                    ));
+                }
+                Some(_) => continue,
+            }
+            c.image_pull_policy = Some(wanted.to_string());
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::PullPolicy;
+    use k8s_openapi::api::core::v1::Container;
+
+    fn params() -> PullPolicyMutation {
+        PullPolicyMutation {
+            mutable_tags: vec!["latest".into()],
+            set: PullPolicy::Always,
+            replace: vec![PullPolicy::IfNotPresent],
+        }
+    }
+
+    fn spec(image: &str, policy: Option<&str>) -> PodSpec {
+        PodSpec {
+            containers: vec![Container {
+                name: "app".into(),
+                image: Some(image.into()),
+                image_pull_policy: policy.map(String::from),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+    }
+
+    fn ops_json(m: &Mutation) -> String {
+        serde_json::to_string(&m.ops).unwrap()
+    }
+
+    #[test]
+    fn pull_policy_cases() {
+        let add = r#"[{"op":"add","path":"/spec/containers/0/imagePullPolicy","value":"Always"}]"#;
+        let replace =
+            r#"[{"op":"replace","path":"/spec/containers/0/imagePullPolicy","value":"Always"}]"#;
+        let cases = [
+            ("untagged, absent", "nginx", None, add, false),
+            ("latest, absent", "nginx:latest", None, add, false),
+            (
+                "registry with port, untagged",
+                "registry:5000/team/app",
+                None,
+                add,
+                false,
+            ),
+            (
+                "latest IfNotPresent replaced with warning",
+                "nginx:latest",
+                Some("IfNotPresent"),
+                replace,
+                true,
+            ),
+            (
+                "latest Never kept",
+                "nginx:latest",
+                Some("Never"),
+                "[]",
+                false,
+            ),
+            (
+                "latest Always untouched",
+                "nginx:latest",
+                Some("Always"),
+                "[]",
+                false,
+            ),
+            (
+                "pinned tag",
+                "nginx:1.27",
+                Some("IfNotPresent"),
+                "[]",
+                false,
+            ),
+            ("tags are case-sensitive", "nginx:LATEST", None, "[]", false),
+            (
+                "digest only is pinned",
+                "nginx@sha256:0123456789012345678901234567890123456789012345678901234567890123",
+                None,
+                "[]",
+                false,
+            ),
+            (
+                "latest with digest still has tag latest",
+                "nginx:latest@sha256:0123456789012345678901234567890123456789012345678901234567890123",
+                None,
+                add,
+                false,
+            ),
+        ];
+        for (name, img, policy, expected, warns) in cases {
+            let mut s = spec(img, policy);
+            let m = apply(&mut s, SpecLocation::POD, &params());
+            assert_eq!(ops_json(&m), expected, "{name}");
+            assert_eq!(!m.notes.is_empty(), warns, "{name}: {:?}", m.notes);
+            if warns {
+                assert!(m.notes[0].contains("container \"app\""), "{name}");
+            }
+        }
+    }
+
+    #[test]
+    fn second_run_yields_nothing_and_templates_use_their_pointer() {
+        let at = SpecLocation {
+            pointer: &["spec", "template", "spec"],
+            path: "spec.template.spec",
+        };
+        let mut s = spec("nginx", Some("IfNotPresent"));
+        let first = apply(&mut s, at, &params());
+        assert_eq!(
+            first.ops[0].path().to_string(),
+            "/spec/template/spec/containers/0/imagePullPolicy"
+        );
+        assert!(apply(&mut s, at, &params()).ops.is_empty());
+    }
+
+    #[test]
+    fn init_containers_are_mutated_too() {
+        let mut s = spec("nginx:1.0", None);
+        s.init_containers = Some(vec![Container {
+            name: "init".into(),
+            image: Some("busybox".into()),
+            ..Default::default()
+        }]);
+        let m = apply(&mut s, SpecLocation::POD, &params());
+        assert_eq!(
+            ops_json(&m),
+            r#"[{"op":"add","path":"/spec/initContainers/0/imagePullPolicy","value":"Always"}]"#
+        );
+    }
+}

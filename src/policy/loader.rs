@@ -1,0 +1,866 @@
+//! Loads policy files: YAML text -> `PolicyDoc` (serde) -> validated `Policy` (domain).
+//!
+//! Every mistake is reported at once with file, line, column and reason; a file with a YAML
+//! or schema error contributes that one error, the semantic checks report all they find.
+//! `load_dir` is the only function here that touches the file system.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+use std::path::Path;
+
+use serde_saphyr::{Location, Spanned};
+use sha2::{Digest, Sha256};
+
+use super::file::{
+    ActionDoc, ExemptionDoc, HostAliasesDoc, ImagePullPolicyDoc, MatchDoc, OnConflictDoc,
+    OperatorDoc, PolicyDoc, PullPolicyDoc, SelectorDoc,
+};
+use super::{
+    Action, Atom, Exemption, Globs, HostAlias, HostAliasesMutation, Match, Mutate, OnConflict,
+    Operator, Policy, PolicySet, PullPolicy, PullPolicyMutation, Requirement, Selector,
+    ServiceAccountPattern, Source, Validate, is_dns1123_subdomain,
+};
+
+/// The only accepted `apiVersion`.
+pub const API_VERSION: &str = "podgate.dev/v1alpha1";
+/// The only accepted `kind`.
+pub const KIND: &str = "PodPolicy";
+/// Policy files larger than this are refused before parsing.
+pub const MAX_FILE_BYTES: usize = 1024 * 1024;
+
+/// One problem in one policy file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}:{line}:{column}: {reason}")]
+pub struct LoadError {
+    /// The file, as given.
+    pub file: String,
+    /// 1-based line; 0 when unknown.
+    pub line: u64,
+    /// 1-based column; 0 when unknown.
+    pub column: u64,
+    /// What is wrong.
+    pub reason: String,
+}
+
+/// Every problem found while loading a policy set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadErrors(pub Vec<LoadError>);
+
+impl std::fmt::Display for LoadErrors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for LoadErrors {}
+
+impl PolicySet {
+    /// Reads every `*.yaml` / `*.yml` file directly in `dir` (names starting with `.` are
+    /// skipped, which also skips the kubelet's `..data` folders while following its symlinks).
+    pub fn load_dir(dir: &Path) -> Result<PolicySet, LoadErrors> {
+        let shown = dir.display().to_string();
+        let io_error = |reason: String| LoadErrors(vec![error_at(&shown, 0, 0, reason)]);
+        let entries = std::fs::read_dir(dir)
+            .map_err(|e| io_error(format!("cannot read policy folder: {e}")))?;
+        let mut paths = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| io_error(format!("cannot list policy folder: {e}")))?;
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            let is_yaml = name.ends_with(".yaml") || name.ends_with(".yml");
+            if name.starts_with('.') || !is_yaml {
+                continue;
+            }
+            let path = entry.path();
+            // Follows symlinks, so ConfigMap-mounted files count and `..data` dirs do not.
+            if path.is_file() {
+                paths.push(path);
+            }
+        }
+        paths.sort();
+        let mut sources = Vec::with_capacity(paths.len());
+        let mut errors = Vec::new();
+        for path in paths {
+            let file = path.display().to_string();
+            match std::fs::metadata(&path) {
+                Ok(meta) if meta.len() > MAX_FILE_BYTES as u64 => {
+                    errors.push(error_at(&file, 0, 0, too_large(meta.len() as usize)));
+                    continue;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    errors.push(error_at(&file, 0, 0, format!("cannot read: {e}")));
+                    continue;
+                }
+            }
+            match std::fs::read_to_string(&path) {
+                Ok(text) => sources.push((file, text)),
+                Err(e) => errors.push(error_at(&file, 0, 0, format!("cannot read: {e}"))),
+            }
+        }
+        match PolicySet::from_sources(&sources) {
+            Ok(set) if errors.is_empty() => Ok(set),
+            Ok(_) => Err(LoadErrors(errors)),
+            Err(LoadErrors(more)) => {
+                errors.extend(more);
+                Err(LoadErrors(errors))
+            }
+        }
+    }
+
+    /// Builds a set from `(file name, text)` pairs, in the order given. Pure.
+    pub fn from_sources(sources: &[(String, String)]) -> Result<PolicySet, LoadErrors> {
+        let mut policies = Vec::new();
+        let mut errors = Vec::new();
+        for (file, text) in sources {
+            match parse_policies(file, text) {
+                Ok(parsed) => policies.extend(parsed),
+                Err(errs) => errors.extend(errs),
+            }
+        }
+        let mut seen: HashMap<&str, &Source> = HashMap::new();
+        for policy in &policies {
+            if let Some(first) = seen.get(policy.name.as_str()) {
+                errors.push(error_at(
+                    &policy.source.file,
+                    policy.source.line,
+                    0,
+                    format!(
+                        "duplicate policy name {:?}: already defined at {}:{}",
+                        policy.name, first.file, first.line
+                    ),
+                ));
+            } else {
+                seen.insert(&policy.name, &policy.source);
+            }
+        }
+        if !errors.is_empty() {
+            return Err(LoadErrors(errors));
+        }
+        Ok(PolicySet::new(policies, content_hash(sources)))
+    }
+}
+
+/// Hex SHA-256 over the file names and contents, so logs can name the exact set in force.
+pub(crate) fn content_hash(sources: &[(String, String)]) -> String {
+    let mut hasher = Sha256::new();
+    for (file, text) in sources {
+        let name = Path::new(file)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        hasher.update((name.len() as u64).to_le_bytes());
+        hasher.update(name.as_bytes());
+        hasher.update((text.len() as u64).to_le_bytes());
+        hasher.update(text.as_bytes());
+    }
+    hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn too_large(len: usize) -> String {
+    format!("file is {len} bytes; policy files are limited to {MAX_FILE_BYTES} bytes")
+}
+
+fn error_at(file: &str, line: u64, column: u64, reason: impl Into<String>) -> LoadError {
+    LoadError {
+        file: file.to_string(),
+        line,
+        column,
+        reason: reason.into(),
+    }
+}
+
+/// Parses one policy file (several YAML documents allowed). Pure.
+pub fn parse_policies(file: &str, text: &str) -> Result<Vec<Policy>, Vec<LoadError>> {
+    if text.len() > MAX_FILE_BYTES {
+        return Err(vec![error_at(file, 0, 0, too_large(text.len()))]);
+    }
+    let options = serde_saphyr::options! {
+        strict_booleans: true,
+    };
+    let docs: Vec<PolicyDoc> =
+        serde_saphyr::from_multiple_with_options(text, options).map_err(|e| {
+            let (line, column) = e
+                .location()
+                .map(|l| (l.line(), l.column()))
+                .unwrap_or((0, 0));
+            vec![error_at(file, line, column, yaml_reason(&e))]
+        })?;
+    let mut checker = Checker {
+        file,
+        errors: Vec::new(),
+    };
+    let policies: Vec<Policy> = docs
+        .into_iter()
+        .filter_map(|doc| checker.policy(doc))
+        .collect();
+    if checker.errors.is_empty() {
+        Ok(policies)
+    } else {
+        Err(checker.errors)
+    }
+}
+
+/// serde-saphyr renders a snippet of the source after the message; the first line is the
+/// reason, the location is reported separately.
+fn yaml_reason(e: &serde_saphyr::Error) -> String {
+    let text = e.to_string();
+    let first = text.lines().next().unwrap_or("invalid YAML").trim();
+    first.to_string()
+}
+
+struct Checker<'a> {
+    file: &'a str,
+    errors: Vec<LoadError>,
+}
+
+impl Checker<'_> {
+    fn err(&mut self, at: &Location, reason: impl Into<String>) {
+        self.errors
+            .push(error_at(self.file, at.line(), at.column(), reason));
+    }
+
+    fn policy(&mut self, doc: PolicyDoc) -> Option<Policy> {
+        let before = self.errors.len();
+        if doc.api_version.value != API_VERSION {
+            self.err(
+                &doc.api_version.referenced,
+                format!(
+                    "apiVersion must be {API_VERSION:?}, not {:?}",
+                    doc.api_version.value
+                ),
+            );
+        }
+        if doc.kind.value != KIND {
+            self.err(
+                &doc.kind.referenced,
+                format!("kind must be {KIND:?}, not {:?}", doc.kind.value),
+            );
+        }
+        let name = doc.metadata.name;
+        if !(is_dns1123_subdomain(&name.value) && name.value.len() <= 63) {
+            self.err(
+                &name.referenced,
+                format!(
+                    "metadata.name {:?} must be a DNS-1123 subdomain of at most 63 characters",
+                    name.value
+                ),
+            );
+        }
+        let spec = doc.spec;
+        let action = match spec.action.unwrap_or(ActionDoc::Enforce) {
+            ActionDoc::Enforce => Action::Enforce,
+            ActionDoc::Warn => Action::Warn,
+            ActionDoc::Audit => Action::Audit,
+        };
+        let match_ = self.match_(spec.match_.unwrap_or_default());
+        let exemptions = spec
+            .exemptions
+            .into_iter()
+            .filter_map(|e| self.exemption(e))
+            .collect();
+        let validate_doc = spec.validate.unwrap_or_default();
+        let mut validate = Validate {
+            hosts_file: validate_doc.hosts_file.is_some(),
+            forbidden_combinations: Vec::new(),
+        };
+        if let Some(host_ns) = validate_doc.host_namespaces {
+            for combo in host_ns.forbidden_combinations {
+                if combo.value.is_empty() {
+                    self.err(&combo.referenced, "a forbidden combination needs an atom");
+                    continue;
+                }
+                let mut atoms = Vec::new();
+                for atom in combo.value {
+                    match Atom::parse(&atom.value) {
+                        Some(a) if atoms.contains(&a) => self.err(
+                            &atom.referenced,
+                            format!("atom {:?} is listed twice in one combination", atom.value),
+                        ),
+                        Some(a) => atoms.push(a),
+                        None => self.err(
+                            &atom.referenced,
+                            format!(
+                                "unknown atom {:?}: use hostNetwork, hostPID, hostIPC, \
+                                 shareProcessNamespace, privileged, hostPort or capability:<NAME>",
+                                atom.value
+                            ),
+                        ),
+                    }
+                }
+                validate.forbidden_combinations.push(atoms);
+            }
+        }
+        let mutate_doc = spec.mutate.unwrap_or_default();
+        let mutate = Mutate {
+            templates: mutate_doc.templates,
+            image_pull_policy: mutate_doc
+                .image_pull_policy
+                .map(|p| self.pull_policy(p.value)),
+            host_aliases: mutate_doc.host_aliases.map(|h| self.host_aliases(h)),
+        };
+        if !validate.hosts_file && validate.forbidden_combinations.is_empty() && mutate.is_empty() {
+            self.err(
+                &name.referenced,
+                format!(
+                    "policy {:?} turns on no rule: add spec.validate or spec.mutate",
+                    name.value
+                ),
+            );
+        }
+        if self.errors.len() > before {
+            return None;
+        }
+        Some(Policy {
+            name: name.value,
+            action,
+            match_,
+            exemptions,
+            validate,
+            mutate,
+            description: spec.description,
+            source: Source {
+                file: self.file.to_string(),
+                line: name.referenced.line(),
+            },
+        })
+    }
+
+    fn globs(&mut self, patterns: Vec<Spanned<String>>) -> Globs {
+        let mut kept = Vec::new();
+        for p in patterns {
+            if p.value.is_empty() {
+                self.err(&p.referenced, "empty glob pattern");
+                continue;
+            }
+            if let Err(e) = Globs::new(vec![p.value.clone()]) {
+                self.err(
+                    &p.referenced,
+                    format!("bad glob {:?}: {}", p.value, e.kind()),
+                );
+                continue;
+            }
+            kept.push(p.value);
+        }
+        // Each pattern compiled on its own above, so the set compiles too.
+        Globs::new(kept).unwrap_or_else(|_| Globs::empty())
+    }
+
+    fn match_(&mut self, doc: MatchDoc) -> Match {
+        Match {
+            namespaces: self.globs(doc.namespaces),
+            exclude_namespaces: self.globs(doc.exclude_namespaces),
+            pod_selector: doc.pod_selector.map(|s| self.selector(s)),
+        }
+    }
+
+    fn selector(&mut self, doc: Spanned<SelectorDoc>) -> Selector {
+        let at = doc.referenced;
+        let doc = doc.value;
+        let mut requirements: Vec<Requirement> = doc
+            .match_labels
+            .into_iter()
+            .map(|(key, value)| Requirement {
+                key,
+                operator: Operator::In,
+                values: vec![value],
+            })
+            .collect();
+        for expr in doc.match_expressions {
+            let operator = match expr.operator {
+                OperatorDoc::In => Operator::In,
+                OperatorDoc::NotIn => Operator::NotIn,
+                OperatorDoc::Exists => Operator::Exists,
+                OperatorDoc::DoesNotExist => Operator::DoesNotExist,
+            };
+            let needs_values = matches!(operator, Operator::In | Operator::NotIn);
+            if needs_values && expr.values.is_empty() {
+                self.err(
+                    &at,
+                    format!(
+                        "matchExpressions key {:?}: {operator:?} needs values",
+                        expr.key
+                    ),
+                );
+            }
+            if !needs_values && !expr.values.is_empty() {
+                self.err(
+                    &at,
+                    format!(
+                        "matchExpressions key {:?}: {operator:?} takes no values",
+                        expr.key
+                    ),
+                );
+            }
+            if expr.key.is_empty() {
+                self.err(&at, "matchExpressions entry with an empty key");
+            }
+            requirements.push(Requirement {
+                key: expr.key,
+                operator,
+                values: expr.values,
+            });
+        }
+        Selector { requirements }
+    }
+
+    fn exemption(&mut self, doc: Spanned<ExemptionDoc>) -> Option<Exemption> {
+        let at = doc.referenced;
+        let doc = doc.value;
+        let before = self.errors.len();
+        let reason = doc.reason.unwrap_or_default().trim().to_string();
+        if reason.is_empty() {
+            self.err(&at, "exemption needs a non-empty reason");
+        }
+        let no_criteria = doc.service_accounts.is_empty()
+            && doc.namespaces.is_empty()
+            && doc.usernames.is_empty()
+            && doc.groups.is_empty()
+            && doc.pod_selector.is_none();
+        if no_criteria {
+            self.err(
+                &at,
+                "exemption matches everything: give serviceAccounts, namespaces, usernames, \
+                 groups or podSelector",
+            );
+        }
+        let mut service_accounts = Vec::new();
+        for sa in doc.service_accounts {
+            match sa.value.split_once(':') {
+                Some((ns, name)) if !ns.is_empty() && !name.is_empty() && !name.contains(':') => {
+                    let namespace = self.globs(vec![Spanned {
+                        value: ns.to_string(),
+                        referenced: sa.referenced,
+                        defined: sa.defined,
+                    }]);
+                    let name = self.globs(vec![Spanned {
+                        value: name.to_string(),
+                        referenced: sa.referenced,
+                        defined: sa.defined,
+                    }]);
+                    service_accounts.push(ServiceAccountPattern { namespace, name });
+                }
+                _ => self.err(
+                    &sa.referenced,
+                    format!(
+                        "service account {:?} must be written namespace:name",
+                        sa.value
+                    ),
+                ),
+            }
+        }
+        let expires = doc
+            .expires
+            .and_then(|d| match d.value.parse::<jiff::civil::Date>() {
+                Ok(date) if d.value.len() == 10 => Some(date),
+                _ => {
+                    self.err(
+                        &d.referenced,
+                        format!("expires {:?} must be a UTC date YYYY-MM-DD", d.value),
+                    );
+                    None
+                }
+            });
+        let exemption = Exemption {
+            service_accounts,
+            namespaces: self.globs(doc.namespaces),
+            usernames: self.globs(doc.usernames),
+            groups: self.globs(doc.groups),
+            pod_selector: doc.pod_selector.map(|s| self.selector(s)),
+            expires,
+            reason,
+            line: at.line(),
+        };
+        (self.errors.len() == before).then_some(exemption)
+    }
+
+    fn pull_policy(&mut self, doc: ImagePullPolicyDoc) -> PullPolicyMutation {
+        let convert = |p: PullPolicyDoc| match p {
+            PullPolicyDoc::Always => PullPolicy::Always,
+            PullPolicyDoc::IfNotPresent => PullPolicy::IfNotPresent,
+            PullPolicyDoc::Never => PullPolicy::Never,
+        };
+        let mut mutable_tags = Vec::new();
+        match doc.mutable_tags {
+            None => mutable_tags.push("latest".to_string()),
+            Some(tags) => {
+                for tag in tags {
+                    if is_tag(&tag.value) {
+                        mutable_tags.push(tag.value);
+                    } else {
+                        self.err(
+                            &tag.referenced,
+                            format!(
+                                "mutable tag {:?} is not a valid image tag ([A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}})",
+                                tag.value
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+        PullPolicyMutation {
+            mutable_tags,
+            set: convert(doc.set.unwrap_or(PullPolicyDoc::Always)),
+            replace: doc
+                .replace
+                .unwrap_or_else(|| vec![PullPolicyDoc::IfNotPresent])
+                .into_iter()
+                .map(convert)
+                .collect(),
+        }
+    }
+
+    fn host_aliases(&mut self, doc: Spanned<HostAliasesDoc>) -> HostAliasesMutation {
+        let at = doc.referenced;
+        let doc = doc.value;
+        if doc.entries.is_empty() {
+            self.err(&at, "hostAliases needs at least one entry");
+        }
+        let mut entries: Vec<HostAlias> = Vec::new();
+        let mut owner: BTreeMap<String, IpAddr> = BTreeMap::new();
+        for entry in doc.entries {
+            let ip = match entry.ip.value.parse::<IpAddr>() {
+                Ok(ip) => ip,
+                Err(_) => {
+                    self.err(
+                        &entry.ip.referenced,
+                        format!("invalid IP address {:?}", entry.ip.value),
+                    );
+                    continue;
+                }
+            };
+            if entries.iter().any(|e| e.ip == ip) {
+                self.err(
+                    &entry.ip.referenced,
+                    format!("IP {ip} is listed twice: merge its hostnames into one entry"),
+                );
+                continue;
+            }
+            if entry.hostnames.is_empty() {
+                self.err(
+                    &entry.ip.referenced,
+                    format!("entry for {ip} has no hostnames"),
+                );
+            }
+            let mut hostnames = Vec::new();
+            for host in entry.hostnames {
+                if !is_dns1123_subdomain(&host.value) {
+                    self.err(
+                        &host.referenced,
+                        format!("hostname {:?} is not a DNS-1123 subdomain", host.value),
+                    );
+                    continue;
+                }
+                if let Some(other) = owner.get(&host.value) {
+                    self.err(
+                        &host.referenced,
+                        format!("hostname {:?} is already mapped to {other}", host.value),
+                    );
+                    continue;
+                }
+                owner.insert(host.value.clone(), ip);
+                hostnames.push(host.value);
+            }
+            entries.push(HostAlias { ip, hostnames });
+        }
+        HostAliasesMutation {
+            entries,
+            on_conflict: match doc.on_conflict.unwrap_or(OnConflictDoc::KeepPod) {
+                OnConflictDoc::KeepPod => OnConflict::KeepPod,
+                OnConflictDoc::Override => OnConflict::Override,
+                OnConflictDoc::Deny => OnConflict::Deny,
+            },
+        }
+    }
+}
+
+/// The docker tag grammar: `[\w][\w.-]{0,127}`.
+fn is_tag(tag: &str) -> bool {
+    let bytes = tag.as_bytes();
+    let word = |b: &u8| b.is_ascii_alphanumeric() || *b == b'_';
+    !bytes.is_empty()
+        && bytes.len() <= 128
+        && bytes.first().is_some_and(word)
+        && bytes.iter().all(|b| word(b) || *b == b'.' || *b == b'-')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FULL: &str = r#"
+apiVersion: podgate.dev/v1alpha1
+kind: PodPolicy
+metadata:
+  name: guard-hosts
+spec:
+  action: Warn
+  match:
+    namespaces: ["team-*"]
+    excludeNamespaces: ["kube-system"]
+    podSelector:
+      matchLabels: {tier: web}
+  exemptions:
+    - serviceAccounts: ["monitoring:node-exporter"]
+      expires: "2027-03-31"
+      reason: "node exporter needs host PID"
+  validate:
+    hostsFile: {}
+    hostNamespaces:
+      forbiddenCombinations:
+        - [hostPID, hostNetwork]
+        - [hostPID, "capability:SYS_PTRACE"]
+  mutate:
+    templates: true
+    imagePullPolicy:
+      mutableTags: [latest, main]
+    hostAliases:
+      entries:
+        - ip: 10.1.2.3
+          hostnames: [foo.remote, bar.remote]
+      onConflict: Override
+"#;
+
+    fn errors(text: &str) -> Vec<LoadError> {
+        parse_policies("p.yaml", text).expect_err("should fail")
+    }
+
+    fn reasons(text: &str) -> String {
+        errors(text)
+            .iter()
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[test]
+    fn parses_every_field_of_the_documented_format() {
+        let p = parse_policies("p.yaml", FULL).unwrap();
+        assert_eq!(p.len(), 1);
+        let p = &p[0];
+        assert_eq!(p.name, "guard-hosts");
+        assert_eq!(p.action, Action::Warn);
+        assert_eq!(p.source.line, 5);
+        assert!(p.match_.namespaces.is_match("team-a"));
+        assert!(p.match_.exclude_namespaces.is_match("kube-system"));
+        assert!(p.validate.hosts_file);
+        assert_eq!(
+            p.validate.forbidden_combinations[1],
+            vec![Atom::HostPid, Atom::Capability("SYS_PTRACE".into())]
+        );
+        let pull = p.mutate.image_pull_policy.as_ref().unwrap();
+        assert_eq!(pull.mutable_tags, ["latest", "main"]);
+        assert_eq!(pull.set, PullPolicy::Always);
+        assert_eq!(pull.replace, [PullPolicy::IfNotPresent]);
+        let ha = p.mutate.host_aliases.as_ref().unwrap();
+        assert_eq!(ha.on_conflict, OnConflict::Override);
+        assert_eq!(ha.entries[0].hostnames, ["foo.remote", "bar.remote"]);
+        assert_eq!(
+            p.exemptions[0].expires,
+            Some(jiff::civil::date(2027, 3, 31))
+        );
+        assert!(p.mutate.templates);
+    }
+
+    #[test]
+    fn null_hosts_file_key_turns_the_rule_on() {
+        let text = "apiVersion: podgate.dev/v1alpha1\nkind: PodPolicy\nmetadata: {name: a}\nspec:\n  validate:\n    hostsFile:\n";
+        assert!(
+            parse_policies("p.yaml", text).unwrap()[0]
+                .validate
+                .hosts_file
+        );
+    }
+
+    #[test]
+    fn several_documents_per_file() {
+        let text = format!("{FULL}\n---\n{}", FULL.replace("guard-hosts", "second"));
+        let p = parse_policies("p.yaml", &text).unwrap();
+        assert_eq!(p.len(), 2);
+        assert_eq!(p[1].name, "second");
+        assert!(p[1].source.line > p[0].source.line);
+    }
+
+    #[test]
+    fn refuses_unknown_fields_with_line() {
+        let e = errors(&FULL.replace("templates: true", "templates: true\n    tempaltes: 1"));
+        assert_eq!(e.len(), 1);
+        assert!(e[0].reason.contains("tempaltes"), "{}", e[0]);
+        assert_eq!(e[0].line, 25);
+    }
+
+    #[test]
+    fn refuses_duplicate_keys() {
+        let e = errors(&FULL.replace("  action: Warn", "  action: Warn\n  action: Audit"));
+        assert!(e[0].reason.to_lowercase().contains("duplicate"), "{}", e[0]);
+        assert_eq!(e[0].line, 8);
+    }
+
+    #[test]
+    fn yaml11_booleans_are_strings_not_booleans() {
+        // `templates: on` must not silently become true.
+        let e = errors(&FULL.replace("templates: true", "templates: on"));
+        assert_eq!(e.len(), 1, "{e:?}");
+        // and `y` as a namespace glob stays the string "y".
+        let p = parse_policies("p.yaml", &FULL.replace("[\"team-*\"]", "[y, on]")).unwrap();
+        assert!(p[0].match_.namespaces.is_match("y"));
+        assert!(p[0].match_.namespaces.is_match("on"));
+    }
+
+    #[test]
+    fn reports_every_semantic_error_at_once_with_lines() {
+        let bad = FULL
+            .replace("[\"team-*\"]", "[\"team-[\"]")
+            .replace(
+                "        - ip: 10.1.2.3\n",
+                "        - ip: 10.1.2.300\n          hostnames: [a]\n        - ip: 10.1.2.3\n",
+            )
+            .replace("bar.remote", "Bar_Remote")
+            .replace("hostNetwork]", "hostNet]")
+            .replace("      reason: \"node exporter needs host PID\"\n", "")
+            .replace("\"2027-03-31\"", "\"2027-02-30\"");
+        let text = reasons(&bad);
+        for needle in [
+            "p.yaml:9:18: bad glob",
+            "p.yaml:28:15: invalid IP address \"10.1.2.300\"",
+            "p.yaml:31:",
+            "hostname \"Bar_Remote\" is not a DNS-1123 subdomain",
+            "p.yaml:20:21: unknown atom \"hostNet\"",
+            "p.yaml:14:7: exemption needs a non-empty reason",
+            "p.yaml:15:16: expires \"2027-02-30\"",
+        ] {
+            assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+        }
+        assert_eq!(errors(&bad).len(), 6, "{text}");
+    }
+
+    #[test]
+    fn refuses_wrong_api_version_kind_and_name() {
+        let bad = FULL
+            .replace("podgate.dev/v1alpha1", "podgate.dev/v1")
+            .replace("kind: PodPolicy", "kind: Policy")
+            .replace("name: guard-hosts", "name: Guard_Hosts");
+        let text = reasons(&bad);
+        assert!(text.contains("p.yaml:2:") && text.contains("apiVersion must be"));
+        assert!(text.contains("p.yaml:3:") && text.contains("kind must be"));
+        assert!(text.contains("p.yaml:5:") && text.contains("metadata.name"));
+    }
+
+    #[test]
+    fn refuses_exemption_without_criteria_and_bad_service_account() {
+        let bad = FULL.replace(
+            "  exemptions:\n",
+            "  exemptions:\n    - serviceAccounts: [\"node-exporter\"]\n      reason: x\n    - reason: everything\n",
+        );
+        let text = reasons(&bad);
+        assert!(text.contains("must be written namespace:name"), "{text}");
+        assert!(text.contains("exemption matches everything"), "{text}");
+    }
+
+    #[test]
+    fn refuses_policy_that_does_nothing_and_empty_combination() {
+        let text = "apiVersion: podgate.dev/v1alpha1\nkind: PodPolicy\nmetadata: {name: a}\nspec:\n  validate:\n    hostNamespaces:\n      forbiddenCombinations: [[]]\n";
+        let r = reasons(text);
+        assert!(r.contains("needs an atom"), "{r}");
+        assert!(r.contains("turns on no rule"), "{r}");
+    }
+
+    #[test]
+    fn refuses_duplicate_hostnames_and_ips_within_a_policy() {
+        let bad = FULL.replace(
+            "hostnames: [foo.remote, bar.remote]",
+            "hostnames: [foo.remote, bar.remote]\n        - ip: 10.1.2.3\n          hostnames: [x]\n        - ip: 10.9.9.9\n          hostnames: [foo.remote]",
+        );
+        let r = reasons(&bad);
+        assert!(r.contains("IP 10.1.2.3 is listed twice"), "{r}");
+        assert!(
+            r.contains("\"foo.remote\" is already mapped to 10.1.2.3"),
+            "{r}"
+        );
+    }
+
+    #[test]
+    fn refuses_bad_mutable_tag_and_unknown_enum_values() {
+        assert!(reasons(&FULL.replace("[latest, main]", "[\"la test\"]")).contains("mutable tag"));
+        assert!(reasons(&FULL.replace("action: Warn", "action: Block")).contains("Block"));
+        assert!(
+            reasons(&FULL.replace("onConflict: Override", "onConflict: Merge")).contains("Merge")
+        );
+    }
+
+    #[test]
+    fn duplicate_names_across_files_name_both_places() {
+        let sources = vec![
+            ("a.yaml".to_string(), FULL.to_string()),
+            ("b.yaml".to_string(), FULL.to_string()),
+        ];
+        let e = PolicySet::from_sources(&sources).unwrap_err();
+        assert_eq!(e.0.len(), 1);
+        assert_eq!(
+            e.to_string(),
+            "b.yaml:5:0: duplicate policy name \"guard-hosts\": already defined at a.yaml:5"
+        );
+    }
+
+    #[test]
+    fn errors_from_every_file_are_reported_together() {
+        let sources = vec![
+            ("a.yaml".to_string(), "kind: [".to_string()),
+            (
+                "b.yaml".to_string(),
+                FULL.replace("hostPID, hostNetwork", "hostPID, x"),
+            ),
+        ];
+        let e = PolicySet::from_sources(&sources).unwrap_err();
+        assert_eq!(e.0.len(), 2, "{e}");
+        assert_eq!(e.0[0].file, "a.yaml");
+        assert_eq!(e.0[1].file, "b.yaml");
+    }
+
+    #[test]
+    fn hash_changes_with_content_and_is_stable() {
+        let a = PolicySet::from_sources(&[("a.yaml".into(), FULL.into())]).unwrap();
+        let b = PolicySet::from_sources(&[("a.yaml".into(), FULL.into())]).unwrap();
+        let c = PolicySet::from_sources(&[("a.yaml".into(), format!("{FULL}\n"))]).unwrap();
+        assert_eq!(a.hash(), b.hash());
+        assert_ne!(a.hash(), c.hash());
+        assert_eq!(a.hash().len(), 64);
+    }
+
+    #[test]
+    fn load_dir_skips_hidden_and_non_yaml_and_follows_symlinks() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("..2026_11_27");
+        std::fs::create_dir(&data).unwrap();
+        std::fs::write(data.join("p.yaml"), FULL).unwrap();
+        std::os::unix::fs::symlink("..2026_11_27", dir.path().join("..data")).unwrap();
+        std::os::unix::fs::symlink("..data/p.yaml", dir.path().join("p.yaml")).unwrap();
+        std::fs::write(dir.path().join("README.md"), "not yaml").unwrap();
+        let set = PolicySet::load_dir(dir.path()).unwrap();
+        assert_eq!(set.len(), 1);
+        std::fs::write(dir.path().join("bad.yml"), "apiVersion: [").unwrap();
+        let e = PolicySet::load_dir(dir.path()).unwrap_err();
+        assert!(e.to_string().contains("bad.yml:"), "{e}");
+        assert!(PolicySet::load_dir(&dir.path().join("missing")).is_err());
+    }
+
+    #[test]
+    fn exemptions_expiring_counts_only_those_within_the_window() {
+        let set = PolicySet::from_sources(&[("a.yaml".into(), FULL.into())]).unwrap();
+        let ts = |s: &str| s.parse::<jiff::Timestamp>().unwrap();
+        assert_eq!(set.exemptions_expiring(ts("2027-03-25T00:00:00Z"), 7), 1);
+        assert_eq!(set.exemptions_expiring(ts("2027-03-01T00:00:00Z"), 7), 0);
+        assert_eq!(set.exemptions_expiring(ts("2027-04-01T00:00:00Z"), 7), 0);
+    }
+}

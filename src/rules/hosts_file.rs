@@ -1,0 +1,440 @@
+//! `validate.hostsFile`: no container may edit the Pod's `/etc/hosts`.
+//!
+//! The kubelet writes `/etc/hosts` for every Pod (hostNetwork included) and rewrites it, so
+//! edits are lost or fight the kubelet; a mount at exactly `/etc/hosts` replaces the kubelet's
+//! file and with it `hostAliases`. `spec.hostAliases` is the durable way, and the message
+//! shows the entry that does what the edit tried to do.
+//! (kubelet: pkg/kubelet/kubelet_pods.go `makeMounts` / `ensureHostsFile`.)
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{PodSpec, Volume};
+
+use super::shell::{HostEntry, find_hosts_writes};
+use super::{Rule, Violation};
+use crate::pod::{ContainerView, containers, normalize_path};
+
+const HOSTS: &str = "/etc/hosts";
+
+/// Every way the spec's containers edit `/etc/hosts`. `spec_path` is where the pod spec lives
+/// (`spec`, `spec.template.spec`, ...).
+pub fn check(spec: &PodSpec, spec_path: &str) -> Vec<Violation> {
+    let volumes: BTreeMap<&str, &Volume> = spec
+        .volumes
+        .iter()
+        .flatten()
+        .map(|v| (v.name.as_str(), v))
+        .collect();
+    let mut out = Vec::new();
+    for c in containers(spec) {
+        let base = format!("{spec_path}.{}", c.path());
+        mounts(&c, &base, &volumes, &mut out);
+        commands(&c, &base, &mut out);
+    }
+    out
+}
+
+/// True when the container mounts something at exactly `/etc/hosts` (so the kubelet's file,
+/// and `hostAliases`, never reach it).
+pub fn mounts_over_hosts(c: &ContainerView<'_>) -> bool {
+    c.volume_mounts
+        .iter()
+        .any(|m| normalize_path(&m.mount_path).as_deref() == Some(HOSTS))
+}
+
+fn mounts(
+    c: &ContainerView<'_>,
+    base: &str,
+    volumes: &BTreeMap<&str, &Volume>,
+    out: &mut Vec<Violation>,
+) {
+    for (i, m) in c.volume_mounts.iter().enumerate() {
+        let path = format!("{base}.volumeMounts[{i}]");
+        if normalize_path(&m.mount_path).as_deref() == Some(HOSTS) {
+            out.push(Violation {
+                rule: Rule::HostsFile,
+                message: format!(
+                    "container {:?} mounts volume {:?} at /etc/hosts ({path}.mountPath): this \
+                     replaces the kubelet-managed file and drops spec.hostAliases; declare the \
+                     entries in spec.hostAliases instead",
+                    c.name, m.name
+                ),
+                paths: vec![path],
+            });
+            continue;
+        }
+        if m.read_only == Some(true) {
+            continue;
+        }
+        let Some(host_path) = volumes
+            .get(m.name.as_str())
+            .and_then(|v| v.host_path.as_ref())
+        else {
+            continue;
+        };
+        // A subPath narrows what is exposed; subPathExpr is unknown until runtime, so the
+        // whole hostPath counts.
+        let exposed = match m.sub_path.as_deref().filter(|s| !s.is_empty()) {
+            Some(sub) => format!("{}/{sub}", host_path.path),
+            None => host_path.path.clone(),
+        };
+        let Some(exposed) = normalize_path(&exposed) else {
+            continue;
+        };
+        let covers_hosts =
+            exposed == HOSTS || exposed == "/" || HOSTS.starts_with(&format!("{exposed}/"));
+        if covers_hosts {
+            out.push(Violation {
+                rule: Rule::HostsFile,
+                message: format!(
+                    "container {:?} mounts hostPath {:?} writable at {} ({path}): that exposes \
+                     the node's /etc/hosts; set readOnly: true on the mount or mount a narrower path",
+                    c.name, exposed, m.mount_path
+                ),
+                paths: vec![path],
+            });
+        }
+    }
+}
+
+fn commands(c: &ContainerView<'_>, base: &str, out: &mut Vec<Violation>) {
+    let main: Vec<String> = c
+        .command
+        .unwrap_or(&[])
+        .iter()
+        .chain(c.args.unwrap_or(&[]))
+        .cloned()
+        .collect();
+    if !main.is_empty() {
+        let writes = find_hosts_writes(&main, c.command.is_some());
+        if !writes.is_empty() {
+            // Name the field that holds the write: with `command: [sh, -c]` the script is in args.
+            let in_command = c
+                .command
+                .is_some_and(|cmd| c.args.is_none() || !find_hosts_writes(cmd, true).is_empty());
+            let field = if in_command { "command" } else { "args" };
+            push_writes(c, &format!("{base}.{field}"), writes, out);
+        }
+    }
+    if let Some(lifecycle) = c.lifecycle {
+        for (hook, handler) in [
+            ("postStart", lifecycle.post_start.as_ref()),
+            ("preStop", lifecycle.pre_stop.as_ref()),
+        ] {
+            if let Some(cmd) = handler
+                .and_then(|h| h.exec.as_ref())
+                .and_then(|e| e.command.as_ref())
+            {
+                let writes = find_hosts_writes(cmd, true);
+                let path = format!("{base}.lifecycle.{hook}.exec.command");
+                push_writes(c, &path, writes, out);
+            }
+        }
+    }
+    for (name, probe) in c.probes {
+        if let Some(cmd) = probe
+            .and_then(|p| p.exec.as_ref())
+            .and_then(|e| e.command.as_ref())
+        {
+            let writes = find_hosts_writes(cmd, true);
+            push_writes(c, &format!("{base}.{name}.exec.command"), writes, out);
+        }
+    }
+}
+
+fn push_writes(
+    c: &ContainerView<'_>,
+    path: &str,
+    writes: Vec<super::shell::HostsWrite>,
+    out: &mut Vec<Violation>,
+) {
+    for w in writes {
+        let advice = match host_aliases_yaml(&w.entries) {
+            Some(yaml) => format!("use spec.hostAliases instead: {yaml}"),
+            None => "declare the entries in spec.hostAliases instead".to_string(),
+        };
+        out.push(Violation {
+            rule: Rule::HostsFile,
+            message: format!(
+                "container {:?} writes /etc/hosts in {path} ({}): the kubelet manages that file \
+                 and rewrites it; {advice}",
+                c.name, w.how
+            ),
+            paths: vec![path.to_string()],
+        });
+    }
+}
+
+/// The `hostAliases` stanza, in single-line YAML flow style, that writes `entries` durably;
+/// entries for the same IP are merged. `None` when nothing literal was written.
+pub fn host_aliases_yaml(entries: &[HostEntry]) -> Option<String> {
+    let mut merged: Vec<(&str, Vec<&str>)> = Vec::new();
+    for e in entries {
+        let names = match merged.iter_mut().find(|(ip, _)| *ip == e.ip) {
+            Some((_, names)) => names,
+            None => {
+                merged.push((&e.ip, Vec::new()));
+                let Some((_, names)) = merged.last_mut() else {
+                    continue;
+                };
+                names
+            }
+        };
+        for h in &e.hostnames {
+            if !names.contains(&h.as_str()) {
+                names.push(h);
+            }
+        }
+    }
+    if merged.is_empty() {
+        return None;
+    }
+    let items: Vec<String> = merged
+        .iter()
+        .map(|(ip, names)| {
+            let names: Vec<String> = names.iter().map(|n| format!("{n:?}")).collect();
+            format!("{{ip: {ip:?}, hostnames: [{}]}}", names.join(", "))
+        })
+        .collect();
+    Some(format!("hostAliases: [{}]", items.join(", ")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::{
+        Container, EphemeralContainer, HostPathVolumeSource, VolumeMount,
+    };
+
+    fn mount(name: &str, path: &str) -> VolumeMount {
+        VolumeMount {
+            name: name.into(),
+            mount_path: path.into(),
+            ..Default::default()
+        }
+    }
+
+    fn host_path_volume(name: &str, path: &str) -> Volume {
+        Volume {
+            name: name.into(),
+            host_path: Some(HostPathVolumeSource {
+                path: path.into(),
+                type_: None,
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn pod(mounts: Vec<VolumeMount>, volumes: Vec<Volume>) -> PodSpec {
+        PodSpec {
+            containers: vec![Container {
+                name: "app".into(),
+                volume_mounts: Some(mounts),
+                ..Default::default()
+            }],
+            volumes: Some(volumes),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn mount_cases() {
+        let ro = |mut m: VolumeMount| {
+            m.read_only = Some(true);
+            m
+        };
+        let sub = |mut m: VolumeMount, s: &str| {
+            m.sub_path = Some(s.into());
+            m
+        };
+        let cm = Volume {
+            name: "cm".into(),
+            ..Default::default()
+        };
+        let cases: Vec<(&str, PodSpec, usize)> = vec![
+            (
+                "configmap at /etc/hosts",
+                pod(vec![mount("cm", "/etc/hosts")], vec![cm.clone()]),
+                1,
+            ),
+            (
+                "double slash",
+                pod(vec![mount("cm", "//etc//hosts")], vec![cm.clone()]),
+                1,
+            ),
+            (
+                "dot and trailing slash",
+                pod(vec![mount("cm", "/etc/./hosts/")], vec![cm.clone()]),
+                1,
+            ),
+            (
+                "with subPath",
+                pod(
+                    vec![sub(mount("cm", "/etc/hosts"), "hosts")],
+                    vec![cm.clone()],
+                ),
+                1,
+            ),
+            (
+                "readOnly mount at /etc/hosts still replaces it",
+                pod(vec![ro(mount("cm", "/etc/hosts"))], vec![cm.clone()]),
+                1,
+            ),
+            (
+                "hostPath /etc/hosts writable",
+                pod(
+                    vec![mount("h", "/host-hosts")],
+                    vec![host_path_volume("h", "/etc/hosts")],
+                ),
+                1,
+            ),
+            (
+                "hostPath /etc writable",
+                pod(
+                    vec![mount("h", "/host/etc")],
+                    vec![host_path_volume("h", "/etc")],
+                ),
+                1,
+            ),
+            (
+                "hostPath / writable",
+                pod(vec![mount("h", "/host")], vec![host_path_volume("h", "/")]),
+                1,
+            ),
+            (
+                "hostPath /etc/ trailing slash",
+                pod(
+                    vec![mount("h", "/host")],
+                    vec![host_path_volume("h", "/etc/")],
+                ),
+                1,
+            ),
+            (
+                "hostPath / with subPath etc",
+                pod(
+                    vec![sub(mount("h", "/host"), "etc")],
+                    vec![host_path_volume("h", "/")],
+                ),
+                1,
+            ),
+            (
+                "hostPath /etc readOnly",
+                pod(
+                    vec![ro(mount("h", "/host/etc"))],
+                    vec![host_path_volume("h", "/etc")],
+                ),
+                0,
+            ),
+            (
+                "hostPath / with subPath var/log",
+                pod(
+                    vec![sub(mount("h", "/logs"), "var/log")],
+                    vec![host_path_volume("h", "/")],
+                ),
+                0,
+            ),
+            (
+                "hostPath /etc/hostname",
+                pod(
+                    vec![mount("h", "/x")],
+                    vec![host_path_volume("h", "/etc/hostname")],
+                ),
+                0,
+            ),
+            (
+                "hostPath /etcd",
+                pod(vec![mount("h", "/x")], vec![host_path_volume("h", "/etcd")]),
+                0,
+            ),
+            (
+                "mount at /etc/hosts.allow",
+                pod(vec![mount("cm", "/etc/hosts.allow")], vec![cm.clone()]),
+                0,
+            ),
+            (
+                "mount at /tmp/etc/hosts",
+                pod(vec![mount("cm", "/tmp/etc/hosts")], vec![cm.clone()]),
+                0,
+            ),
+            (
+                "mount at /etc",
+                pod(vec![mount("cm", "/etc/hostname")], vec![cm]),
+                0,
+            ),
+        ];
+        for (name, spec, expected) in cases {
+            let v = check(&spec, "spec");
+            assert_eq!(v.len(), expected, "{name}: {v:?}");
+            assert!(v.iter().all(|v| v.rule == Rule::HostsFile));
+        }
+    }
+
+    #[test]
+    fn message_names_container_and_path() {
+        let spec = pod(
+            vec![mount("cm", "/x"), mount("cm", "/etc/hosts")],
+            vec![Volume {
+                name: "cm".into(),
+                ..Default::default()
+            }],
+        );
+        let v = check(&spec, "spec.template.spec");
+        assert_eq!(
+            v[0].paths,
+            ["spec.template.spec.containers[0].volumeMounts[1]"]
+        );
+        assert!(
+            v[0].message.contains("container \"app\""),
+            "{}",
+            v[0].message
+        );
+        assert!(
+            v[0].message
+                .contains("spec.template.spec.containers[0].volumeMounts[1].mountPath")
+        );
+    }
+
+    #[test]
+    fn scans_init_and_ephemeral_containers() {
+        let spec = PodSpec {
+            init_containers: Some(vec![Container {
+                name: "init".into(),
+                volume_mounts: Some(vec![mount("cm", "/etc/hosts")]),
+                ..Default::default()
+            }]),
+            ephemeral_containers: Some(vec![EphemeralContainer {
+                name: "debug".into(),
+                volume_mounts: Some(vec![mount("cm", "/etc/hosts")]),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        };
+        let v = check(&spec, "spec");
+        let paths: Vec<&str> = v.iter().map(|v| v.paths[0].as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "spec.initContainers[0].volumeMounts[0]",
+                "spec.ephemeralContainers[0].volumeMounts[0]"
+            ]
+        );
+    }
+
+    #[test]
+    fn host_aliases_yaml_merges_by_ip() {
+        let e = |ip: &str, names: &[&str]| HostEntry {
+            ip: ip.into(),
+            hostnames: names.iter().map(|n| n.to_string()).collect(),
+        };
+        assert_eq!(host_aliases_yaml(&[]), None);
+        assert_eq!(
+            host_aliases_yaml(&[
+                e("10.1.2.3", &["foo", "bar"]),
+                e("10.0.0.1", &["a"]),
+                e("10.1.2.3", &["foo", "baz"])
+            ])
+            .unwrap(),
+            r#"hostAliases: [{ip: "10.1.2.3", hostnames: ["foo", "bar", "baz"]}, {ip: "10.0.0.1", hostnames: ["a"]}]"#
+        );
+    }
+}
