@@ -137,6 +137,14 @@ impl Metrics {
             "TLS handshakes that failed or timed out",
             m.tls_handshake_errors.clone(),
         );
+        // Zero samples up front, so dashboards and alerts see the series before the first reload.
+        for result in ["success", "error"] {
+            let labels = ResultLabels {
+                result: result.into(),
+            };
+            m.policy_reloads.get_or_create(&labels).inc_by(0);
+            m.cert_reloads.get_or_create(&labels).inc_by(0);
+        }
         m
     }
 }
