@@ -74,7 +74,7 @@ pub fn apply(spec: &mut PodSpec, at: SpecLocation, params: &HostAliasesMutation)
 }
 
 fn same_ip(pod_ip: &str, ip: IpAddr) -> bool {
-    pod_ip.parse::<IpAddr>().map_or(false, |p| p == ip)
+    pod_ip.parse::<IpAddr>().is_ok_and(|p| p == ip)
 }
 
 fn has_host(alias: &PodHostAlias, host: &str) -> bool {

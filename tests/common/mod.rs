@@ -1,6 +1,8 @@
 //! Shared helpers for the server tests: PKI, kubelet-style volumes, in-process and
 //! out-of-process servers, TLS clients, and the apiserver's response checks (CONTRACT.md §4).
 #![allow(dead_code)]
+// Test helpers: failing loudly is their job (clippy.toml allows this inside #[test] only).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use base64::Engine;
 use rcgen::{

@@ -1,0 +1,207 @@
+//! Offline evaluation of manifests (`podgate check`): the same engine as the webhook, on
+//! objects read from files, as if a plain user created each one in its namespace.
+//!
+//! Pure: the caller reads the files (`manifests`) and prints the report.
+
+use serde::Serialize;
+
+use crate::engine::{self, Mode, Requester, Subject};
+use crate::manifests::Document;
+use crate::policy::{Action, PolicySet};
+use crate::workload::{self, Kind, Source};
+
+/// The user every manifest is evaluated as.
+pub const CHECK_USER: &str = "podgate-check";
+const CHECK_GROUPS: &[&str] = &["system:authenticated"];
+
+/// What `check` found for one object with a pod spec.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ObjectReport {
+    /// The file.
+    pub file: String,
+    /// 1-based document number in the file.
+    pub document: usize,
+    /// 1-based line where the document starts.
+    pub line: usize,
+    /// The object's kind.
+    pub kind: String,
+    /// The object's name (or generateName).
+    pub name: String,
+    /// The namespace it was evaluated in.
+    pub namespace: String,
+    /// True when an Enforce policy denies it.
+    pub denied: bool,
+    /// Violations.
+    pub violations: Vec<ViolationReport>,
+    /// Changes a mutation would make.
+    pub changes: Vec<ChangeReport>,
+    /// Notes a mutation would send as warnings.
+    pub notes: Vec<String>,
+    /// Set when the object could not be read as its kind.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// One violation.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ViolationReport {
+    /// Policy name.
+    pub policy: String,
+    /// Enforce, Warn or Audit.
+    pub action: &'static str,
+    /// Rule name.
+    pub rule: &'static str,
+    /// Message with field path.
+    pub message: String,
+}
+
+/// One change.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ChangeReport {
+    /// Policy name.
+    pub policy: String,
+    /// Enforce, Warn or Audit (Audit changes would not be applied).
+    pub action: &'static str,
+    /// What would change.
+    pub change: String,
+}
+
+/// Evaluates every document that holds a pod spec; other objects are skipped.
+pub fn check_documents(
+    set: &PolicySet,
+    docs: &[Document],
+    today: jiff::civil::Date,
+) -> Vec<ObjectReport> {
+    let groups: Vec<String> = CHECK_GROUPS.iter().map(|g| g.to_string()).collect();
+    let mut reports = Vec::new();
+    for doc in docs {
+        let api_version = doc
+            .object
+            .get("apiVersion")
+            .and_then(|v| v.as_str())
+            .unwrap_or("");
+        let kind_name = doc
+            .object
+            .get("kind")
+            .and_then(|v| v.as_str())
+            .unwrap_or("");
+        let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
+        let Some(kind) = Kind::from_group_kind(group, kind_name) else {
+            continue;
+        };
+        let meta = doc.object.get("metadata");
+        let field = |name: &str| {
+            meta.and_then(|m| m.get(name))
+                .and_then(|v| v.as_str())
+                .unwrap_or("")
+                .to_string()
+        };
+        let name = match field("name") {
+            n if n.is_empty() => field("generateName"),
+            n => n,
+        };
+        let namespace = match field("namespace") {
+            n if n.is_empty() => "default".to_string(),
+            n => n,
+        };
+        let mut report = ObjectReport {
+            file: doc.file.display().to_string(),
+            document: doc.index,
+            line: doc.line,
+            kind: kind.as_str().to_string(),
+            name,
+            namespace,
+            denied: false,
+            violations: Vec::new(),
+            changes: Vec::new(),
+            notes: Vec::new(),
+            error: None,
+        };
+        let w = match workload::read(kind, Source::Value(&doc.object)) {
+            Ok(w) => w,
+            Err(e) => {
+                report.error = Some(e.to_string());
+                reports.push(report);
+                continue;
+            }
+        };
+        let subject = Subject {
+            workload: &w,
+            namespace: &report.namespace,
+            requester: Requester {
+                username: CHECK_USER,
+                groups: &groups,
+            },
+            new_ephemeral: None,
+        };
+        let outcome = engine::evaluate(set, &subject, Mode::Check, today);
+        report.denied = outcome.denied();
+        report.violations = outcome
+            .findings
+            .into_iter()
+            .map(|f| ViolationReport {
+                policy: f.policy,
+                action: f.action.as_str(),
+                rule: f.rule.as_str(),
+                message: f.message,
+            })
+            .collect();
+        report.changes = outcome
+            .changes
+            .into_iter()
+            .map(|c| ChangeReport {
+                policy: c.policy,
+                action: c.action.as_str(),
+                change: c.text,
+            })
+            .collect();
+        report.notes = outcome.notes;
+        reports.push(report);
+    }
+    reports
+}
+
+/// Human-readable report, one block per object that has something to say, then a summary.
+pub fn render_text(reports: &[ObjectReport]) -> String {
+    let mut out = String::new();
+    for r in reports {
+        let quiet = r.violations.is_empty() && r.changes.is_empty() && r.error.is_none();
+        if quiet {
+            continue;
+        }
+        out.push_str(&format!(
+            "{} (document {}, line {}): {} {:?} in namespace {:?}\n",
+            r.file, r.document, r.line, r.kind, r.name, r.namespace
+        ));
+        if let Some(e) = &r.error {
+            out.push_str(&format!("  ERROR {e}\n"));
+        }
+        for v in &r.violations {
+            let label = match v.action {
+                "Enforce" => "DENY",
+                "Warn" => "WARN",
+                _ => "AUDIT",
+            };
+            out.push_str(&format!("  {label} [{}] {}\n", v.policy, v.message));
+        }
+        for c in &r.changes {
+            let label = if c.action == Action::Audit.as_str() {
+                "WOULD CHANGE (audit)"
+            } else {
+                "CHANGE"
+            };
+            out.push_str(&format!("  {label} [{}] {}\n", c.policy, c.change));
+        }
+        for n in &r.notes {
+            out.push_str(&format!("  NOTE {n}\n"));
+        }
+    }
+    let denied = reports.iter().filter(|r| r.denied).count();
+    let errors = reports.iter().filter(|r| r.error.is_some()).count();
+    let changes: usize = reports.iter().map(|r| r.changes.len()).sum();
+    out.push_str(&format!(
+        "{} objects with a pod spec checked: {denied} denied, {errors} unreadable, {changes} changes\n",
+        reports.len()
+    ));
+    out
+}

@@ -1,0 +1,179 @@
+//! The command line: `serve | review | check | certs`.
+//!
+//! Each subcommand reads its input, calls the pure core and prints; exit codes are
+//! 0 (clean or allowed), 1 (something denied), 2 (unreadable input or bad policies).
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::admission::{self, Webhook};
+use crate::check;
+use crate::manifests;
+use crate::policy::PolicySet;
+
+/// podgate: a Kubernetes admission webhook guarding Pods.
+#[derive(Debug, Parser)]
+#[command(name = "podgate", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the admission webhook over HTTPS (plus a plain-HTTP probe port).
+    Serve(crate::server::ServeArgs),
+    /// Answer one AdmissionReview (or a bare request) from a file or stdin, as the webhook would.
+    Review(ReviewArgs),
+    /// Evaluate manifests (YAML or JSON files, folders, Lists) against the policies.
+    Check(CheckArgs),
+}
+
+/// `podgate review`.
+#[derive(Debug, clap::Args)]
+pub struct ReviewArgs {
+    /// Folder of policy files.
+    #[arg(long, default_value = "./policies", env = "PODGATE_POLICIES")]
+    pub policies: PathBuf,
+    /// Which webhook answers.
+    #[arg(long, value_enum, default_value = "validate")]
+    pub webhook: WebhookArg,
+    /// The AdmissionReview JSON file; `-` or nothing reads stdin.
+    pub file: Option<PathBuf>,
+    /// Evaluate as of this instant (RFC 3339), for exemption expiry; default now.
+    #[arg(long, hide = true)]
+    pub now: Option<jiff::Timestamp>,
+}
+
+/// `podgate check`.
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    /// Folder of policy files.
+    #[arg(long, default_value = "./policies", env = "PODGATE_POLICIES")]
+    pub policies: PathBuf,
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value = "text")]
+    pub output: Output,
+    /// Manifest files or folders (`-` reads stdin).
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Evaluate as of this instant (RFC 3339), for exemption expiry; default now.
+    #[arg(long, hide = true)]
+    pub now: Option<jiff::Timestamp>,
+}
+
+/// `--webhook`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum WebhookArg {
+    /// The validating webhook.
+    Validate,
+    /// The mutating webhook.
+    Mutate,
+}
+
+/// `--output`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Output {
+    /// Human-readable.
+    Text,
+    /// One JSON document.
+    Json,
+}
+
+/// Parses the command line and runs it.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => crate::server::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Review(args) => review(&args),
+        Command::Check(args) => check(&args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("podgate: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn load_policies(dir: &Path) -> anyhow::Result<PolicySet> {
+    PolicySet::load_dir(dir).map_err(|e| anyhow::anyhow!("refusing bad policies:\n{e}"))
+}
+
+fn read_input(file: Option<&Path>) -> anyhow::Result<Vec<u8>> {
+    match file {
+        None => read_stdin(),
+        Some(p) if p == Path::new("-") => read_stdin(),
+        Some(p) => std::fs::read(p).with_context(|| format!("cannot read {}", p.display())),
+    }
+}
+
+fn read_stdin() -> anyhow::Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    std::io::stdin()
+        .read_to_end(&mut buf)
+        .context("cannot read standard input")?;
+    Ok(buf)
+}
+
+/// Wraps a bare `request` stanza (as many projects store fixtures) in a v1 AdmissionReview.
+pub fn wrap_bare_request(body: Vec<u8>) -> Vec<u8> {
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(&body) else {
+        return body;
+    };
+    let bare = value.get("request").is_none() && value.get("uid").is_some();
+    if !bare {
+        return body;
+    }
+    let wrapped = serde_json::json!({
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": value,
+    });
+    serde_json::to_vec(&wrapped).unwrap_or(body)
+}
+
+fn review(args: &ReviewArgs) -> anyhow::Result<ExitCode> {
+    let set = load_policies(&args.policies)?;
+    let body = wrap_bare_request(read_input(args.file.as_deref())?);
+    let webhook = match args.webhook {
+        WebhookArg::Validate => Webhook::Validate,
+        WebhookArg::Mutate => Webhook::Mutate,
+    };
+    let now = args.now.unwrap_or_else(jiff::Timestamp::now);
+    let reviewed = admission::review(&set, &body, webhook, now)?;
+    let pretty: serde_json::Value = serde_json::from_slice(&reviewed.body)?;
+    println!("{}", serde_json::to_string_pretty(&pretty)?);
+    Ok(if reviewed.summary.allowed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
+    let set = load_policies(&args.policies)?;
+    let docs = manifests::read_paths(&args.paths)?;
+    let now = args.now.unwrap_or_else(jiff::Timestamp::now);
+    let today = now.to_zoned(jiff::tz::TimeZone::UTC).date();
+    let reports = check::check_documents(&set, &docs, today);
+    match args.output {
+        Output::Text => print!("{}", check::render_text(&reports)),
+        Output::Json => println!("{}", serde_json::to_string_pretty(&reports)?),
+    }
+    let code = if reports.iter().any(|r| r.error.is_some()) {
+        ExitCode::from(2)
+    } else if reports.iter().any(|r| r.denied) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    };
+    Ok(code)
+}
