@@ -442,3 +442,249 @@ async fn startup_with_a_broken_policy_fails_naming_file_line_and_column() {
     let text = format!("{error:#}");
     assert!(text.contains("broken.yaml:"), "{text}");
 }
+
+/// Sends reviews in a loop until `stop` flips, counting failures; keeps the peer certificate
+/// of the last reply.
+struct Load {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    task: tokio::task::JoinHandle<(usize, Vec<String>)>,
+    last_cert: std::sync::Arc<std::sync::Mutex<Option<Vec<u8>>>>,
+}
+
+impl Load {
+    fn start(client: reqwest::Client, url: String, hook: Hook) -> Load {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let last_cert = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let (s, c) = (stop.clone(), last_cert.clone());
+        let task = tokio::spawn(async move {
+            let mut ok = 0usize;
+            let mut failures = Vec::new();
+            let deadline = Instant::now() + Duration::from_secs(40);
+            let mut i = 0u32;
+            while !s.load(std::sync::atomic::Ordering::SeqCst)
+                && Instant::now() < deadline
+                && ok < 200_000
+            {
+                i += 1;
+                let body = pod_review(&format!("aaaaaaaa-0000-0000-0000-{i:012}"), false);
+                match post_review(&client, &url, body.clone()).await {
+                    Ok(reply) => {
+                        let checked =
+                            std::panic::catch_unwind(|| assert_contract(&body, &reply, hook));
+                        match checked {
+                            Ok(_) => ok += 1,
+                            Err(_) => failures.push(format!(
+                                "bad reply {}",
+                                String::from_utf8_lossy(&reply.body)
+                            )),
+                        }
+                        if reply.peer_cert.is_some() {
+                            *c.lock().unwrap() = reply.peer_cert;
+                        }
+                    }
+                    Err(e) => failures.push(format!("{e:?}")),
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            (ok, failures)
+        });
+        Load {
+            stop,
+            task,
+            last_cert,
+        }
+    }
+    fn cert(&self) -> Option<Vec<u8>> {
+        self.last_cert.lock().unwrap().clone()
+    }
+    async fn finish(self) -> (usize, Vec<String>) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.task.await.unwrap()
+    }
+}
+
+async fn wait_until<F: AsyncFnMut() -> bool>(
+    limit: Duration,
+    mut condition: F,
+) -> Option<Duration> {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if condition().await {
+            return Some(start.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cert_rotation_by_kubelet_symlink_swap_is_served_within_15s_without_failed_requests() {
+    let layout = Layout::new(&standard_policies());
+    let mut args = layout.args();
+    args.reload_interval = Duration::from_secs(10); // production poll; the watch should beat it
+    let server = TestServer::start(args).await;
+    let ca = layout.pki.ca_pem.clone();
+    let first = leaf_der(&std::fs::read_to_string(layout.certs().join("tls.crt")).unwrap());
+
+    // New connection per request (sees the new cert) plus long-lived h1 and h2 connections.
+    let fresh = Load::start(
+        client(&[&ca], Proto::Http1, None, true),
+        server.url("/validate"),
+        Hook::Validate,
+    );
+    let kept_h1 = Load::start(
+        client(&[&ca], Proto::Http1, None, false),
+        server.url("/mutate"),
+        Hook::Mutate,
+    );
+    let kept_h2 = Load::start(
+        client(&[&ca], Proto::H2, None, false),
+        server.url("/validate?timeout=10s"),
+        Hook::Validate,
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(fresh.cert().as_deref(), Some(first.as_slice()));
+
+    let second = layout.pki.server();
+    let second_der = leaf_der(&second.cert_pem);
+    layout.publish_cert(&second);
+    let took = wait_until(Duration::from_secs(15), async || {
+        fresh.cert().as_deref() == Some(second_der.as_slice())
+    })
+    .await;
+    let took = took.expect("new certificate not served within 15 s");
+    eprintln!("cert rotation: new certificate served after {took:?}");
+
+    // A broken version (key of another pair) is refused; the second cert keeps serving.
+    let stranger = layout.pki.server();
+    layout.publish_cert(&Pair {
+        cert_pem: second.cert_pem.clone(),
+        key_pem: stranger.key_pem,
+    });
+    let probe = server.probe;
+    let refused = wait_until(Duration::from_secs(15), async || {
+        metric(
+            probe,
+            r#"podgate_tls_certificate_reloads_total{result="error"}"#,
+        )
+        .await
+            >= 1.0
+    })
+    .await;
+    assert!(
+        refused.is_some(),
+        "mismatched key was not counted as a reload error"
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(fresh.cert().as_deref(), Some(second_der.as_slice()));
+    assert_eq!(probe_get(probe, "/readyz").await.unwrap().0, 200);
+
+    for (name, load) in [("fresh", fresh), ("kept h1", kept_h1), ("kept h2", kept_h2)] {
+        let (ok, failures) = load.finish().await;
+        assert!(
+            failures.is_empty(),
+            "{name}: {} failed: {:?}",
+            failures.len(),
+            &failures[..failures.len().min(3)]
+        );
+        assert!(ok > 10, "{name}: only {ok} requests");
+    }
+    assert_eq!(
+        metric(
+            probe,
+            r#"podgate_tls_certificate_reloads_total{result="success"}"#
+        )
+        .await,
+        1.0
+    );
+    server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policy_reload_applies_a_valid_set_and_refuses_a_broken_one_without_failed_requests() {
+    let layout = Layout::new(&[("audit-hosts-file.yaml", AUDIT_HOSTS_FILE)]);
+    let mut args = layout.args();
+    args.reload_interval = Duration::from_secs(10);
+    let server = TestServer::start(args).await;
+    let client = client(&[&layout.pki.ca_pem], Proto::H2, None, false);
+    let url = server.url("/validate?timeout=10s");
+    let probe = server.probe;
+
+    // One sequential loop: answers must go allow... -> deny... and never back.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let phase_deny = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (s, p) = (stop.clone(), phase_deny.clone());
+    let looper = tokio::spawn(async move {
+        let (mut ok, mut failures, mut i) = (0usize, Vec::new(), 0u32);
+        let deadline = Instant::now() + Duration::from_secs(40);
+        while !s.load(std::sync::atomic::Ordering::SeqCst) && Instant::now() < deadline {
+            i += 1;
+            let body = pod_review(&format!("bbbbbbbb-0000-0000-0000-{i:012}"), true);
+            match post_review(&client, &url, body.clone()).await {
+                Ok(reply) => {
+                    let out = assert_contract(&body, &reply, Hook::Validate);
+                    let allowed = out["response"]["allowed"].as_bool().unwrap();
+                    if !allowed {
+                        assert_eq!(out["response"]["status"]["code"], 403);
+                        p.store(true, std::sync::atomic::Ordering::SeqCst);
+                    } else if p.load(std::sync::atomic::Ordering::SeqCst) {
+                        failures.push("allowed again after the deny policy was loaded".to_string());
+                    }
+                    ok += 1;
+                }
+                Err(e) => failures.push(format!("{e:?}")),
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        (ok, failures)
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!phase_deny.load(std::sync::atomic::Ordering::SeqCst));
+
+    layout.publish_policies(&[
+        ("audit-hosts-file.yaml", AUDIT_HOSTS_FILE),
+        ("deny-host-network.yaml", DENY_HOST_NETWORK),
+    ]);
+    let took = wait_until(Duration::from_secs(15), async || {
+        phase_deny.load(std::sync::atomic::Ordering::SeqCst)
+    })
+    .await;
+    let took = took.expect("new policy not applied within 15 s");
+    eprintln!("policy reload: applied after {took:?}");
+    assert_eq!(
+        metric(probe, r#"podgate_policy_reloads_total{result="success"}"#).await,
+        1.0
+    );
+    assert_eq!(metric(probe, "podgate_policies_loaded").await, 2.0);
+
+    layout.publish_policies(&[
+        ("deny-host-network.yaml", DENY_HOST_NETWORK),
+        ("broken.yaml", BROKEN_POLICY),
+    ]);
+    let refused = wait_until(Duration::from_secs(15), async || {
+        metric(probe, r#"podgate_policy_reloads_total{result="error"}"#).await >= 1.0
+    })
+    .await;
+    assert!(refused.is_some(), "broken policy set was not counted");
+    assert_eq!(
+        metric(probe, "podgate_policies_loaded").await,
+        2.0,
+        "broken set was applied"
+    );
+    assert_eq!(
+        probe_get(probe, "/readyz").await.unwrap().0,
+        200,
+        "readiness dropped on a bad reload"
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (ok, failures) = looper.await.unwrap();
+    assert!(failures.is_empty(), "{failures:?}");
+    assert!(ok > 20, "only {ok} requests");
+    assert_eq!(
+        metric(probe, r#"podgate_policy_reloads_total{result="success"}"#).await,
+        1.0
+    );
+    server.stop().await.unwrap();
+}

@@ -451,6 +451,8 @@ pub fn client_tls(roots: &[&str], alpn: &[&[u8]], identity: Option<&Pair>) -> ru
         }
     };
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    // Full handshakes only: a resumed session reports the certificate of the first one.
+    config.resumption = rustls::client::Resumption::disabled();
     config
 }
 
@@ -645,6 +647,14 @@ pub fn assert_contract(request: &[u8], reply: &Reply, hook: Hook) -> Value {
             );
             assert!(w.chars().count() <= 256, "warning longer than 256: {w:?}");
         }
+    }
+    // And the core's own model of the apiserver's checks (evanphx v4 patch semantics).
+    let webhook = match hook {
+        Hook::Validate => podgate::admission::Webhook::Validate,
+        Hook::Mutate => podgate::admission::Webhook::Mutate,
+    };
+    if let Err(e) = podgate::admission::verify_response(request, &reply.body, webhook) {
+        panic!("verify_response: {e}; {ctx}");
     }
     if let Some(annotations) = response.get("auditAnnotations").and_then(Value::as_object) {
         for key in annotations.keys() {
