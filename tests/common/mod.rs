@@ -721,3 +721,80 @@ pub async fn read_http1_response<S: tokio::io::AsyncRead + Unpin>(
         buf.extend_from_slice(&chunk[..n]);
     }
 }
+
+// ---------------------------------------------------------------- load
+
+/// Sends reviews in a loop until `stop` flips, counting failures; keeps the peer certificate
+/// of the last reply.
+pub struct Load {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    task: tokio::task::JoinHandle<(usize, Vec<String>)>,
+    last_cert: std::sync::Arc<std::sync::Mutex<Option<Vec<u8>>>>,
+}
+
+impl Load {
+    pub fn start(client: reqwest::Client, url: String, hook: Hook) -> Load {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let last_cert = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let (s, c) = (stop.clone(), last_cert.clone());
+        let task = tokio::spawn(async move {
+            let mut ok = 0usize;
+            let mut failures = Vec::new();
+            let deadline = Instant::now() + Duration::from_secs(40);
+            let mut i = 0u32;
+            while !s.load(std::sync::atomic::Ordering::SeqCst)
+                && Instant::now() < deadline
+                && ok < 200_000
+            {
+                i += 1;
+                let body = pod_review(&format!("aaaaaaaa-0000-0000-0000-{i:012}"), false);
+                match post_review(&client, &url, body.clone()).await {
+                    Ok(reply) => {
+                        let checked =
+                            std::panic::catch_unwind(|| assert_contract(&body, &reply, hook));
+                        match checked {
+                            Ok(_) => ok += 1,
+                            Err(_) => failures.push(format!(
+                                "bad reply {}",
+                                String::from_utf8_lossy(&reply.body)
+                            )),
+                        }
+                        if reply.peer_cert.is_some() {
+                            *c.lock().unwrap() = reply.peer_cert;
+                        }
+                    }
+                    Err(e) => failures.push(format!("{e:?}")),
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            (ok, failures)
+        });
+        Load {
+            stop,
+            task,
+            last_cert,
+        }
+    }
+    pub fn cert(&self) -> Option<Vec<u8>> {
+        self.last_cert.lock().unwrap().clone()
+    }
+    pub async fn finish(self) -> (usize, Vec<String>) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.task.await.unwrap()
+    }
+}
+
+/// Polls `condition` every 20 ms up to `limit`; how long it took, if it came true.
+pub async fn wait_until<F: AsyncFnMut() -> bool>(
+    limit: Duration,
+    mut condition: F,
+) -> Option<Duration> {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if condition().await {
+            return Some(start.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    None
+}
