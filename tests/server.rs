@@ -614,3 +614,186 @@ async fn policy_reload_applies_a_valid_set_and_refuses_a_broken_one_without_fail
     );
     server.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_the_in_flight_review_finish_refuses_new_connections_and_exits_zero() {
+    let layout = Layout::new(&standard_policies());
+    let certs = layout.certs();
+    let policies = layout.policies();
+    let (cert, key) = (certs.join("tls.crt"), certs.join("tls.key"));
+    let args = [
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+        "--policies",
+        policies.to_str().unwrap(),
+        "--shutdown-grace",
+        "10s",
+        "--log-format",
+        "json",
+    ];
+    let mut process = Process::spawn(
+        layout.root.path(),
+        &args,
+        layout.root.path().join("podgate.log"),
+    );
+    wait_ready(process.probe, Duration::from_secs(20)).await;
+
+    // A review whose body trickles in: first half now, the rest after SIGTERM.
+    let body = pod_review("cccccccc-0000-0000-0000-000000000001", true);
+    let (first, rest) = body.split_at(body.len() / 2);
+    let mut conn = raw_tls(process.addr, &[&layout.pki.ca_pem], &[b"http/1.1"])
+        .await
+        .unwrap();
+    let head = format!(
+        "POST /validate?timeout=10s HTTP/1.1\r\nHost: podgate.podgate.svc\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    conn.write_all(head.as_bytes()).await.unwrap();
+    conn.write_all(first).await.unwrap();
+    conn.flush().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    process.signal("TERM");
+    let probe = process.probe;
+    let unready = wait_until(Duration::from_secs(2), async || {
+        matches!(probe_get(probe, "/readyz").await, Some((503, _)))
+    })
+    .await;
+    assert!(unready.is_some(), "/readyz still ready after SIGTERM");
+    let addr = process.addr;
+    let refused = wait_until(Duration::from_secs(2), async || {
+        tokio::net::TcpStream::connect(addr).await.is_err()
+    })
+    .await;
+    assert!(
+        refused.is_some(),
+        "new connections still accepted after SIGTERM"
+    );
+
+    for piece in rest.chunks(rest.len() / 4 + 1) {
+        conn.write_all(piece).await.unwrap();
+        conn.flush().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (status, reply_body) =
+        tokio::time::timeout(Duration::from_secs(5), read_http1_response(&mut conn))
+            .await
+            .expect("in-flight review answered")
+            .expect("a response");
+    let reply = Reply {
+        status,
+        content_type: "application/json".into(),
+        version: reqwest::Version::HTTP_11,
+        peer_cert: None,
+        body: reply_body,
+    };
+    let out = assert_contract(&body, &reply, Hook::Validate);
+    assert_eq!(out["response"]["allowed"], false);
+
+    let exit = process.wait_exit(Duration::from_secs(10)).await;
+    assert!(
+        exit.success(),
+        "exit {exit:?}; log:\n{}",
+        process.log_text()
+    );
+
+    // One JSON log line for the review, with the agreed fields and no object body.
+    let log = process.log_text();
+    let line = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["message"] == "review")
+        .unwrap_or_else(|| panic!("no review log line in:\n{log}"));
+    for field in [
+        "uid",
+        "kind",
+        "namespace",
+        "name",
+        "operation",
+        "webhook",
+        "user",
+        "decision",
+        "violations",
+        "patch_ops",
+        "latency_us",
+        "policy_hash",
+    ] {
+        assert!(line.get(field).is_some(), "log line lacks {field}: {line}");
+    }
+    assert_eq!(line["uid"], "cccccccc-0000-0000-0000-000000000001");
+    assert_eq!(line["decision"], "deny");
+    assert!(
+        line["violations"]
+            .as_str()
+            .unwrap()
+            .contains("deny-host-network"),
+        "{line}"
+    );
+    assert!(
+        !log.contains("nginx:latest"),
+        "object body leaked into the info log"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readme_run_command_works_on_a_fresh_checkout_with_no_certs() {
+    // The repository layout `cargo run --release -- serve` sees: policies/ and no certificates.
+    let root = tempfile::tempdir().unwrap();
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::fs::create_dir(root.path().join("policies")).unwrap();
+    for entry in std::fs::read_dir(repo.join("policies")).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_file() {
+            std::fs::copy(
+                entry.path(),
+                root.path().join("policies").join(entry.file_name()),
+            )
+            .unwrap();
+        }
+    }
+    assert!(!root.path().join("certs/tls.crt").exists());
+    let mut process = Process::spawn(
+        root.path(),
+        &["--log-format", "text"],
+        root.path().join("podgate.log"),
+    );
+    wait_ready(process.probe, Duration::from_secs(20)).await;
+
+    let ca_file = root.path().join("certs/ca.crt");
+    assert!(ca_file.exists() && root.path().join("certs/tls.key").exists());
+    assert!(
+        process.log_text().contains("certs/ca.crt"),
+        "CA location not logged:\n{}",
+        process.log_text()
+    );
+    let ca = std::fs::read_to_string(&ca_file).unwrap();
+    let client = client(&[&ca], Proto::Http1, None, true);
+    let url = format!(
+        "https://localhost:{}/validate?timeout=10s",
+        process.addr.port()
+    );
+    let body = pod_review("dddddddd-0000-0000-0000-000000000001", false);
+    let reply = post_review(&client, &url, body.clone()).await.unwrap();
+    assert_contract(&body, &reply, Hook::Validate);
+
+    process.signal("TERM");
+    let exit = process.wait_exit(Duration::from_secs(10)).await;
+    assert!(
+        exit.success(),
+        "exit {exit:?}; log:\n{}",
+        process.log_text()
+    );
+
+    // A second start reuses the generated pair instead of failing or regenerating.
+    let before = std::fs::read(root.path().join("certs/tls.crt")).unwrap();
+    let mut again = Process::spawn(root.path(), &[], root.path().join("podgate2.log"));
+    wait_ready(again.probe, Duration::from_secs(20)).await;
+    again.signal("INT");
+    assert!(again.wait_exit(Duration::from_secs(10)).await.success());
+    assert_eq!(
+        std::fs::read(root.path().join("certs/tls.crt")).unwrap(),
+        before
+    );
+}

@@ -339,3 +339,160 @@ fn record(state: &AppState, webhook: Webhook, reviewed: &Reviewed, hash: &str, s
         "review"
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::Request as HttpRequest;
+    use tower::ServiceExt;
+
+    const REVIEW: &str = r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"0d6c7b3c-0000-4000-8000-000000000001","kind":{"group":"","version":"v1","kind":"Pod"},"resource":{"group":"","version":"v1","resource":"pods"},"operation":"CREATE","namespace":"default","userInfo":{"username":"alice"},"object":{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{"containers":[{"name":"c","image":"nginx:1.27"}]}},"oldObject":null,"dryRun":false}}"#;
+
+    fn state(reviewer: Reviewer) -> (AppState, Metrics) {
+        let mut registry = prometheus_client::registry::Registry::default();
+        let metrics = Metrics::register(&mut registry);
+        let mut state = AppState::new(
+            Arc::new(ArcSwap::from_pointee(PolicySet::empty())),
+            metrics.clone(),
+            1024 * 1024,
+        );
+        state.reviewer = reviewer;
+        (state, metrics)
+    }
+
+    async fn call(
+        state: AppState,
+        method: &str,
+        uri: &str,
+        ct: &str,
+        body: &str,
+    ) -> (StatusCode, serde_json::Value) {
+        let request = HttpRequest::builder()
+            .method(method)
+            .uri(uri)
+            .header("content-type", ct)
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        let response = router(state).oneshot(request).await.unwrap();
+        let status = response.status();
+        assert_eq!(
+            response.headers().get("content-type").unwrap(),
+            "application/json"
+        );
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (status, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    fn panicking(
+        _: &PolicySet,
+        _: &[u8],
+        _: Webhook,
+        _: jiff::Timestamp,
+    ) -> Result<Reviewed, admission::ReviewError> {
+        panic!("rule bug")
+    }
+
+    #[tokio::test]
+    async fn panic_in_evaluation_answers_allowed_false_code_500_with_the_uid_and_is_counted() {
+        let (state, metrics) = state(panicking);
+        for path in ["/validate", "/mutate?timeout=10s"] {
+            let (status, out) = call(state.clone(), "POST", path, "application/json", REVIEW).await;
+            assert_eq!(status, StatusCode::OK);
+            assert_eq!(out["response"]["allowed"], false);
+            assert_eq!(out["response"]["status"]["code"], 500);
+            assert_eq!(
+                out["response"]["uid"],
+                "0d6c7b3c-0000-4000-8000-000000000001"
+            );
+        }
+        assert_eq!(metrics.panics.get(), 2);
+        // And the app keeps serving afterwards.
+        let (status, out) = call(state, "POST", "/validate", "application/json", REVIEW).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(out["response"]["status"]["code"], 500);
+    }
+
+    #[tokio::test]
+    async fn a_normal_review_echoes_the_uid_and_counts_the_request() {
+        let (state, metrics) = state(admission::review);
+        let (status, out) = call(
+            state,
+            "POST",
+            "/validate",
+            "application/json; charset=utf-8",
+            REVIEW,
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(out["response"]["allowed"], true);
+        assert_eq!(
+            out["response"]["uid"],
+            "0d6c7b3c-0000-4000-8000-000000000001"
+        );
+        let labels = RequestLabels {
+            webhook: "validate".into(),
+            operation: "CREATE".into(),
+            kind: "Pod".into(),
+            decision: "allow".into(),
+        };
+        assert_eq!(metrics.requests.get_or_create(&labels).get(), 1);
+        assert_eq!(metrics.in_flight.get(), 0);
+    }
+
+    #[tokio::test]
+    async fn caller_errors_map_to_their_status_codes_in_memory() {
+        let (state, _) = state(admission::review);
+        let cases = [
+            (
+                "wrong path",
+                "POST",
+                "/nope",
+                "application/json",
+                REVIEW,
+                404,
+            ),
+            (
+                "wrong method",
+                "GET",
+                "/validate",
+                "application/json",
+                "",
+                405,
+            ),
+            (
+                "wrong type",
+                "POST",
+                "/validate",
+                "application/x-www-form-urlencoded",
+                REVIEW,
+                415,
+            ),
+            ("no type", "POST", "/mutate", "", REVIEW, 415),
+            (
+                "bad json",
+                "POST",
+                "/validate",
+                "application/json",
+                "{",
+                400,
+            ),
+        ];
+        for (name, method, uri, ct, body, want) in cases {
+            let (status, out) = call(state.clone(), method, uri, ct, body).await;
+            assert_eq!(status.as_u16(), want, "{name}");
+            assert_eq!(out["response"]["status"]["code"], want, "{name}");
+        }
+        let big = format!("{{\"pad\":\"{}\"}}", "x".repeat(1024 * 1024));
+        let (status, _) = call(state, "POST", "/validate", "application/json", &big).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    }
+
+    #[test]
+    fn deadline_follows_the_timeout_query_minus_a_margin_capped_at_30s() {
+        assert_eq!(deadline(Some("timeout=10s")), Duration::from_millis(9900));
+        assert_eq!(deadline(Some("a=b&timeout=1s")), Duration::from_millis(900));
+        assert_eq!(deadline(Some("timeout=2m")), Duration::from_millis(29_900));
+        assert_eq!(deadline(Some("timeout=bogus")), MAX_DEADLINE);
+        assert_eq!(deadline(None), MAX_DEADLINE);
+    }
+}

@@ -324,3 +324,50 @@ impl Reloader {
             .set(i64::try_from(n).unwrap_or(i64::MAX));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    /// Lays out `dir` like a kubelet ConfigMap volume pointing at version `v`.
+    fn publish(dir: &Path, v: &str, content: &str) {
+        let vdir = dir.join(format!("..{v}"));
+        std::fs::create_dir_all(&vdir).unwrap();
+        std::fs::write(vdir.join("p.yaml"), content).unwrap();
+        let tmp = dir.join("..data_tmp");
+        symlink(format!("..{v}"), &tmp).unwrap();
+        std::fs::rename(&tmp, dir.join("..data")).unwrap();
+        if std::fs::symlink_metadata(dir.join("p.yaml")).is_err() {
+            symlink("..data/p.yaml", dir.join("p.yaml")).unwrap();
+        }
+    }
+
+    #[test]
+    fn fingerprint_changes_on_a_kubelet_data_swap_and_ignores_dot_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        publish(dir.path(), "v1", "a: 1\n");
+        let first = fingerprint_dir(dir.path()).unwrap();
+        assert_eq!(
+            fingerprint_dir(dir.path()),
+            Some(first),
+            "stable without changes"
+        );
+        std::fs::write(dir.path().join(".hidden"), "x").unwrap();
+        assert_eq!(
+            fingerprint_dir(dir.path()),
+            Some(first),
+            "dot entries are ignored"
+        );
+        publish(dir.path(), "v2", "a: 2\n");
+        assert_ne!(fingerprint_dir(dir.path()), Some(first), "swap not seen");
+    }
+
+    #[test]
+    fn fingerprint_of_a_missing_folder_is_none() {
+        assert_eq!(
+            fingerprint_dir(Path::new("/nonexistent/podgate/policies")),
+            None
+        );
+    }
+}

@@ -309,3 +309,67 @@ mod tests {
         assert_eq!(not_after(&[0x30, 0x03, 0x30, 0x01]), None);
     }
 }
+
+#[cfg(test)]
+mod cert_tests {
+    use super::*;
+
+    fn pair(days_valid: i64) -> (String, String) {
+        let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+        let now = time::OffsetDateTime::now_utc();
+        params.not_before = now - time::Duration::days(30);
+        params.not_after = now + time::Duration::days(days_valid);
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        (cert.pem(), key.serialize_pem())
+    }
+
+    fn write(dir: &Path, cert: &str, key: &str) -> (PathBuf, PathBuf) {
+        let (c, k) = (dir.join("tls.crt"), dir.join("tls.key"));
+        std::fs::write(&c, cert).unwrap();
+        std::fs::write(&k, key).unwrap();
+        (c, k)
+    }
+
+    #[test]
+    fn loads_a_matching_pair_and_reads_its_not_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = pair(10);
+        let (c, k) = write(dir.path(), &cert, &key);
+        let now = jiff::Timestamp::now().as_second();
+        let loaded = load_pair(&c, &k, &provider(), now).unwrap();
+        let days = (loaded.not_after - now) / 86_400;
+        assert!((9..=10).contains(&days), "not_after {days} days away");
+    }
+
+    #[test]
+    fn refuses_a_key_that_does_not_match_the_certificate() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, _) = pair(10);
+        let (_, other_key) = pair(10);
+        let (c, k) = write(dir.path(), &cert, &other_key);
+        let error = load_pair(&c, &k, &provider(), jiff::Timestamp::now().as_second());
+        assert!(
+            matches!(error, Err(TlsError::Mismatch { .. })),
+            "{:?}",
+            error.err()
+        );
+    }
+
+    #[test]
+    fn refuses_an_expired_certificate_and_garbage_pem() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = pair(-1);
+        let (c, k) = write(dir.path(), &cert, &key);
+        let now = jiff::Timestamp::now().as_second();
+        assert!(matches!(
+            load_pair(&c, &k, &provider(), now),
+            Err(TlsError::Expired { .. })
+        ));
+        let (c, k) = write(dir.path(), "not a pem", &key);
+        assert!(matches!(
+            load_pair(&c, &k, &provider(), now),
+            Err(TlsError::NoCertificate { .. })
+        ));
+    }
+}

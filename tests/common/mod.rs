@@ -798,3 +798,63 @@ pub async fn wait_until<F: AsyncFnMut() -> bool>(
     }
     None
 }
+
+// ---------------------------------------------------------------- the real binary
+
+/// `podgate serve` as a child process, stderr captured to a file.
+pub struct Process {
+    pub child: tokio::process::Child,
+    pub addr: SocketAddr,
+    pub probe: SocketAddr,
+    pub log: PathBuf,
+}
+
+impl Process {
+    /// Spawns `podgate serve` in `cwd` with `args` (and listen/probe addresses via env).
+    pub fn spawn(cwd: &Path, args: &[&str], log: PathBuf) -> Process {
+        let (addr, probe) = (free_addr(), free_addr());
+        let log_file = std::fs::File::create(&log).unwrap();
+        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_podgate"))
+            .arg("serve")
+            .args(args)
+            .current_dir(cwd)
+            .env("PODGATE_LISTEN", addr.to_string())
+            .env("PODGATE_PROBE_LISTEN", probe.to_string())
+            .env("RUST_LOG", "info")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(log_file)
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        Process {
+            child,
+            addr,
+            probe,
+            log,
+        }
+    }
+
+    pub fn signal(&self, name: &str) {
+        let pid = self.child.id().expect("running").to_string();
+        let status = std::process::Command::new("kill")
+            .args([&format!("-{name}"), &pid])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub async fn wait_exit(&mut self, limit: Duration) -> std::process::ExitStatus {
+        match tokio::time::timeout(limit, self.child.wait()).await {
+            Ok(status) => status.unwrap(),
+            Err(_) => panic!(
+                "podgate did not exit within {limit:?}; log:\n{}",
+                self.log_text()
+            ),
+        }
+    }
+}
