@@ -211,7 +211,10 @@ pub fn review(
             response.status = Some(status(400, "BadRequest", message));
             None
         }
-        Decision::Evaluated(outcome) => {
+        Decision::Evaluated(outcome, name) => {
+            if summary.name.is_empty() {
+                summary.name = name;
+            }
             respond(&mut response, &outcome, webhook, &summary);
             Some(outcome)
         }
@@ -341,8 +344,8 @@ enum Decision {
     Skip,
     /// The object cannot be read.
     Invalid(String),
-    /// The engine ran.
-    Evaluated(Outcome),
+    /// The engine ran; the object's name (or generateName) for messages and logs.
+    Evaluated(Outcome, String),
 }
 
 fn decide(
@@ -411,7 +414,14 @@ fn decide(
         Webhook::Validate => Mode::Validate,
         Webhook::Mutate => Mode::Mutate,
     };
-    Decision::Evaluated(engine::evaluate(set, &subject, mode, today))
+    let name = w
+        .metadata
+        .name
+        .clone()
+        .filter(|n| !n.is_empty())
+        .or_else(|| w.metadata.generate_name.clone())
+        .unwrap_or_default();
+    Decision::Evaluated(engine::evaluate(set, &subject, mode, today), name)
 }
 
 /// Indices of ephemeral containers in the new Pod whose names the old Pod lacks; with no
