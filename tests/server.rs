@@ -797,3 +797,50 @@ async fn readme_run_command_works_on_a_fresh_checkout_with_no_certs() {
         before
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_keep_alive_outlives_the_header_timeout_and_closes_after_the_idle_timeout() {
+    let layout = Layout::new(&standard_policies());
+    let mut args = layout.args();
+    args.header_read_timeout = Duration::from_millis(500);
+    args.idle_timeout = Duration::from_secs(2);
+    let server = TestServer::start(args).await;
+    let mut conn = raw_tls(server.addr, &[&layout.pki.ca_pem], &[b"http/1.1"])
+        .await
+        .unwrap();
+    let send = async |conn: &mut tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
+                      uid: &str| {
+        let body = pod_review(uid, false);
+        let head = format!(
+            "POST /validate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        conn.write_all(head.as_bytes()).await.unwrap();
+        conn.write_all(&body).await.unwrap();
+        read_http1_response(conn).await.unwrap().0
+    };
+    assert_eq!(
+        send(&mut conn, "eeeeeeee-0000-0000-0000-000000000001").await,
+        200
+    );
+    // Idle for three header timeouts: a keep-alive wait is not a slow header.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        send(&mut conn, "eeeeeeee-0000-0000-0000-000000000002").await,
+        200
+    );
+    let idle_from = Instant::now();
+    let mut buf = Vec::new();
+    let closed = tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio::io::AsyncReadExt::read_to_end(&mut conn, &mut buf),
+    )
+    .await;
+    assert!(closed.is_ok(), "idle connection kept open past 5 s");
+    let idle = idle_from.elapsed();
+    assert!(
+        idle >= Duration::from_millis(1900) && idle < Duration::from_secs(4),
+        "closed after {idle:?}"
+    );
+    server.stop().await.unwrap();
+}

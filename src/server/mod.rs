@@ -93,7 +93,8 @@ pub struct ServeArgs {
     /// TLS handshake timeout.
     #[arg(long, env = "PODGATE_HANDSHAKE_TIMEOUT", default_value = "10s", value_parser = parse_duration, hide = true)]
     pub handshake_timeout: Duration,
-    /// Time a client has to send a complete request head (also bounds HTTP/1.1 keep-alive idle).
+    /// Time a client has to send a complete request head, from its first byte (or from the
+    /// handshake, for the first request).
     #[arg(long, env = "PODGATE_HEADER_READ_TIMEOUT", default_value = "30s", value_parser = parse_duration, hide = true)]
     pub header_read_timeout: Duration,
     /// A connection with no request for this long is closed.
