@@ -1302,6 +1302,49 @@ proptest! {
     }
 }
 
+/// A write to /etc/hosts nobody could miss, wrapped in up to three `sh -c` with either quoting.
+fn wrapped_write() -> impl Strategy<Value = String> {
+    (
+        select(vec![
+            "echo 10.0.0.1 db >> /etc/hosts",
+            "echo '10.0.0.1 db' | tee -a /etc/hosts",
+            "printf '10.0.0.1 db\\n' > /etc/hosts",
+            "sed -i 's/a/b/' /etc/hosts",
+            "cp /tmp/hosts /etc/hosts",
+        ]),
+        select(vec!["", "sleep 1; ", "cd /; ", "true && "]),
+        0..4usize,
+        any::<bool>(),
+    )
+        .prop_map(|(write, before, depth, single)| {
+            (0..depth).fold(format!("{before}{write}"), |acc, _| {
+                let q = if single {
+                    quote_single(&acc)
+                } else {
+                    quote_double(&acc)
+                };
+                format!("sh -c {q}")
+            })
+        })
+}
+
+proptest! {
+    #![proptest_config(config(256))]
+
+    /// The analysis is not vacuous: a plain write is found in every argv form that runs a
+    /// shell, at every wrapping depth up to three.
+    #[test]
+    fn shell_analysis_finds_a_plain_write_however_it_is_wrapped(
+        (argv, known) in wrapped_write().prop_flat_map(argv_for).prop_filter(
+            "argv[0] is the script itself, not a shell",
+            |(argv, _)| argv.len() > 1,
+        ),
+    ) {
+        let writes = find_hosts_writes(&argv, known);
+        prop_assert!(!writes.is_empty(), "no write found in {:?}", argv);
+    }
+}
+
 proptest! {
     // Each case is up to a megabyte of script; a few cases cover the size classes.
     #![proptest_config(config(12))]
