@@ -71,7 +71,18 @@ pub async fn serve(
         let open = open.clone();
         tokio::spawn(async move {
             open.fetch_add(1, Ordering::Relaxed);
-            let handshake = tokio::time::timeout(limits.handshake, acceptor.accept(stream)).await;
+            // A connection still in its handshake has sent no request: on shutdown close it
+            // rather than let it (or a silent TCP client) hold the drain for the whole grace.
+            let mut stopping = shutdown.clone();
+            let handshake = tokio::select! {
+                handshake = tokio::time::timeout(limits.handshake, acceptor.accept(stream)) => handshake,
+                _ = stopping.wait_for(|stop| *stop) => {
+                    tracing::debug!(%peer, "shutting down; closing a connection in its tls handshake");
+                    open.fetch_sub(1, Ordering::Relaxed);
+                    drop(close_rx);
+                    return;
+                }
+            };
             match handshake {
                 Ok(Ok(tls_stream)) => {
                     let h2 = tls_stream.get_ref().1.alpn_protocol() == Some(b"h2");
