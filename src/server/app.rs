@@ -100,6 +100,10 @@ impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let status = self.status();
         let message = self.to_string();
+        // All but a bad review answer before (all of) the body was read, and hyper closes a
+        // connection whose request body is left unread: say so, or a keep-alive client
+        // sends its next request into the closing connection.
+        let body_unread = !matches!(self, AppError::BadReview { .. });
         let request: &[u8] = match &self {
             AppError::BadReview { body, .. } => body,
             _ => &[],
@@ -110,6 +114,11 @@ impl IntoResponse for AppError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
+        if body_unread {
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
         if status == StatusCode::METHOD_NOT_ALLOWED {
             response
                 .headers_mut()
