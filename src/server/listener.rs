@@ -187,10 +187,56 @@ impl Drop for ActiveGuard {
     }
 }
 
-/// The TLS stream, reporting reads to `Activity`.
+/// The TLS stream, reporting reads to `Activity`. When hyper drops it, the stream goes back
+/// through `home` so the connection task can `linger` before closing the socket.
 struct Tracked<S> {
-    inner: S,
+    inner: Option<S>,
     activity: Arc<Activity>,
+    home: Option<tokio::sync::oneshot::Sender<S>>,
+}
+
+impl<S> Tracked<S> {
+    fn inner(&mut self) -> std::io::Result<&mut S> {
+        self.inner
+            .as_mut()
+            .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotConnected))
+    }
+}
+
+impl<S> Drop for Tracked<S> {
+    fn drop(&mut self) {
+        if let (Some(inner), Some(home)) = (self.inner.take(), self.home.take()) {
+            let _ = home.send(inner);
+        }
+    }
+}
+
+/// After hyper is done with a connection, read and discard what the client still sends,
+/// for at most this long: closing a socket with unread bytes makes the kernel send a RST,
+/// which can destroy a response the client has not read yet (a 413 answered from the
+/// Content-Length while the body is still coming). Go's net/http waits 500 ms likewise
+/// (`closeWriteAndWait`).
+const LINGER: Duration = Duration::from_millis(500);
+/// And at most this many bytes.
+const LINGER_MAX_BYTES: usize = 8 << 20;
+
+async fn linger<S>(mut stream: S)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let _ = tokio::time::timeout(LINGER, async {
+        let _ = stream.shutdown().await;
+        let mut buf = vec![0u8; 16 * 1024];
+        let mut drained = 0usize;
+        while drained < LINGER_MAX_BYTES {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => drained += n,
+            }
+        }
+    })
+    .await;
 }
 
 impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Tracked<S> {
@@ -200,7 +246,10 @@ impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Tracked<S> {
         buf: &mut tokio::io::ReadBuf<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
         let before = buf.filled().len();
-        let result = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
+        let result = match self.inner() {
+            Ok(inner) => std::pin::Pin::new(inner).poll_read(cx, buf),
+            Err(error) => std::task::Poll::Ready(Err(error)),
+        };
         if buf.filled().len() > before {
             self.activity.bytes_read();
         }
@@ -214,29 +263,29 @@ impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Tracked<S> {
         cx: &mut std::task::Context<'_>,
         buf: &[u8],
     ) -> std::task::Poll<std::io::Result<usize>> {
-        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+        std::pin::Pin::new(self.inner()?).poll_write(cx, buf)
     }
     fn poll_write_vectored(
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> std::task::Poll<std::io::Result<usize>> {
-        std::pin::Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+        std::pin::Pin::new(self.inner()?).poll_write_vectored(cx, bufs)
     }
     fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
+        self.inner.as_ref().is_some_and(S::is_write_vectored)
     }
     fn poll_flush(
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+        std::pin::Pin::new(self.inner()?).poll_flush(cx)
     }
     fn poll_shutdown(
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+        std::pin::Pin::new(self.inner()?).poll_shutdown(cx)
     }
 }
 
@@ -273,23 +322,24 @@ async fn connection<S>(
         .http2()
         .timer(TokioTimer::new())
         .max_concurrent_streams(limits.max_h2_streams);
+    let (home, mut returned) = tokio::sync::oneshot::channel();
     let io = Tracked {
-        inner: stream,
+        inner: Some(stream),
         activity: activity.clone(),
+        home: Some(home),
     };
-    let conn = builder.serve_connection(TokioIo::new(io), service);
-    tokio::pin!(conn);
+    let mut conn = Box::pin(builder.serve_connection(TokioIo::new(io), service));
 
     let check_every = (limits.header_read.min(limits.idle) / 4).max(Duration::from_millis(50));
     let mut ticker = tokio::time::interval(check_every);
     let mut closing = false;
-    loop {
+    let finished = loop {
         tokio::select! {
             result = conn.as_mut() => {
                 if let Err(error) = result {
                     tracing::debug!(%error, "connection ended with an error");
                 }
-                break;
+                break true;
             }
             _ = shutdown.wait_for(|stop| *stop), if !closing => {
                 closing = true;
@@ -299,7 +349,7 @@ async fn connection<S>(
                 // h2 multiplexes and pings, so a byte read says nothing about a head there.
                 if !h2 && activity.head_for().is_some_and(|t| t >= limits.header_read) {
                     tracing::debug!("request head not received in time; closing");
-                    break;
+                    break false;
                 }
                 if !closing && activity.idle_for().is_some_and(|t| t >= limits.idle) {
                     closing = true;
@@ -307,5 +357,10 @@ async fn connection<S>(
                 }
             }
         }
+    };
+    drop(conn);
+    // A client cut off for slowness gets no linger; one that was answered does.
+    if let (true, Ok(stream)) = (finished, returned.try_recv()) {
+        linger(stream).await;
     }
 }
