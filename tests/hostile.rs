@@ -136,6 +136,16 @@ async fn body_at_the_cap_passes_cap_plus_one_and_an_endless_chunked_body_get_413
     let answer: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(answer["response"]["status"]["code"], 413);
     eprintln!("Content-Length cap+1: 413 after {sent} bytes sent");
+    // A client that writes the whole body before reading (reqwest/hyper) sees the 413 too:
+    // the server drains instead of closing onto unread bytes (which sends a RST).
+    for i in 0..5 {
+        let mut over = sized_review(&uid(0xa1, 10 + i), cap);
+        over.push(b' ');
+        let reply = post_review(&client, &url, over)
+            .await
+            .unwrap_or_else(|e| panic!("cap+1 #{i}: no 413 but {e:?}"));
+        assert_eq!(reply.status, 413);
+    }
 
     // Cap + 1 chunked (no length to look at): refused while streaming.
     let (status, body, sent) =
@@ -169,6 +179,37 @@ async fn body_at_the_cap_passes_cap_plus_one_and_an_endless_chunked_body_get_413
         metric(server.probe, r#"podgate_http_errors_total{code="413"}"#).await >= 3.0,
         "413s not counted"
     );
+    server.signal("TERM");
+    assert!(server.wait_exit(Duration::from_secs(10)).await.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_413_reaches_clients_that_write_the_whole_body_before_reading() {
+    // The server answers 413 from Content-Length without reading the body. Closing the
+    // socket onto those unread bytes makes the kernel send a RST, and the client, still
+    // writing, lost the 413 to "broken pipe"/"connection reset" (this flaked
+    // tests/server.rs caller_errors_get_4xx_with_a_json_reason). The server now drains.
+    let layout = Layout::new(&standard_policies());
+    let mut server = spawn_ready(&layout, &["--max-body", "64KiB"], "cap-64k").await;
+    let ca = layout.pki.ca_pem.clone();
+    let url = https(server.addr, "/validate");
+    let mut failures = Vec::new();
+    for (name, fresh) in [("keep-alive", false), ("fresh", true)] {
+        let client = client(&[&ca], Proto::Http1, None, fresh);
+        for i in 0..20 {
+            match post_review(&client, &url, vec![b' '; 64 * 1024 + 1]).await {
+                Ok(reply) if reply.status == 413 => {}
+                Ok(reply) => failures.push(format!("{name} #{i}: status {}", reply.status)),
+                Err(e) => failures.push(format!("{name} #{i}: {e:?}")),
+            }
+        }
+    }
+    eprintln!(
+        "64 KiB + 1 byte, 40 write-then-read requests: {} without the 413",
+        failures.len()
+    );
+    assert!(failures.is_empty(), "{failures:#?}");
+    assert_serving(server.addr, &ca, &uid(0xa3, 1)).await;
     server.signal("TERM");
     assert!(server.wait_exit(Duration::from_secs(10)).await.success());
 }
@@ -217,6 +258,17 @@ async fn default_7_mib_cap_accepts_a_6_9_mb_review_and_refuses_cap_plus_one_byte
         streamed_post(server.addr, &ca, Framing::Length(cap + 1), 2 * cap).await;
     assert_eq!(status, 413);
     eprintln!("default cap: Content-Length 7340033 refused with 413 after {sent} bytes sent");
+    // And a client that writes all 7 MiB + 1 before reading gets it too (see
+    // the_413_reaches_clients_that_write_the_whole_body_before_reading).
+    for i in 0..3 {
+        let mut over = sized_review(&uid(0xa2, 5 + i), cap);
+        over.push(b'\n');
+        assert_eq!(over.len(), 7_340_033);
+        let reply = post_review(&client, &url, over)
+            .await
+            .unwrap_or_else(|e| panic!("write-then-read client #{i} got no 413: {e:?}"));
+        assert_eq!(reply.status, 413);
+    }
     let (status, _, sent) =
         streamed_post(server.addr, &ca, Framing::Chunked(cap + 1), 2 * cap).await;
     assert_eq!(status, 413);
