@@ -7,7 +7,10 @@
 //! `shared/CONTRACT.md` section 1).
 //!
 //! The dev overlay (`deploy/overlays/dev`) includes the kustomize component in `certs/`, which
-//! reads `tls.crt`, `tls.key` and `ca.crt` from the same folder; nothing else is generated.
+//! reads `tls.crt` and `tls.key` and the caBundle from `ca-bundle.env` in the same folder
+//! ([`run`] writes it). The caBundle cannot come from `ca.crt` through a secretGenerator:
+//! kustomize wraps long base64 Secret data over several lines, which the apiserver's Go decoder
+//! tolerates but which is not the single-line `caBundle` this command prints.
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;
@@ -31,6 +34,9 @@ pub const CA_KEY_FILE: &str = "ca.key";
 pub const CERT_FILE: &str = "tls.crt";
 /// Serving private key (`--tls-key`).
 pub const KEY_FILE: &str = "tls.key";
+
+/// `caBundle=<base64 of ca.crt>`, read by `certs/kustomization.yaml` (a kustomize env file).
+pub const CA_BUNDLE_ENV_FILE: &str = "ca-bundle.env";
 
 /// Longest validity accepted (ten years); longer certificates only hide a missing rotation.
 pub const MAX_DAYS: u32 = 3650;
@@ -357,14 +363,23 @@ impl CertsArgs {
     }
 }
 
-/// `podgate certs`: generates the bundle, writes it to `--out`, and prints the base64
-/// `caBundle` on stdout (alone, so `CA_BUNDLE=$(podgate certs ...)` works); progress goes to
-/// stderr.
+/// `podgate certs`: generates the bundle, writes it to `--out` together with
+/// `ca-bundle.env` for the dev overlay, and prints the base64 `caBundle` on stdout (alone, so
+/// `CA_BUNDLE=$(podgate certs ...)` works); progress goes to stderr.
 pub fn run(args: &CertsArgs) -> anyhow::Result<()> {
     let bundle = generate(&args.spec()).context("generating certificates")?;
     write_bundle(&args.out, &bundle, args.force)?;
+    // Derived from the ca.crt just written, so it is always replaced, never refused.
+    let env = format!("caBundle={}\n", bundle.ca_bundle_base64());
+    replace_file(&args.out, CA_BUNDLE_ENV_FILE, &env, 0o644).map_err(|source| {
+        CertError::Write {
+            path: args.out.join(CA_BUNDLE_ENV_FILE),
+            source,
+        }
+    })?;
     eprintln!(
-        "wrote {CA_CERT_FILE}, {CA_KEY_FILE}, {CERT_FILE}, {KEY_FILE} to {} (valid {} days); caBundle follows",
+        "wrote {CA_CERT_FILE}, {CA_KEY_FILE}, {CERT_FILE}, {KEY_FILE} and {CA_BUNDLE_ENV_FILE} to {} \
+         (valid {} days); caBundle follows",
         args.out.display(),
         args.days
     );
@@ -507,99 +522,69 @@ mod tests {
         }
     }
 
-    /// The check a TLS client makes: chain to the CA as the only root, server name
-    /// `podgate.podgate-system.svc` (what the apiserver sends), and the extra IP SAN.
-    #[test]
-    fn ca_verifies_the_leaf_for_the_apiserver_server_name() {
+    /// The check a TLS client makes (rustls/webpki, ring): does `leaf_pem` chain to
+    /// `ca_pem` as the only root and carry `name`?
+    fn verifies(ca_pem: &str, leaf_pem: &str, name: &str) -> bool {
         use rustls::client::danger::ServerCertVerifier;
         use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
         use std::sync::Arc;
 
-        let bundle = generate(&service_spec()).unwrap();
         let mut roots = rustls::RootCertStore::empty();
-        roots
-            .add(CertificateDer::from(der(&bundle.ca_cert_pem)))
-            .unwrap();
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let verifier =
-            rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
-                .build()
-                .unwrap();
-        let leaf = CertificateDer::from(der(&bundle.cert_pem));
+        roots.add(CertificateDer::from(der(ca_pem))).unwrap();
+        let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
+            Arc::new(roots),
+            Arc::new(rustls::crypto::ring::default_provider()),
+        )
+        .build()
+        .unwrap();
+        let leaf = CertificateDer::from(der(leaf_pem));
+        let name = ServerName::try_from(name.to_owned()).unwrap();
+        verifier
+            .verify_server_cert(&leaf, &[], &name, &[], UnixTime::now())
+            .is_ok()
+    }
+
+    /// `podgate.podgate-system.svc` is the server name the apiserver sends.
+    #[test]
+    fn ca_verifies_the_leaf_for_the_apiserver_server_name() {
+        let bundle = generate(&service_spec()).unwrap();
         for name in [
             "podgate.podgate-system.svc",
             "podgate.podgate-system.svc.cluster.local",
             "podgate.example.com",
             "10.0.0.7",
         ] {
-            let server_name = ServerName::try_from(name).unwrap();
-            verifier
-                .verify_server_cert(&leaf, &[], &server_name, &[], UnixTime::now())
-                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(
+                verifies(&bundle.ca_cert_pem, &bundle.cert_pem, name),
+                "{name}"
+            );
         }
-        let other = ServerName::try_from("other.podgate-system.svc").unwrap();
-        assert!(
-            verifier
-                .verify_server_cert(&leaf, &[], &other, &[], UnixTime::now())
-                .is_err()
-        );
+        assert!(!verifies(
+            &bundle.ca_cert_pem,
+            &bundle.cert_pem,
+            "other.podgate-system.svc"
+        ));
     }
 
     #[test]
     fn a_different_ca_does_not_verify_the_leaf() {
-        use rustls::client::danger::ServerCertVerifier;
-        use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-        use std::sync::Arc;
-
         let bundle = generate(&service_spec()).unwrap();
         let other = generate(&service_spec()).unwrap();
-        let mut roots = rustls::RootCertStore::empty();
-        roots
-            .add(CertificateDer::from(der(&other.ca_cert_pem)))
-            .unwrap();
-        let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
-            Arc::new(roots),
-            Arc::new(rustls::crypto::ring::default_provider()),
-        )
-        .build()
-        .unwrap();
-        let name = ServerName::try_from("podgate.podgate-system.svc").unwrap();
-        let leaf = CertificateDer::from(der(&bundle.cert_pem));
-        assert!(
-            verifier
-                .verify_server_cert(&leaf, &[], &name, &[], UnixTime::now())
-                .is_err()
-        );
+        assert!(!verifies(
+            &other.ca_cert_pem,
+            &bundle.cert_pem,
+            "podgate.podgate-system.svc"
+        ));
     }
 
     #[test]
     fn localhost_spec_verifies_for_loopback_ip_and_name() {
-        use rustls::client::danger::ServerCertVerifier;
-        use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-        use std::sync::Arc;
-
         let bundle = generate(&CertSpec::localhost(1)).unwrap();
-        let mut roots = rustls::RootCertStore::empty();
-        roots
-            .add(CertificateDer::from(der(&bundle.ca_cert_pem)))
-            .unwrap();
-        let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
-            Arc::new(roots),
-            Arc::new(rustls::crypto::ring::default_provider()),
-        )
-        .build()
-        .unwrap();
-        let leaf = CertificateDer::from(der(&bundle.cert_pem));
         for name in ["localhost", "127.0.0.1", "::1"] {
-            verifier
-                .verify_server_cert(
-                    &leaf,
-                    &[],
-                    &ServerName::try_from(name).unwrap(),
-                    &[],
-                    UnixTime::now(),
-                )
-                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(
+                verifies(&bundle.ca_cert_pem, &bundle.cert_pem, name),
+                "{name}"
+            );
         }
     }
 
@@ -757,6 +742,9 @@ mod tests {
         run(&args).unwrap();
         let ca = fs::read_to_string(args.out.join("ca.crt")).unwrap();
         assert!(ca.starts_with("-----BEGIN CERTIFICATE-----"));
+        let env = fs::read_to_string(args.out.join(CA_BUNDLE_ENV_FILE)).unwrap();
+        let b64 = base64::engine::general_purpose::STANDARD.encode(ca.as_bytes());
+        assert_eq!(env, format!("caBundle={b64}\n"));
         let err = run(&args).unwrap_err();
         assert!(format!("{err:#}").contains("refusing to overwrite"));
         run(&CertsArgs {
@@ -764,7 +752,15 @@ mod tests {
             ..args.clone()
         })
         .unwrap();
-        assert_ne!(fs::read_to_string(args.out.join("ca.crt")).unwrap(), ca);
+        let new_ca = fs::read_to_string(args.out.join("ca.crt")).unwrap();
+        assert_ne!(new_ca, ca);
+        let env = fs::read_to_string(args.out.join(CA_BUNDLE_ENV_FILE)).unwrap();
+        let b64 = base64::engine::general_purpose::STANDARD.encode(new_ca.as_bytes());
+        assert_eq!(
+            env,
+            format!("caBundle={b64}\n"),
+            "ca-bundle.env follows ca.crt"
+        );
     }
 
     #[test]

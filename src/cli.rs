@@ -33,6 +33,8 @@ pub enum Command {
     Review(ReviewArgs),
     /// Evaluate manifests (YAML or JSON files, folders, Lists) against the policies.
     Check(CheckArgs),
+    /// Make a CA and a serving certificate for the webhook Service; print the caBundle.
+    Certs(crate::certs::CertsArgs),
 }
 
 /// `podgate review`.
@@ -93,6 +95,7 @@ pub fn main() -> ExitCode {
         Command::Serve(args) => crate::server::run(args).map(|()| ExitCode::SUCCESS),
         Command::Review(args) => review(&args),
         Command::Check(args) => check(&args),
+        Command::Certs(args) => crate::certs::run(&args).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

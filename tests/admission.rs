@@ -463,6 +463,21 @@ fn workload_templates_are_validated_with_their_own_paths() {
         answer(&set, &update, Webhook::Validate).json["response"]["allowed"],
         false
     );
+    // An update that keeps the template (e.g. scaling a Deployment that predates the policy)
+    // creates no Pod and is let through, so controllers can still clean up.
+    let mut scale = update.clone();
+    scale["request"]["oldObject"] = scale["request"]["object"].clone();
+    scale["request"]["object"]["spec"]["replicas"] = json!(0);
+    assert_eq!(
+        answer(&set, &scale, Webhook::Validate).json["response"]["allowed"],
+        true
+    );
+    let mut changed = scale.clone();
+    changed["request"]["oldObject"]["spec"]["template"]["spec"]["hostPID"] = json!(false);
+    assert_eq!(
+        answer(&set, &changed, Webhook::Validate).json["response"]["allowed"],
+        false
+    );
     // Kinds without a pod spec are none of podgate's business.
     let svc = workload_request(
         json!({"apiVersion": "v1", "kind": "Service"}),

@@ -22,7 +22,11 @@ fn podgate(args: &[&str], stdin: Option<&[u8]>) -> Output {
         .spawn()
         .unwrap();
     let mut input = child.stdin.take().unwrap();
-    input.write_all(stdin.unwrap_or_default()).unwrap();
+    // A command that exits without reading stdin (bad policies) closes the pipe first.
+    match input.write_all(stdin.unwrap_or_default()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+        other => other.unwrap(),
+    }
     drop(input);
     child.wait_with_output().unwrap()
 }
