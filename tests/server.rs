@@ -846,3 +846,91 @@ async fn idle_keep_alive_outlives_the_header_timeout_and_closes_after_the_idle_t
     );
     server.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_concurrent_h2_streams_on_one_connection_all_get_answers_quickly() {
+    let layout = Layout::new(&standard_policies());
+    let server = TestServer::start(layout.args()).await;
+    let client = client(&[&layout.pki.ca_pem], Proto::H2, None, false);
+    let url = server.url("/mutate?timeout=10s");
+    // Warm the single h2 connection, then 250 reviews at once (beyond the 100-stream cap).
+    let warm = pod_review("ffffffff-0000-0000-0000-000000000000", false);
+    post_review(&client, &url, warm).await.unwrap();
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for i in 1..=250u32 {
+        let (client, url) = (client.clone(), url.clone());
+        tasks.push(tokio::spawn(async move {
+            let body = pod_review(&format!("ffffffff-0000-0000-0000-{i:012}"), i % 2 == 0);
+            let reply = post_review(&client, &url, body.clone()).await.unwrap();
+            assert_eq!(reply.version, reqwest::Version::HTTP_2);
+            assert_contract(&body, &reply, Hook::Mutate);
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let took = started.elapsed();
+    eprintln!("250 concurrent h2 reviews in {took:?}");
+    // Without TCP_NODELAY each round trip can wait ~40 ms for a delayed ACK.
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+    server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_ca_is_reloaded_for_new_connections() {
+    let layout = Layout::new(&standard_policies());
+    let old_ca = Pki::new("old apiserver client CA");
+    let new_ca = Pki::new("new apiserver client CA");
+    let ca_dir = layout.root.path().join("client-ca");
+    kubelet_publish(&ca_dir, &[("ca.crt", old_ca.ca_pem.as_bytes())]);
+    let mut args = layout.args();
+    args.client_ca = Some(ca_dir.join("ca.crt"));
+    let server = TestServer::start(args).await;
+    let url = server.url("/validate");
+    let body = pod_review("12121212-0000-0000-0000-000000000001", false);
+    let (old_id, new_id) = (old_ca.client("apiserver"), new_ca.client("apiserver"));
+    let ca = layout.pki.ca_pem.as_str();
+
+    assert!(
+        post_review(
+            &client(&[ca], Proto::Http1, Some(&old_id), true),
+            &url,
+            body.clone()
+        )
+        .await
+        .is_ok()
+    );
+    assert!(
+        post_review(
+            &client(&[ca], Proto::Http1, Some(&new_id), true),
+            &url,
+            body.clone()
+        )
+        .await
+        .is_err()
+    );
+
+    kubelet_publish(&ca_dir, &[("ca.crt", new_ca.ca_pem.as_bytes())]);
+    let took = wait_until(Duration::from_secs(15), async || {
+        post_review(
+            &client(&[ca], Proto::Http1, Some(&new_id), true),
+            &url,
+            body.clone(),
+        )
+        .await
+        .is_ok()
+    })
+    .await;
+    assert!(took.is_some(), "new client CA not in force within 15 s");
+    assert!(
+        post_review(
+            &client(&[ca], Proto::Http1, Some(&old_id), true),
+            &url,
+            body.clone()
+        )
+        .await
+        .is_err()
+    );
+    server.stop().await.unwrap();
+}
