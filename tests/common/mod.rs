@@ -835,13 +835,16 @@ impl Process {
         }
     }
 
+    /// Sends `TERM` or `INT` to the process.
     pub fn signal(&self, name: &str) {
-        let pid = self.child.id().expect("running").to_string();
-        let status = std::process::Command::new("kill")
-            .args([&format!("-{name}"), &pid])
-            .status()
-            .unwrap();
-        assert!(status.success());
+        let pid = self.child.id().expect("running");
+        let pid = rustix::process::Pid::from_raw(i32::try_from(pid).unwrap()).unwrap();
+        let signal = match name {
+            "TERM" => rustix::process::Signal::TERM,
+            "INT" => rustix::process::Signal::INT,
+            other => panic!("unsupported signal {other}"),
+        };
+        rustix::process::kill_process(pid, signal).unwrap();
     }
 
     pub fn log_text(&self) -> String {
