@@ -934,3 +934,41 @@ async fn client_ca_is_reloaded_for_new_connections() {
     );
     server.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exemptions_expiring_within_7_days_are_reported() {
+    let today = jiff::Zoned::now()
+        .with_time_zone(jiff::tz::TimeZone::UTC)
+        .date();
+    let soon = today.checked_add(jiff::Span::new().days(3)).unwrap();
+    let later = today.checked_add(jiff::Span::new().days(30)).unwrap();
+    let policy = format!(
+        "apiVersion: podgate.dev/v1alpha1
+kind: PodPolicy
+metadata:
+  name: deny-host-network-exempt
+spec:
+  action: Enforce
+  exemptions:
+    - namespaces: [monitoring]
+      expires: \"{soon}\"
+      reason: node exporter migration
+    - namespaces: [logging]
+      expires: \"{later}\"
+      reason: log shipper migration
+  validate:
+    hostNamespaces:
+      forbiddenCombinations:
+        - [hostNetwork]
+"
+    );
+    let layout = Layout::new(&[("exempt.yaml", policy.as_str())]);
+    let server = TestServer::start(layout.args()).await;
+    let probe = server.probe;
+    let reported = wait_until(Duration::from_secs(5), async || {
+        metric(probe, "podgate_exemptions_expiring_total").await == 1.0
+    })
+    .await;
+    assert!(reported.is_some(), "expected 1 expiring exemption");
+    server.stop().await.unwrap();
+}

@@ -461,7 +461,25 @@ mod tests {
                 "0d6c7b3c-0000-4000-8000-000000000001"
             );
         }
-        assert_eq!(metrics.panics.get(), 2);
+        // A large body is reviewed on the blocking pool: caught there too.
+        let big = REVIEW.replacen(
+            r#""metadata":{"name":"p"}"#,
+            &format!(
+                r#""metadata":{{"name":"p","annotations":{{"pad":"{}"}}}}"#,
+                "x".repeat(INLINE_REVIEW_MAX)
+            ),
+            1,
+        );
+        assert!(big.len() > INLINE_REVIEW_MAX);
+        let (status, out) =
+            call(state.clone(), "POST", "/validate", "application/json", &big).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(out["response"]["status"]["code"], 500);
+        assert_eq!(
+            out["response"]["uid"],
+            "0d6c7b3c-0000-4000-8000-000000000001"
+        );
+        assert_eq!(metrics.panics.get(), 3);
         // And the app keeps serving afterwards.
         let (status, out) = call(state, "POST", "/validate", "application/json", REVIEW).await;
         assert_eq!(status, StatusCode::OK);
