@@ -635,12 +635,12 @@ async fn sigterm_lets_the_in_flight_review_finish_refuses_new_connections_and_ex
         "--log-format",
         "json",
     ];
-    let mut process = Process::spawn(
+    let mut process = Process::start(
         layout.root.path(),
         &args,
         layout.root.path().join("podgate.log"),
-    );
-    wait_ready(process.probe, Duration::from_secs(20)).await;
+    )
+    .await;
 
     // A review whose body trickles in: first half now, the rest after SIGTERM.
     let body = pod_review("cccccccc-0000-0000-0000-000000000001", true);
@@ -756,12 +756,12 @@ async fn readme_run_command_works_on_a_fresh_checkout_with_no_certs() {
         }
     }
     assert!(!root.path().join("certs/tls.crt").exists());
-    let mut process = Process::spawn(
+    let mut process = Process::start(
         root.path(),
         &["--log-format", "text"],
         root.path().join("podgate.log"),
-    );
-    wait_ready(process.probe, Duration::from_secs(20)).await;
+    )
+    .await;
 
     let ca_file = root.path().join("certs/ca.crt");
     assert!(ca_file.exists() && root.path().join("certs/tls.key").exists());
@@ -790,8 +790,7 @@ async fn readme_run_command_works_on_a_fresh_checkout_with_no_certs() {
 
     // A second start reuses the generated pair instead of failing or regenerating.
     let before = std::fs::read(root.path().join("certs/tls.crt")).unwrap();
-    let mut again = Process::spawn(root.path(), &[], root.path().join("podgate2.log"));
-    wait_ready(again.probe, Duration::from_secs(20)).await;
+    let mut again = Process::start(root.path(), &[], root.path().join("podgate2.log")).await;
     again.signal("INT");
     assert!(again.wait_exit(Duration::from_secs(10)).await.success());
     assert_eq!(
