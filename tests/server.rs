@@ -755,6 +755,18 @@ async fn readme_run_command_works_on_a_fresh_checkout_with_no_certs() {
             .unwrap();
         }
     }
+    // certs/ as committed: its kustomization but no key material (.gitignore keeps PEMs out).
+    std::fs::create_dir(root.path().join("certs")).unwrap();
+    for entry in std::fs::read_dir(repo.join("certs")).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let key_material = [".crt", ".key", ".pem"]
+            .iter()
+            .any(|ext| name.ends_with(ext));
+        if entry.file_type().unwrap().is_file() && !key_material {
+            std::fs::copy(entry.path(), root.path().join("certs").join(&name)).unwrap();
+        }
+    }
     assert!(!root.path().join("certs/tls.crt").exists());
     let mut process = Process::start(
         root.path(),
