@@ -39,6 +39,9 @@ pub struct AppState {
     pub metrics: Metrics,
     pub max_body: usize,
     pub reviewer: Reviewer,
+    /// Slots for reviews of large bodies on the blocking pool (2 per core), so a burst of
+    /// multi-MB reviews queues instead of oversubscribing the CPU with hundreds of threads.
+    pub blocking: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
@@ -48,6 +51,9 @@ impl AppState {
             metrics,
             max_body,
             reviewer: admission::review,
+            blocking: Arc::new(tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get().saturating_mul(2)),
+            )),
         }
     }
 }
@@ -81,6 +87,8 @@ pub enum AppError {
     Timeout(Duration),
     #[error("{message}")]
     BadReview { message: String, body: bytes::Bytes },
+    #[error("server busy: no review slot free within {0:?}")]
+    Busy(Duration),
 }
 
 impl AppError {
@@ -92,6 +100,7 @@ impl AppError {
             AppError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::BodyRead(_) | AppError::BadReview { .. } => StatusCode::BAD_REQUEST,
             AppError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
+            AppError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }
@@ -271,6 +280,7 @@ async fn review(
         });
     }
     let budget = deadline(parts.uri.query());
+    let due = tokio::time::Instant::now() + budget;
     let body = read_body(body, state.max_body, declared.unwrap_or(0), budget).await?;
 
     // One policy-set version for the whole decision, also named in the log line.
@@ -280,11 +290,21 @@ async fn review(
     let outcome = if body.len() <= INLINE_REVIEW_MAX {
         evaluate(reviewer, &set, &body, webhook, now)
     } else {
+        // Wait for a slot at most until the apiserver's deadline; no Retry-After, as the
+        // apiserver does not retry anyway (CONTRACT.md section 1).
+        let permit = tokio::time::timeout_at(due, state.blocking.clone().acquire_owned())
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .ok_or(AppError::Busy(budget))?;
         let set = set.clone();
         let body = body.clone();
-        tokio::task::spawn_blocking(move || evaluate(reviewer, &set, &body, webhook, now))
-            .await
-            .unwrap_or(Outcome::Panicked)
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            evaluate(reviewer, &set, &body, webhook, now)
+        })
+        .await
+        .unwrap_or(Outcome::Panicked)
     };
     let reviewed = match outcome {
         Outcome::Reviewed(reviewed) => reviewed,
@@ -559,6 +579,42 @@ mod tests {
         let big = format!("{{\"pad\":\"{}\"}}", "x".repeat(1024 * 1024));
         let (status, _) = call(state, "POST", "/validate", "application/json", &big).await;
         assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    }
+
+    #[tokio::test]
+    async fn a_large_review_waits_for_a_slot_only_until_the_deadline() {
+        let (mut state, _) = state(admission::review);
+        state.blocking = Arc::new(tokio::sync::Semaphore::new(0));
+        let big = REVIEW.replacen(
+            r#""metadata":{"name":"p"}"#,
+            &format!(
+                r#""metadata":{{"name":"p","annotations":{{"pad":"{}"}}}}"#,
+                "x".repeat(INLINE_REVIEW_MAX)
+            ),
+            1,
+        );
+        let started = Instant::now();
+        let (status, out) = call(
+            state.clone(),
+            "POST",
+            "/validate?timeout=1s",
+            "application/json",
+            &big,
+        )
+        .await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(out["response"]["allowed"], false);
+        assert!(started.elapsed() < Duration::from_secs(2));
+        // Small reviews run inline and are not held up by the slots.
+        let (status, _) = call(
+            state,
+            "POST",
+            "/validate?timeout=1s",
+            "application/json",
+            REVIEW,
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
     }
 
     #[test]
