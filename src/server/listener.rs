@@ -1,6 +1,7 @@
 //! The TLS accept loop: one task per connection (hyper-util auto = HTTP/1.1 or h2), with
-//! TCP_NODELAY, a handshake timeout, hyper's header-read timeout, an idle timeout and a
-//! graceful drain on shutdown.
+//! TCP_NODELAY, a handshake timeout, a request-head timeout (timed from the head's first
+//! byte, see `Activity`), an idle timeout, at most 100 concurrent h2 streams, and a graceful
+//! drain on shutdown.
 //!
 //! A slow or stuck client only ever holds its own task. Nothing here knows about reviews.
 
