@@ -1,6 +1,7 @@
 //! The TLS accept loop: one task per connection (hyper-util auto = HTTP/1.1 or h2), with
-//! TCP_NODELAY, a handshake timeout, hyper's header-read timeout, an idle timeout and a
-//! graceful drain on shutdown.
+//! TCP_NODELAY, a handshake timeout, a request-head timeout (timed from the head's first
+//! byte, see `Activity`), an idle timeout, at most 100 concurrent h2 streams, and a graceful
+//! drain on shutdown.
 //!
 //! A slow or stuck client only ever holds its own task. Nothing here knows about reviews.
 
@@ -133,23 +134,26 @@ struct Activity {
     last_ms: AtomicU64,
     /// When the first byte of the current request head arrived, ms since `epoch`, or `NO_HEAD`.
     head_ms: AtomicU64,
+    /// HTTP/1 only: h2 multiplexes and pings, so a byte read while idle says nothing there.
+    track_heads: bool,
 }
 
 impl Activity {
-    fn new() -> Activity {
+    fn new(track_heads: bool) -> Activity {
         Activity {
             epoch: Instant::now(),
             active: AtomicUsize::new(0),
             last_ms: AtomicU64::new(0),
             // The first head is due from the end of the handshake.
-            head_ms: AtomicU64::new(0),
+            head_ms: AtomicU64::new(if track_heads { 0 } else { NO_HEAD }),
+            track_heads,
         }
     }
     fn now_ms(&self) -> u64 {
         u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(NO_HEAD - 1)
     }
     fn bytes_read(&self) {
-        if self.active.load(Ordering::SeqCst) == 0 {
+        if self.track_heads && self.active.load(Ordering::SeqCst) == 0 {
             let now = self.now_ms();
             let _ = self
                 .head_ms
@@ -298,7 +302,7 @@ async fn connection<S>(
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let activity = Arc::new(Activity::new());
+    let activity = Arc::new(Activity::new(!h2));
     let tracker = activity.clone();
     let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
         tracker.request_started();
@@ -346,8 +350,7 @@ async fn connection<S>(
                 conn.as_mut().graceful_shutdown();
             }
             _ = ticker.tick() => {
-                // h2 multiplexes and pings, so a byte read says nothing about a head there.
-                if !h2 && activity.head_for().is_some_and(|t| t >= limits.header_read) {
+                if activity.head_for().is_some_and(|t| t >= limits.header_read) {
                     tracing::debug!("request head not received in time; closing");
                     break false;
                 }
@@ -362,5 +365,47 @@ async fn connection<S>(
     // A client cut off for slowness gets no linger; one that was answered does.
     if let (true, Ok(stream)) = (finished, returned.try_recv()) {
         linger(stream).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http1_head_timer_starts_at_the_first_byte_after_a_request_and_stops_at_the_next() {
+        let a = Activity::new(true);
+        assert!(
+            a.head_for().is_some(),
+            "first head is due from the handshake"
+        );
+        assert!(a.idle_for().is_none());
+        a.request_started();
+        assert!(a.head_for().is_none() && a.idle_for().is_none());
+        a.bytes_read(); // body bytes while a request runs are not a head
+        assert!(a.head_for().is_none());
+        a.request_finished();
+        assert!(a.idle_for().is_some(), "idle after the response");
+        a.bytes_read();
+        assert!(
+            a.head_for().is_some() && a.idle_for().is_none(),
+            "next head started"
+        );
+    }
+
+    #[test]
+    fn h2_connections_are_only_ever_idle_or_busy() {
+        let a = Activity::new(false);
+        assert!(a.head_for().is_none());
+        assert!(
+            a.idle_for().is_some(),
+            "a silent h2 connection counts as idle"
+        );
+        a.bytes_read(); // pings, window updates
+        assert!(a.head_for().is_none() && a.idle_for().is_some());
+        a.request_started();
+        assert!(a.idle_for().is_none());
+        a.request_finished();
+        assert!(a.idle_for().is_some());
     }
 }
