@@ -124,6 +124,8 @@ pub fn evaluate(
     let mut out = Outcome::default();
     // The mutated working copy: later policies see what earlier ones added.
     let mut working: Option<PodSpec> = None;
+    // Hostnames mapped by earlier policies: the first policy to map one wins.
+    let mut claimed = host_aliases::Claims::new();
     for policy in set.policies() {
         if !policy.match_.matches(subject.namespace, &w.labels) {
             continue;
@@ -154,13 +156,20 @@ pub fn evaluate(
                     let base = working.get_or_insert_with(|| w.spec.clone());
                     if policy.action == Action::Audit {
                         // Audited changes are reported, not applied: mutate a scratch copy.
-                        mutate(&mut base.clone(), at, policy)
+                        mutate(&mut base.clone(), at, policy, &mut claimed.clone())
                     } else {
-                        mutate(base, at, policy)
+                        mutate(base, at, policy, &mut claimed)
                     }
                 }
                 Mode::Validate => {
-                    let m = mutate(&mut w.spec.clone(), at, policy);
+                    let mut scratch_claims;
+                    let claims = if policy.action == Action::Audit {
+                        scratch_claims = claimed.clone();
+                        &mut scratch_claims
+                    } else {
+                        &mut claimed
+                    };
+                    let m = mutate(&mut w.spec.clone(), at, policy, claims);
                     // Re-check the final state only for Pods: the mutating webhook patches
                     // Pods on create, so a Pod still missing a change means it did not run.
                     if w.kind == Kind::Pod {
@@ -183,13 +192,18 @@ pub fn evaluate(
     out
 }
 
-fn mutate(spec: &mut PodSpec, at: SpecLocation, policy: &Policy) -> Mutation {
+fn mutate(
+    spec: &mut PodSpec,
+    at: SpecLocation,
+    policy: &Policy,
+    claimed: &mut host_aliases::Claims,
+) -> Mutation {
     let mut m = Mutation::default();
     if let Some(p) = &policy.mutate.image_pull_policy {
         m.extend(pull_policy::apply(spec, at, p));
     }
     if let Some(p) = &policy.mutate.host_aliases {
-        m.extend(host_aliases::apply(spec, at, p));
+        m.extend(host_aliases::apply(spec, at, p, claimed));
     }
     m
 }

@@ -627,3 +627,36 @@ fn denials_list_twenty_violations_and_count_the_rest() {
     assert!(message.ends_with("- ... and 30 more"), "{message}");
     assert_eq!(a.summary.findings.len(), 50);
 }
+
+#[test]
+fn rival_host_alias_policies_settle_on_the_first_and_stay_idempotent() {
+    let rival = |name: &str, ip: &str, on_conflict: &str| {
+        format!(
+            "metadata: {{name: {name}}}\nspec:\n  mutate:\n    hostAliases:\n      entries: [{{ip: \"{ip}\", hostnames: [db.remote]}}]\n      onConflict: {on_conflict}\n"
+        )
+    };
+    let set = policies(&[
+        &rival("prod-db", "10.0.0.1", "Override"),
+        &rival("staging-db", "10.0.0.2", "Deny"),
+    ]);
+    let req = request(pod(
+        json!({"containers": [{"name": "a", "image": "nginx:1"}]}),
+    ));
+    let first = answer(&set, &req, Webhook::Mutate);
+    assert_eq!(first.json["response"]["allowed"], true);
+    assert_eq!(
+        patch_of(&first),
+        json!([{"op": "add", "path": "/spec/hostAliases", "value": [{"ip": "10.0.0.1", "hostnames": ["db.remote"]}]}])
+    );
+    let mut patched = req.clone();
+    patched["request"]["object"]["spec"]["hostAliases"] =
+        json!([{"ip": "10.0.0.1", "hostnames": ["db.remote"]}]);
+    assert_eq!(
+        patch_of(&answer(&set, &patched, Webhook::Mutate)),
+        json!([])
+    );
+    assert_eq!(
+        answer(&set, &patched, Webhook::Validate).json["response"]["allowed"],
+        true
+    );
+}

@@ -4,6 +4,7 @@
 //! the Pod already maps to another IP follows `onConflict`. Running on its own output yields
 //! no operation, so reinvocation (`reinvocationPolicy: IfNeeded`) is harmless.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use json_patch::{AddOperation, PatchOperation, RemoveOperation};
@@ -16,12 +17,32 @@ use crate::policy::{HostAliasesMutation, OnConflict};
 use crate::rules::hosts_file::mounts_over_hosts;
 use crate::rules::{Rule, Violation};
 
+/// Hostnames already mapped by earlier policies in one evaluation, with their IPs.
+pub type Claims = BTreeMap<String, IpAddr>;
+
 /// Merges `params.entries` into the working copy and emits the matching operations.
-pub fn apply(spec: &mut PodSpec, at: SpecLocation, params: &HostAliasesMutation) -> Mutation {
+///
+/// `claimed` carries the hostnames that earlier policies of the same evaluation map: the
+/// first policy to map a hostname wins and later ones leave it alone, so two policies that
+/// disagree (say, staging and production addresses for one name) never undo each other's
+/// patch on reinvocation, nor deny what the other added.
+pub fn apply(
+    spec: &mut PodSpec,
+    at: SpecLocation,
+    params: &HostAliasesMutation,
+    claimed: &mut Claims,
+) -> Mutation {
     let mut out = Mutation::default();
     for entry in &params.entries {
         let mut missing: Vec<&str> = Vec::new();
         for host in &entry.hostnames {
+            match claimed.get(host.as_str()) {
+                Some(ip) if *ip != entry.ip => continue,
+                Some(_) => {}
+                None => {
+                    claimed.insert(host.clone(), entry.ip);
+                }
+            }
             let aliases = spec.host_aliases.as_deref().unwrap_or(&[]);
             if aliases
                 .iter()
@@ -226,16 +247,26 @@ mod tests {
     fn run(before: PodSpec, on_conflict: OnConflict) -> (Mutation, PodSpec) {
         let mut doc = json!({ "spec": serde_json::to_value(&before).unwrap() });
         let mut spec = before;
-        let m = apply(&mut spec, SpecLocation::POD, &params(on_conflict));
+        let m = apply(
+            &mut spec,
+            SpecLocation::POD,
+            &params(on_conflict),
+            &mut Claims::new(),
+        );
         json_patch::patch(&mut doc, &m.ops).unwrap();
         let patched: PodSpec = serde_json::from_value(doc["spec"].clone()).unwrap();
         assert_eq!(patched, spec, "ops and working copy disagree");
         // Idempotent: a second run on the result changes nothing.
         let mut again = spec.clone();
         assert!(
-            apply(&mut again, SpecLocation::POD, &params(on_conflict))
-                .ops
-                .is_empty()
+            apply(
+                &mut again,
+                SpecLocation::POD,
+                &params(on_conflict),
+                &mut Claims::new()
+            )
+            .ops
+            .is_empty()
         );
         (m, spec)
     }
@@ -408,7 +439,53 @@ mod tests {
             on_conflict: OnConflict::KeepPod,
         };
         let mut spec = pod(Some(vec![alias("fd00:0:0::1", &["v6.remote"])]));
-        assert!(apply(&mut spec, SpecLocation::POD, &p).ops.is_empty());
+        assert!(
+            apply(&mut spec, SpecLocation::POD, &p, &mut Claims::new())
+                .ops
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn the_first_policy_to_map_a_hostname_wins() {
+        let mut claims = Claims::new();
+        let mut spec = pod(None);
+        let first = apply(
+            &mut spec,
+            SpecLocation::POD,
+            &params(OnConflict::Override),
+            &mut claims,
+        );
+        assert_eq!(first.ops.len(), 1);
+        let rival = HostAliasesMutation {
+            entries: vec![HostAlias {
+                ip: "10.9.9.9".parse().unwrap(),
+                hostnames: vec!["foo.remote".into(), "new.remote".into()],
+            }],
+            on_conflict: OnConflict::Override,
+        };
+        let second = apply(&mut spec, SpecLocation::POD, &rival, &mut claims);
+        assert_eq!(
+            serde_json::to_string(&second.ops).unwrap(),
+            r#"[{"op":"add","path":"/spec/hostAliases/-","value":{"hostnames":["new.remote"],"ip":"10.9.9.9"}}]"#
+        );
+        // A second round (reinvocation) with fresh claims changes nothing.
+        let mut claims = Claims::new();
+        assert!(
+            apply(
+                &mut spec,
+                SpecLocation::POD,
+                &params(OnConflict::Override),
+                &mut claims
+            )
+            .ops
+            .is_empty()
+        );
+        assert!(
+            apply(&mut spec, SpecLocation::POD, &rival, &mut claims)
+                .ops
+                .is_empty()
+        );
     }
 
     #[test]
@@ -419,7 +496,12 @@ mod tests {
             mount_path: "/etc/hosts".into(),
             ..Default::default()
         }]);
-        let m = apply(&mut spec, SpecLocation::POD, &params(OnConflict::KeepPod));
+        let m = apply(
+            &mut spec,
+            SpecLocation::POD,
+            &params(OnConflict::KeepPod),
+            &mut Claims::new(),
+        );
         assert!(
             m.notes.iter().any(|n| n.contains("will not reach it")),
             "{:?}",

@@ -140,11 +140,47 @@ impl PolicySet {
                 seen.insert(&policy.name, &policy.source);
             }
         }
+        errors.extend(pull_policy_cycles(&policies));
         if !errors.is_empty() {
             return Err(LoadErrors(errors));
         }
         Ok(PolicySet::new(policies, content_hash(sources)))
     }
+}
+
+/// Two pull-policy mutations that each replace what the other sets, for a tag both call
+/// mutable, would flip `imagePullPolicy` back and forth on every reinvocation and make the
+/// validating re-check deny every Pod they both match; such a pair is refused.
+fn pull_policy_cycles(policies: &[Policy]) -> Vec<LoadError> {
+    let mut errors = Vec::new();
+    let with_pull: Vec<(&Policy, &PullPolicyMutation)> = policies
+        .iter()
+        .filter_map(|p| p.mutate.image_pull_policy.as_ref().map(|m| (p, m)))
+        .collect();
+    for (i, (a, pa)) in with_pull.iter().enumerate() {
+        for (b, pb) in with_pull.iter().skip(i + 1) {
+            let fight =
+                pa.set != pb.set && pb.replace.contains(&pa.set) && pa.replace.contains(&pb.set);
+            let shared = pa.mutable_tags.iter().find(|t| pb.mutable_tags.contains(t));
+            if let (true, Some(tag)) = (fight, shared) {
+                errors.push(error_at(
+                    &b.source.file,
+                    b.source.line,
+                    0,
+                    format!(
+                        "policy {:?} sets imagePullPolicy {} for tag {tag:?} where policy {:?} ({}:{}) sets {}, and each replaces the other's value: they would undo each other on every call; make one keep the other's value (drop it from replace)",
+                        b.name,
+                        pb.set.as_str(),
+                        a.name,
+                        a.source.file,
+                        a.source.line,
+                        pa.set.as_str()
+                    ),
+                ));
+            }
+        }
+    }
+    errors
 }
 
 /// Hex SHA-256 over the file names and contents, so logs can name the exact set in force.
@@ -826,6 +862,35 @@ spec:
         assert_eq!(e.0.len(), 2, "{e}");
         assert_eq!(e.0[0].file, "a.yaml");
         assert_eq!(e.0[1].file, "b.yaml");
+    }
+
+    #[test]
+    fn refuses_pull_policies_that_undo_each_other() {
+        let pull = |name: &str, set: &str, replace: &str| {
+            format!(
+                "apiVersion: podgate.dev/v1alpha1\nkind: PodPolicy\nmetadata: {{name: {name}}}\nspec:\n  mutate:\n    imagePullPolicy: {{set: {set}, replace: [{replace}]}}\n"
+            )
+        };
+        let fight = PolicySet::from_sources(&[
+            ("a.yaml".into(), pull("always", "Always", "IfNotPresent")),
+            ("b.yaml".into(), pull("cached", "IfNotPresent", "Always")),
+        ])
+        .unwrap_err();
+        assert_eq!(fight.0.len(), 1);
+        assert!(
+            fight.0[0]
+                .to_string()
+                .starts_with("b.yaml:3:0: policy \"cached\" sets imagePullPolicy IfNotPresent"),
+            "{fight}"
+        );
+        // One-way is stable: the second keeps what the first set.
+        assert!(
+            PolicySet::from_sources(&[
+                ("a.yaml".into(), pull("always", "Always", "IfNotPresent")),
+                ("b.yaml".into(), pull("never", "Never", "IfNotPresent")),
+            ])
+            .is_ok()
+        );
     }
 
     #[test]
