@@ -569,16 +569,27 @@ pub fn verify_response(
         .and_then(Value::as_bool)
         .ok_or("allowed must be a boolean")?;
     if !allowed {
-        let code = r.pointer("/status/code").and_then(Value::as_u64).unwrap_or(0);
+        let code = r
+            .pointer("/status/code")
+            .and_then(Value::as_u64)
+            .unwrap_or(0);
         if code < 400 {
             return Err(format!("a denial needs status.code >= 400, got {code}"));
         }
-        let message = r.pointer("/status/message").and_then(Value::as_str).unwrap_or("");
+        let message = r
+            .pointer("/status/message")
+            .and_then(Value::as_str)
+            .unwrap_or("");
         if message.is_empty() {
             return Err("a denial needs a message".into());
         }
     }
-    for w in r.get("warnings").and_then(Value::as_array).into_iter().flatten() {
+    for w in r
+        .get("warnings")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let w = w.as_str().ok_or("warnings must be strings")?;
         if w.chars().any(char::is_control) || w.chars().count() > MAX_WARNING_CHARS {
             return Err(format!("warning would be dropped or truncated: {w:?}"));
@@ -620,13 +631,14 @@ pub fn verify_response(
             let bytes = base64::engine::general_purpose::STANDARD
                 .decode(encoded)
                 .map_err(|e| format!("patch is not standard base64: {e}"))?;
-            let ops: json_patch::Patch =
-                serde_json::from_slice(&bytes).map_err(|e| format!("patch is not JSON Patch: {e}"))?;
+            let ops: json_patch::Patch = serde_json::from_slice(&bytes)
+                .map_err(|e| format!("patch is not JSON Patch: {e}"))?;
             let mut object = request
                 .pointer("/request/object")
                 .cloned()
                 .ok_or("a patch needs a request object")?;
-            json_patch::patch(&mut object, &ops).map_err(|e| format!("patch does not apply: {e}"))?;
+            json_patch::patch(&mut object, &ops)
+                .map_err(|e| format!("patch does not apply: {e}"))?;
             Ok(Some(object))
         }
         _ => Err("patch and patchType must come together".into()),
