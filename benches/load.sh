@@ -156,6 +156,7 @@ run() {
         streams=$((conc < 16 ? conc : 16))
         clients=$((conc / streams))
     fi
+    rm -f "$reqlog"
     before=$(ticks "$pid")
     out=$(h2load "${flags[@]}" -n "$n" -c "$clients" -m "$streams" -t 1 \
         -H 'content-type: application/json' -H 'accept: application/json, */*' \
