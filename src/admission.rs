@@ -211,7 +211,10 @@ pub fn review(
             response.status = Some(status(400, "BadRequest", message));
             None
         }
-        Decision::Evaluated(outcome) => {
+        Decision::Evaluated(outcome, name) => {
+            if summary.name.is_empty() {
+                summary.name = name;
+            }
             respond(&mut response, &outcome, webhook, &summary);
             Some(outcome)
         }
@@ -341,8 +344,8 @@ enum Decision {
     Skip,
     /// The object cannot be read.
     Invalid(String),
-    /// The engine ran.
-    Evaluated(Outcome),
+    /// The engine ran; the object's name (or generateName) for messages and logs.
+    Evaluated(Outcome, String),
 }
 
 fn decide(
@@ -383,6 +386,12 @@ fn decide(
     if w.is_mirror_pod() {
         return Decision::Skip;
     }
+    // An update that keeps the pod template (scaling, finalizer removal by the garbage
+    // collector, status) creates no new Pod; judging it would let a tightened policy block
+    // the controllers that clean up old objects.
+    if kind != Kind::Pod && operation == "UPDATE" && same_template(&w, kind, req.old_object) {
+        return Decision::Skip;
+    }
     let new_ephemeral = if ephemeral_update {
         let new = new_ephemeral_indices(&w, req.old_object);
         if new.is_empty() {
@@ -411,7 +420,19 @@ fn decide(
         Webhook::Validate => Mode::Validate,
         Webhook::Mutate => Mode::Mutate,
     };
-    Decision::Evaluated(engine::evaluate(set, &subject, mode, today))
+    let name = w
+        .metadata
+        .name
+        .clone()
+        .filter(|n| !n.is_empty())
+        .or_else(|| w.metadata.generate_name.clone())
+        .unwrap_or_default();
+    Decision::Evaluated(engine::evaluate(set, &subject, mode, today), name)
+}
+
+fn same_template(new: &Workload, kind: Kind, old: Option<&RawValue>) -> bool {
+    old.and_then(|o| workload::read(kind, Source::Raw(o.get())).ok())
+        .is_some_and(|old| old.spec == new.spec && old.labels == new.labels)
 }
 
 /// Indices of ephemeral containers in the new Pod whose names the old Pod lacks; with no

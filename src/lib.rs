@@ -15,4 +15,5 @@ pub mod mutate;
 pub mod pod;
 pub mod policy;
 pub mod rules;
+pub mod server;
 pub mod workload;

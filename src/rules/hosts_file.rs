@@ -420,6 +420,170 @@ mod tests {
         );
     }
 
+    fn strings(items: &[&str]) -> Option<Vec<String>> {
+        Some(items.iter().map(|s| s.to_string()).collect())
+    }
+
+    #[test]
+    fn command_cases_name_the_field_that_holds_the_write() {
+        use k8s_openapi::api::core::v1::{ExecAction, Lifecycle, LifecycleHandler, Probe};
+        let exec = |cmd: &[&str]| ExecAction {
+            command: strings(cmd),
+        };
+        let hook = |cmd: &[&str]| LifecycleHandler {
+            exec: Some(exec(cmd)),
+            ..Default::default()
+        };
+        let probe = |cmd: &[&str]| Probe {
+            exec: Some(exec(cmd)),
+            ..Default::default()
+        };
+        let base = || Container {
+            name: "app".into(),
+            ..Default::default()
+        };
+        let script = "echo '10.1.2.3 db.internal' >> /etc/hosts && exec app";
+        let cases: Vec<(&str, Container, Option<&str>)> = vec![
+            (
+                "script in command",
+                Container {
+                    command: strings(&["sh", "-c", script]),
+                    ..base()
+                },
+                Some("spec.containers[0].command"),
+            ),
+            (
+                "script in args after sh -c command",
+                Container {
+                    command: strings(&["sh", "-c"]),
+                    args: strings(&[script]),
+                    ..base()
+                },
+                Some("spec.containers[0].args"),
+            ),
+            (
+                "args only, image entrypoint unknown",
+                Container {
+                    args: strings(&["-c", script]),
+                    ..base()
+                },
+                Some("spec.containers[0].args"),
+            ),
+            (
+                "exec form tee",
+                Container {
+                    command: strings(&["tee", "-a", "/etc/hosts"]),
+                    ..base()
+                },
+                Some("spec.containers[0].command"),
+            ),
+            (
+                "postStart hook",
+                Container {
+                    lifecycle: Some(Lifecycle {
+                        post_start: Some(hook(&["sh", "-c", script])),
+                        ..Default::default()
+                    }),
+                    ..base()
+                },
+                Some("spec.containers[0].lifecycle.postStart.exec.command"),
+            ),
+            (
+                "preStop hook",
+                Container {
+                    lifecycle: Some(Lifecycle {
+                        pre_stop: Some(hook(&["cp", "/tmp/h", "/etc/hosts"])),
+                        ..Default::default()
+                    }),
+                    ..base()
+                },
+                Some("spec.containers[0].lifecycle.preStop.exec.command"),
+            ),
+            (
+                "liveness probe",
+                Container {
+                    liveness_probe: Some(probe(&["sed", "-i", "s/a/b/", "/etc/hosts"])),
+                    ..base()
+                },
+                Some("spec.containers[0].livenessProbe.exec.command"),
+            ),
+            (
+                "startup probe",
+                Container {
+                    startup_probe: Some(probe(&["sh", "-c", "echo x > /etc/hosts"])),
+                    ..base()
+                },
+                Some("spec.containers[0].startupProbe.exec.command"),
+            ),
+            (
+                "reading is fine",
+                Container {
+                    command: strings(&["sh", "-c", "cat /etc/hosts; cp /etc/hosts /tmp/x"]),
+                    ..base()
+                },
+                None,
+            ),
+            (
+                "other files are fine",
+                Container {
+                    command: strings(&[
+                        "sh",
+                        "-c",
+                        "echo x >> /etc/hosts.allow; echo y > /tmp/etc/hosts",
+                    ]),
+                    ..base()
+                },
+                None,
+            ),
+            (
+                "mentioning is fine",
+                Container {
+                    command: strings(&["echo", "never edit /etc/hosts"]),
+                    ..base()
+                },
+                None,
+            ),
+        ];
+        for (name, container, expected) in cases {
+            let spec = PodSpec {
+                containers: vec![container],
+                ..Default::default()
+            };
+            let v = check(&spec, "spec");
+            match expected {
+                None => assert!(v.is_empty(), "{name}: {v:?}"),
+                Some(path) => {
+                    assert_eq!(v.len(), 1, "{name}: {v:?}");
+                    assert_eq!(v[0].paths, [path], "{name}");
+                    assert!(
+                        v[0].message.contains(&format!("in {path} (")),
+                        "{name}: {}",
+                        v[0].message
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn literal_entries_become_a_host_aliases_suggestion() {
+        let spec = PodSpec {
+            containers: vec![Container {
+                name: "app".into(),
+                command: strings(&["sh", "-c", "printf '10.0.0.1 a b\\n' >> /etc/hosts"]),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let v = check(&spec, "spec");
+        assert!(
+            v[0].message
+                .ends_with(r#"use spec.hostAliases instead: hostAliases: [{ip: "10.0.0.1", hostnames: ["a", "b"]}]"#),
+            "{}",
+            v[0].message
+        );
+    }
+
     #[test]
     fn host_aliases_yaml_merges_by_ip() {
         let e = |ip: &str, names: &[&str]| HostEntry {

@@ -1,0 +1,498 @@
+//! The review HTTP application: `POST /validate` and `POST /mutate`, as an axum `Router`
+//! that tests drive in memory with `oneshot`.
+//!
+//! It reads and bounds the body, calls the pure admission core on exactly one policy-set
+//! version, catches panics, and records metrics and one log line per review. It must not
+//! look inside the review itself: decisions are the core's.
+
+use super::metrics::{CodeLabels, InFlight, Metrics, RequestLabels, ViolationLabels};
+use crate::admission::{self, Reviewed, Webhook};
+use crate::policy::PolicySet;
+use arc_swap::ArcSwap;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The admission core's entry point; replaceable in tests (e.g. by one that panics).
+pub type Reviewer =
+    fn(&PolicySet, &[u8], Webhook, jiff::Timestamp) -> Result<Reviewed, admission::ReviewError>;
+
+/// The longest any review may take: the apiserver caps `timeoutSeconds` at 30.
+pub const MAX_DEADLINE: Duration = Duration::from_secs(30);
+/// Answer this much before the apiserver's own deadline so the answer still arrives.
+const DEADLINE_MARGIN: Duration = Duration::from_millis(100);
+/// Bodies above this size are reviewed on the blocking pool, so parsing a multi-MB object
+/// does not hold up the async workers; small ones (~tens of µs) run inline.
+const INLINE_REVIEW_MAX: usize = 256 * 1024;
+
+/// Shared state of the review app.
+#[derive(Clone)]
+pub struct AppState {
+    pub policies: Arc<ArcSwap<PolicySet>>,
+    pub metrics: Metrics,
+    pub max_body: usize,
+    pub reviewer: Reviewer,
+}
+
+impl AppState {
+    pub fn new(policies: Arc<ArcSwap<PolicySet>>, metrics: Metrics, max_body: usize) -> AppState {
+        AppState {
+            policies,
+            metrics,
+            max_body,
+            reviewer: admission::review,
+        }
+    }
+}
+
+/// Routes of the TLS port. Everything else is 404; other methods on the two paths 405.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/validate", post(validate))
+        .route("/mutate", post(mutate))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+}
+
+/// Errors the caller made (4xx) plus a deadline overrun. Rendered as an AdmissionReview-shaped
+/// JSON body with `allowed:false` and `status.code/message`, so a human (or the apiserver's
+/// failurePolicy message) sees why.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("no such endpoint; use POST /validate or POST /mutate")]
+    NotFound,
+    #[error("method not allowed; use POST")]
+    MethodNotAllowed,
+    #[error("content type must be application/json, got {0:?}")]
+    UnsupportedMediaType(String),
+    #[error("request body exceeds the limit of {limit} bytes")]
+    TooLarge { limit: usize },
+    #[error("failed reading request body: {0}")]
+    BodyRead(String),
+    #[error("request body not received within {0:?}")]
+    Timeout(Duration),
+    #[error("{message}")]
+    BadReview { message: String, body: bytes::Bytes },
+}
+
+impl AppError {
+    fn status(&self) -> StatusCode {
+        match self {
+            AppError::NotFound => StatusCode::NOT_FOUND,
+            AppError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            AppError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::BodyRead(_) | AppError::BadReview { .. } => StatusCode::BAD_REQUEST,
+            AppError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
+        }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let message = self.to_string();
+        let request: &[u8] = match &self {
+            AppError::BadReview { body, .. } => body,
+            _ => &[],
+        };
+        let body = admission::error_review(request, status.as_u16(), &message);
+        let mut response = (status, body).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        if status == StatusCode::METHOD_NOT_ALLOWED {
+            response
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        }
+        response
+    }
+}
+
+async fn not_found() -> AppError {
+    AppError::NotFound
+}
+
+async fn method_not_allowed() -> AppError {
+    AppError::MethodNotAllowed
+}
+
+async fn validate(State(state): State<AppState>, request: Request) -> Response {
+    handle(state, Webhook::Validate, request).await
+}
+
+async fn mutate(State(state): State<AppState>, request: Request) -> Response {
+    handle(state, Webhook::Mutate, request).await
+}
+
+async fn handle(state: AppState, webhook: Webhook, request: Request) -> Response {
+    let started = Instant::now();
+    let _in_flight = InFlight::enter(&state.metrics.in_flight);
+    match review(&state, webhook, request, started).await {
+        Ok(response) => response,
+        Err(error) => {
+            state
+                .metrics
+                .http_errors
+                .get_or_create(&CodeLabels {
+                    code: error.status().as_u16().to_string(),
+                })
+                .inc();
+            tracing::info!(webhook = webhook.as_str(), error = %error, "refused request");
+            error.into_response()
+        }
+    }
+}
+
+/// The budget for this request: the apiserver's `?timeout=` (time left until its deadline,
+/// rounded up to whole seconds) less a margin, never more than 30 s.
+pub fn deadline(query: Option<&str>) -> Duration {
+    let requested = query
+        .into_iter()
+        .flat_map(|q| q.split('&'))
+        .find_map(|pair| pair.strip_prefix("timeout="))
+        .and_then(|v| super::duration::parse(v).ok());
+    match requested {
+        Some(d) => d
+            .min(MAX_DEADLINE)
+            .saturating_sub(DEADLINE_MARGIN)
+            .max(DEADLINE_MARGIN),
+        None => MAX_DEADLINE,
+    }
+}
+
+fn is_json(headers: &HeaderMap) -> Result<(), AppError> {
+    let value = headers
+        .get(header::CONTENT_TYPE)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .unwrap_or_default();
+    let essence = value.split(';').next().unwrap_or_default().trim();
+    if essence.eq_ignore_ascii_case("application/json") {
+        Ok(())
+    } else {
+        Err(AppError::UnsupportedMediaType(value))
+    }
+}
+
+async fn read_body(body: Body, limit: usize) -> Result<bytes::Bytes, AppError> {
+    // `Limited` fails as soon as the running total passes the limit, so nothing past the cap
+    // is buffered, whether or not Content-Length was sent (chunked bodies included).
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<LengthLimitError>() => Err(AppError::TooLarge { limit }),
+        Err(e) => Err(AppError::BodyRead(e.to_string())),
+    }
+}
+
+async fn review(
+    state: &AppState,
+    webhook: Webhook,
+    request: Request,
+    started: Instant,
+) -> Result<Response, AppError> {
+    let (parts, body) = request.into_parts();
+    is_json(&parts.headers)?;
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > state.max_body as u64) {
+        return Err(AppError::TooLarge {
+            limit: state.max_body,
+        });
+    }
+    let budget = deadline(parts.uri.query());
+    let body = tokio::time::timeout(budget, read_body(body, state.max_body))
+        .await
+        .map_err(|_| AppError::Timeout(budget))??;
+
+    // One policy-set version for the whole decision, also named in the log line.
+    let set = state.policies.load_full();
+    let reviewer = state.reviewer;
+    let now = jiff::Timestamp::now();
+    let outcome = if body.len() <= INLINE_REVIEW_MAX {
+        evaluate(reviewer, &set, &body, webhook, now)
+    } else {
+        let set = set.clone();
+        let body = body.clone();
+        tokio::task::spawn_blocking(move || evaluate(reviewer, &set, &body, webhook, now))
+            .await
+            .unwrap_or(Outcome::Panicked)
+    };
+    let reviewed = match outcome {
+        Outcome::Reviewed(reviewed) => reviewed,
+        Outcome::Invalid(message) => return Err(AppError::BadReview { message, body }),
+        Outcome::Panicked => {
+            state.metrics.panics.inc();
+            state
+                .metrics
+                .requests
+                .get_or_create(&RequestLabels {
+                    webhook: webhook.as_str().into(),
+                    operation: String::new(),
+                    kind: String::new(),
+                    decision: "error".into(),
+                })
+                .inc();
+            tracing::error!(
+                webhook = webhook.as_str(),
+                policy_hash = set.hash(),
+                "panic while evaluating a review; answered allowed=false code=500"
+            );
+            let body =
+                admission::error_review(&body, 500, "internal error while evaluating the request");
+            return Ok(json_response(body));
+        }
+    };
+    record(state, webhook, &reviewed, set.hash(), started);
+    Ok(json_response(reviewed.body))
+}
+
+enum Outcome {
+    Reviewed(Box<Reviewed>),
+    Invalid(String),
+    Panicked,
+}
+
+fn evaluate(
+    reviewer: Reviewer,
+    set: &PolicySet,
+    body: &[u8],
+    webhook: Webhook,
+    now: jiff::Timestamp,
+) -> Outcome {
+    match std::panic::catch_unwind(AssertUnwindSafe(|| reviewer(set, body, webhook, now))) {
+        Ok(Ok(reviewed)) => Outcome::Reviewed(Box::new(reviewed)),
+        Ok(Err(error)) => Outcome::Invalid(error.to_string()),
+        Err(_) => Outcome::Panicked,
+    }
+}
+
+fn json_response(body: Vec<u8>) -> Response {
+    let mut response = (StatusCode::OK, body).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+fn record(state: &AppState, webhook: Webhook, reviewed: &Reviewed, hash: &str, started: Instant) {
+    let s = &reviewed.summary;
+    let decision = if s.allowed { "allow" } else { "deny" };
+    state
+        .metrics
+        .requests
+        .get_or_create(&RequestLabels {
+            webhook: webhook.as_str().into(),
+            operation: s.operation.clone(),
+            kind: s.kind.clone(),
+            decision: decision.into(),
+        })
+        .inc();
+    for f in &s.findings {
+        state
+            .metrics
+            .violations
+            .get_or_create(&ViolationLabels {
+                policy: f.policy.clone(),
+                rule: f.rule.as_str().into(),
+                action: f.action.as_str().into(),
+            })
+            .inc();
+    }
+    let elapsed = started.elapsed();
+    state.metrics.duration.observe(elapsed.as_secs_f64());
+    let violations = s
+        .findings
+        .iter()
+        .map(|f| format!("{}/{}:{}", f.policy, f.rule.as_str(), f.action.as_str()))
+        .collect::<Vec<_>>()
+        .join(",");
+    tracing::info!(
+        uid = %s.uid,
+        kind = %s.kind,
+        namespace = %s.namespace,
+        name = %s.name,
+        operation = %s.operation,
+        webhook = webhook.as_str(),
+        user = %s.user,
+        decision,
+        code = s.code,
+        violations = %violations,
+        patch_ops = s.patch_ops,
+        warnings = s.warnings,
+        dry_run = s.dry_run,
+        latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
+        policy_hash = hash,
+        "review"
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::Request as HttpRequest;
+    use tower::ServiceExt;
+
+    const REVIEW: &str = r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"0d6c7b3c-0000-4000-8000-000000000001","kind":{"group":"","version":"v1","kind":"Pod"},"resource":{"group":"","version":"v1","resource":"pods"},"operation":"CREATE","namespace":"default","userInfo":{"username":"alice"},"object":{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{"containers":[{"name":"c","image":"nginx:1.27"}]}},"oldObject":null,"dryRun":false}}"#;
+
+    fn state(reviewer: Reviewer) -> (AppState, Metrics) {
+        let mut registry = prometheus_client::registry::Registry::default();
+        let metrics = Metrics::register(&mut registry);
+        let mut state = AppState::new(
+            Arc::new(ArcSwap::from_pointee(PolicySet::empty())),
+            metrics.clone(),
+            1024 * 1024,
+        );
+        state.reviewer = reviewer;
+        (state, metrics)
+    }
+
+    async fn call(
+        state: AppState,
+        method: &str,
+        uri: &str,
+        ct: &str,
+        body: &str,
+    ) -> (StatusCode, serde_json::Value) {
+        let request = HttpRequest::builder()
+            .method(method)
+            .uri(uri)
+            .header("content-type", ct)
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        let response = router(state).oneshot(request).await.unwrap();
+        let status = response.status();
+        assert_eq!(
+            response.headers().get("content-type").unwrap(),
+            "application/json"
+        );
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (status, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    fn panicking(
+        _: &PolicySet,
+        _: &[u8],
+        _: Webhook,
+        _: jiff::Timestamp,
+    ) -> Result<Reviewed, admission::ReviewError> {
+        panic!("rule bug")
+    }
+
+    #[tokio::test]
+    async fn panic_in_evaluation_answers_allowed_false_code_500_with_the_uid_and_is_counted() {
+        let (state, metrics) = state(panicking);
+        for path in ["/validate", "/mutate?timeout=10s"] {
+            let (status, out) = call(state.clone(), "POST", path, "application/json", REVIEW).await;
+            assert_eq!(status, StatusCode::OK);
+            assert_eq!(out["response"]["allowed"], false);
+            assert_eq!(out["response"]["status"]["code"], 500);
+            assert_eq!(
+                out["response"]["uid"],
+                "0d6c7b3c-0000-4000-8000-000000000001"
+            );
+        }
+        assert_eq!(metrics.panics.get(), 2);
+        // And the app keeps serving afterwards.
+        let (status, out) = call(state, "POST", "/validate", "application/json", REVIEW).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(out["response"]["status"]["code"], 500);
+    }
+
+    #[tokio::test]
+    async fn a_normal_review_echoes_the_uid_and_counts_the_request() {
+        let (state, metrics) = state(admission::review);
+        let (status, out) = call(
+            state,
+            "POST",
+            "/validate",
+            "application/json; charset=utf-8",
+            REVIEW,
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(out["response"]["allowed"], true);
+        assert_eq!(
+            out["response"]["uid"],
+            "0d6c7b3c-0000-4000-8000-000000000001"
+        );
+        let labels = RequestLabels {
+            webhook: "validate".into(),
+            operation: "CREATE".into(),
+            kind: "Pod".into(),
+            decision: "allow".into(),
+        };
+        assert_eq!(metrics.requests.get_or_create(&labels).get(), 1);
+        assert_eq!(metrics.in_flight.get(), 0);
+    }
+
+    #[tokio::test]
+    async fn caller_errors_map_to_their_status_codes_in_memory() {
+        let (state, _) = state(admission::review);
+        let cases = [
+            (
+                "wrong path",
+                "POST",
+                "/nope",
+                "application/json",
+                REVIEW,
+                404,
+            ),
+            (
+                "wrong method",
+                "GET",
+                "/validate",
+                "application/json",
+                "",
+                405,
+            ),
+            (
+                "wrong type",
+                "POST",
+                "/validate",
+                "application/x-www-form-urlencoded",
+                REVIEW,
+                415,
+            ),
+            ("no type", "POST", "/mutate", "", REVIEW, 415),
+            (
+                "bad json",
+                "POST",
+                "/validate",
+                "application/json",
+                "{",
+                400,
+            ),
+        ];
+        for (name, method, uri, ct, body, want) in cases {
+            let (status, out) = call(state.clone(), method, uri, ct, body).await;
+            assert_eq!(status.as_u16(), want, "{name}");
+            assert_eq!(out["response"]["status"]["code"], want, "{name}");
+        }
+        let big = format!("{{\"pad\":\"{}\"}}", "x".repeat(1024 * 1024));
+        let (status, _) = call(state, "POST", "/validate", "application/json", &big).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    }
+
+    #[test]
+    fn deadline_follows_the_timeout_query_minus_a_margin_capped_at_30s() {
+        assert_eq!(deadline(Some("timeout=10s")), Duration::from_millis(9900));
+        assert_eq!(deadline(Some("a=b&timeout=1s")), Duration::from_millis(900));
+        assert_eq!(deadline(Some("timeout=2m")), Duration::from_millis(29_900));
+        assert_eq!(deadline(Some("timeout=bogus")), MAX_DEADLINE);
+        assert_eq!(deadline(None), MAX_DEADLINE);
+    }
+}

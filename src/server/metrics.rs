@@ -1,0 +1,166 @@
+//! Prometheus metrics of the server, read off the values the admission core returns.
+//!
+//! One `Registry` per server (no global state), so tests can run several servers in one
+//! process. Counter names are registered without `_total`; prometheus-client appends it.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+/// Latency buckets in seconds, 50 µs to 1 s: a review is tens of µs, the apiserver gives up at 1-30 s.
+const DURATION_BUCKETS: [f64; 15] = [
+    0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+    0.75, 1.0,
+];
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    pub webhook: String,
+    pub operation: String,
+    pub kind: String,
+    /// `allow`, `deny` or `error` (a caught panic)
+    pub decision: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ViolationLabels {
+    pub policy: String,
+    pub rule: String,
+    pub action: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabels {
+    /// `success` or `error`
+    pub result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CodeLabels {
+    pub code: String,
+}
+
+/// Every metric the server exports; cheap to clone (all handles are `Arc`s).
+#[derive(Clone, Debug)]
+pub struct Metrics {
+    pub requests: Family<RequestLabels, Counter>,
+    pub duration: Histogram,
+    pub violations: Family<ViolationLabels, Counter>,
+    pub policy_reloads: Family<ResultLabels, Counter>,
+    pub policies_loaded: Gauge,
+    pub cert_expiry: Gauge,
+    pub cert_reloads: Family<ResultLabels, Counter>,
+    pub exemptions_expiring: Gauge,
+    pub panics: Counter,
+    pub in_flight: Gauge,
+    pub http_errors: Family<CodeLabels, Counter>,
+    pub tls_handshake_errors: Counter,
+}
+
+impl Metrics {
+    /// Builds the metrics and registers them in `registry`.
+    pub fn register(registry: &mut Registry) -> Metrics {
+        let m = Metrics {
+            requests: Family::default(),
+            duration: Histogram::new(DURATION_BUCKETS),
+            violations: Family::default(),
+            policy_reloads: Family::default(),
+            policies_loaded: Gauge::default(),
+            cert_expiry: Gauge::default(),
+            cert_reloads: Family::default(),
+            exemptions_expiring: Gauge::default(),
+            panics: Counter::default(),
+            in_flight: Gauge::default(),
+            http_errors: Family::default(),
+            tls_handshake_errors: Counter::default(),
+        };
+        registry.register(
+            "podgate_admission_requests",
+            "Admission reviews answered, by webhook, operation, kind and decision",
+            m.requests.clone(),
+        );
+        registry.register(
+            "podgate_admission_duration_seconds",
+            "Time from request start to response, reviews only",
+            m.duration.clone(),
+        );
+        registry.register(
+            "podgate_policy_violations",
+            "Policy findings, by policy, rule and action",
+            m.violations.clone(),
+        );
+        registry.register(
+            "podgate_policy_reloads",
+            "Policy folder reload attempts, by result",
+            m.policy_reloads.clone(),
+        );
+        registry.register(
+            "podgate_policies_loaded",
+            "Number of policies in the serving set",
+            m.policies_loaded.clone(),
+        );
+        registry.register(
+            "podgate_tls_certificate_expiry_timestamp_seconds",
+            "notAfter of the serving certificate, Unix seconds",
+            m.cert_expiry.clone(),
+        );
+        registry.register(
+            "podgate_tls_certificate_reloads",
+            "Serving certificate reload attempts, by result",
+            m.cert_reloads.clone(),
+        );
+        registry.register(
+            "podgate_exemptions_expiring_total",
+            "Policy exemptions that expire within 7 days",
+            m.exemptions_expiring.clone(),
+        );
+        registry.register(
+            "podgate_panics",
+            "Panics caught while evaluating a review",
+            m.panics.clone(),
+        );
+        registry.register(
+            "podgate_admission_in_flight",
+            "Reviews being processed right now",
+            m.in_flight.clone(),
+        );
+        registry.register(
+            "podgate_http_errors",
+            "Requests refused before review (4xx), by status code",
+            m.http_errors.clone(),
+        );
+        registry.register(
+            "podgate_tls_handshake_errors",
+            "TLS handshakes that failed or timed out",
+            m.tls_handshake_errors.clone(),
+        );
+        // Zero samples up front, so dashboards and alerts see the series before the first reload.
+        for result in ["success", "error"] {
+            let labels = ResultLabels {
+                result: result.into(),
+            };
+            m.policy_reloads.get_or_create(&labels).inc_by(0);
+            m.cert_reloads.get_or_create(&labels).inc_by(0);
+        }
+        m
+    }
+}
+
+/// Decrements the in-flight gauge when dropped, also on cancellation.
+pub struct InFlight(Gauge);
+
+impl InFlight {
+    pub fn enter(gauge: &Gauge) -> InFlight {
+        gauge.inc();
+        InFlight(gauge.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}

@@ -1,0 +1,287 @@
+//! `podgate serve`: the HTTPS admission server and its plain-HTTP probe port.
+//!
+//! Layout: `app` (review routes), `listener` (TLS accept loop, per-connection limits,
+//! drain), `tls` (rustls config, swappable certificate), `reload` (watch + poll of policies
+//! and certificates), `metrics`, `probe`, `devcert` (the fresh-checkout default).
+//! This module wires them: load everything, serve, and on SIGTERM/SIGINT go unready, stop
+//! accepting, drain within the grace period and return.
+
+pub mod app;
+pub mod devcert;
+pub mod duration;
+pub mod listener;
+pub mod metrics;
+pub mod probe;
+pub mod reload;
+pub mod tls;
+
+use crate::policy::PolicySet;
+use anyhow::Context;
+use arc_swap::ArcSwap;
+use prometheus_client::registry::Registry;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+pub use tls::TlsMinVersion;
+
+/// Default serving certificate; when it and the key are both absent a development pair is made.
+pub const DEFAULT_TLS_CERT: &str = "certs/tls.crt";
+/// Default serving key.
+pub const DEFAULT_TLS_KEY: &str = "certs/tls.key";
+
+/// Log output format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Json,
+    Text,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    duration::parse(text).map_err(|e| e.to_string())
+}
+
+/// Flags of `podgate serve`; each also reads a `PODGATE_*` environment variable.
+#[derive(Clone, Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Address of the HTTPS admission endpoint (`POST /validate`, `POST /mutate`).
+    #[arg(long, env = "PODGATE_LISTEN", default_value = "0.0.0.0:8443")]
+    pub listen: SocketAddr,
+    /// Serving certificate chain, PEM [default: certs/tls.crt; when both default files are
+    /// missing a development CA and a localhost certificate are created in certs/].
+    #[arg(long, env = "PODGATE_TLS_CERT", value_name = "PATH")]
+    pub tls_cert: Option<PathBuf>,
+    /// Private key of the serving certificate, PEM [default: certs/tls.key].
+    #[arg(long, env = "PODGATE_TLS_KEY", value_name = "PATH")]
+    pub tls_key: Option<PathBuf>,
+    /// Folder of policy files, watched and reloaded on change.
+    #[arg(
+        long,
+        env = "PODGATE_POLICIES",
+        default_value = "./policies",
+        value_name = "DIR"
+    )]
+    pub policies: PathBuf,
+    /// CA bundle (PEM) for mutual TLS: when set, clients must present a certificate it signed.
+    #[arg(long, env = "PODGATE_CLIENT_CA", value_name = "PATH")]
+    pub client_ca: Option<PathBuf>,
+    /// Address of the plain-HTTP probe port (`/healthz`, `/readyz`, `/metrics`).
+    #[arg(long, env = "PODGATE_PROBE_LISTEN", default_value = "0.0.0.0:9090")]
+    pub probe_listen: SocketAddr,
+    /// Largest accepted request body (bytes, or with KiB/MiB suffix); larger ones get 413.
+    #[arg(long, env = "PODGATE_MAX_BODY", default_value = "7MiB", value_parser = duration::parse_size)]
+    pub max_body: usize,
+    /// How long in-flight requests may take to finish after SIGTERM/SIGINT.
+    #[arg(long, env = "PODGATE_SHUTDOWN_GRACE", default_value = "20s", value_parser = parse_duration)]
+    pub shutdown_grace: Duration,
+    /// Log format.
+    #[arg(long, env = "PODGATE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Json)]
+    pub log_format: LogFormat,
+    /// Lowest TLS version accepted.
+    #[arg(
+        long,
+        env = "PODGATE_TLS_MIN_VERSION",
+        value_enum,
+        default_value = "1.2"
+    )]
+    pub tls_min_version: TlsMinVersion,
+    /// Period of the content check behind the file watch (policies, certificates).
+    #[arg(long, env = "PODGATE_RELOAD_INTERVAL", default_value = "10s", value_parser = parse_duration, hide = true)]
+    pub reload_interval: Duration,
+    /// TLS handshake timeout.
+    #[arg(long, env = "PODGATE_HANDSHAKE_TIMEOUT", default_value = "10s", value_parser = parse_duration, hide = true)]
+    pub handshake_timeout: Duration,
+    /// Time a client has to send a complete request head, from its first byte (or from the
+    /// handshake, for the first request).
+    #[arg(long, env = "PODGATE_HEADER_READ_TIMEOUT", default_value = "30s", value_parser = parse_duration, hide = true)]
+    pub header_read_timeout: Duration,
+    /// A connection with no request for this long is closed.
+    #[arg(long, env = "PODGATE_IDLE_TIMEOUT", default_value = "90s", value_parser = parse_duration, hide = true)]
+    pub idle_timeout: Duration,
+}
+
+/// Most concurrent h2 streams per connection (rapid-reset hardening, CVE-2023-44487).
+const MAX_H2_STREAMS: u32 = 100;
+
+/// Installs a tracing subscriber (JSON or text, `RUST_LOG` filter, default `info`); does
+/// nothing if one is installed already.
+pub fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+/// Runs `podgate serve` to completion: builds the runtime, installs signal handlers first,
+/// serves until SIGTERM/SIGINT and returns `Ok` after the drain.
+pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    init_logging(args.log_format);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("building the tokio runtime")?;
+    let result = runtime.block_on(async {
+        // PID 1 in a container ignores SIGTERM unless a handler is installed: do it first.
+        let stop = signals()?;
+        serve(args, stop).await
+    });
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    result
+}
+
+/// Registers SIGTERM and SIGINT now and returns a future that resolves on either.
+fn signals() -> anyhow::Result<impl std::future::Future<Output = &'static str>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        }
+    })
+}
+
+/// Serves until `stop` resolves, then drains. Split from `run` so tests can drive it.
+pub async fn serve(
+    args: ServeArgs,
+    stop: impl std::future::Future<Output = &'static str>,
+) -> anyhow::Result<()> {
+    let ServeArgs {
+        listen,
+        tls_cert,
+        tls_key,
+        policies,
+        client_ca,
+        probe_listen,
+        max_body,
+        shutdown_grace,
+        log_format: _, // used by `run` before the runtime exists
+        tls_min_version,
+        reload_interval,
+        handshake_timeout,
+        header_read_timeout,
+        idle_timeout,
+    } = args;
+
+    let mut registry = Registry::default();
+    let metrics = metrics::Metrics::register(&mut registry);
+    let health = Arc::new(probe::Health::default());
+
+    // The probe port comes up first: /healthz answers while we load, /readyz says 503.
+    let probe_listener = tokio::net::TcpListener::bind(probe_listen)
+        .await
+        .with_context(|| format!("binding the probe port {probe_listen}"))?;
+    let (probe_stop_tx, probe_stop_rx) = watch::channel(false);
+    let probe_app = probe::router(probe::ProbeState {
+        health: health.clone(),
+        registry: Arc::new(registry),
+    });
+    let probe_task = tokio::spawn(async move {
+        let mut rx = probe_stop_rx;
+        axum::serve(probe_listener, probe_app)
+            .with_graceful_shutdown(async move {
+                let _ = rx.wait_for(|stop| *stop).await;
+            })
+            .await
+    });
+
+    let (cert_path, key_path) = devcert::resolve(tls_cert, tls_key)?;
+    let provider = tls::provider();
+    let loaded = tls::load_pair(
+        &cert_path,
+        &key_path,
+        &provider,
+        jiff::Timestamp::now().as_second(),
+    )
+    .context("loading the serving certificate")?;
+    metrics.cert_expiry.set(loaded.not_after);
+    let resolver = Arc::new(tls::CertResolver::new(loaded.key));
+    let client_roots = client_ca
+        .as_deref()
+        .map(tls::load_client_roots)
+        .transpose()
+        .context("loading the client CA")?;
+    let mtls = client_roots.is_some();
+    let tls_config = Arc::new(ArcSwap::from_pointee(tls::server_config(
+        provider,
+        tls_min_version,
+        resolver.clone(),
+        client_roots,
+    )?));
+
+    let set = PolicySet::load_dir(&policies).map_err(|errors| {
+        anyhow::anyhow!("loading policies from {}:\n{errors}", policies.display())
+    })?;
+    tracing::info!(dir = %policies.display(), policies = set.len(), hash = set.hash(), "policy set loaded");
+    metrics
+        .policies_loaded
+        .set(i64::try_from(set.len()).unwrap_or(i64::MAX));
+    let policy_set = Arc::new(ArcSwap::from_pointee(set));
+
+    let _reloader = reload::Reloader {
+        policies_dir: policies.clone(),
+        policies: policy_set.clone(),
+        cert: cert_path.clone(),
+        key: key_path.clone(),
+        resolver,
+        client_ca,
+        tls_config: tls_config.clone(),
+        min_version: tls_min_version,
+        metrics: metrics.clone(),
+        interval: reload_interval,
+    }
+    .spawn()
+    .context("starting the reload thread")?;
+
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding {listen}"))?;
+    let app = app::router(app::AppState::new(policy_set, metrics.clone(), max_body));
+    let limits = listener::ConnLimits {
+        handshake: handshake_timeout,
+        header_read: header_read_timeout,
+        idle: idle_timeout,
+        max_h2_streams: MAX_H2_STREAMS,
+    };
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let server = tokio::spawn(listener::serve(
+        listener,
+        tls_config,
+        app,
+        limits,
+        metrics,
+        shutdown_rx,
+        shutdown_grace,
+    ));
+    health.set_loaded();
+    tracing::info!(%listen, %probe_listen, cert = %cert_path.display(), mtls, "serving");
+
+    let signal = stop.await;
+    health.set_shutting_down();
+    tracing::info!(signal, grace = ?shutdown_grace, "shutting down: not ready, no new connections");
+    let _ = shutdown_tx.send(true);
+    match server.await {
+        Ok(0) => tracing::info!("all connections drained"),
+        Ok(open) => tracing::warn!(open, "grace period over; closing remaining connections"),
+        Err(error) => tracing::error!(%error, "server task failed"),
+    }
+    let _ = probe_stop_tx.send(true);
+    if let Ok(Err(error)) = probe_task.await {
+        tracing::warn!(%error, "probe server ended with an error");
+    }
+    tracing::info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,373 @@
+//! Hot reload of the policy folder, the serving certificate/key and the client CA.
+//!
+//! A directory watch (notify) gives fast reaction; a periodic content check (hash of the
+//! file contents, read through symlinks) catches whatever the watch misses, notably the
+//! kubelet's `..data` symlink swap on ConfigMap/Secret volumes. A version that fails to load
+//! is logged and counted and the last good one keeps serving. Runs on its own thread: the
+//! work is file I/O and parsing, never on the async workers.
+
+use super::metrics::{Metrics, ResultLabels};
+use super::tls::{self, CertResolver, TlsMinVersion};
+use crate::policy::PolicySet;
+use arc_swap::ArcSwap;
+use notify::{EventKind, RecursiveMode, Watcher};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// Events arriving within this window after the first are folded into one check.
+const DEBOUNCE: Duration = Duration::from_millis(100);
+/// Exemptions that expire within this many days are reported.
+pub const EXPIRING_WITHIN_DAYS: i64 = 7;
+
+/// What the reloader keeps current.
+pub struct Reloader {
+    pub policies_dir: PathBuf,
+    pub policies: Arc<ArcSwap<PolicySet>>,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub resolver: Arc<CertResolver>,
+    pub client_ca: Option<PathBuf>,
+    pub tls_config: Arc<ArcSwap<rustls::ServerConfig>>,
+    pub min_version: TlsMinVersion,
+    pub metrics: Metrics,
+    pub interval: Duration,
+}
+
+/// Stops the reload thread when dropped.
+pub struct ReloadHandle {
+    stop: Arc<AtomicBool>,
+    wake: mpsc::Sender<()>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for ReloadHandle {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = self.wake.send(());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Hash of every regular file under `dir` whose path has no component starting with `.`
+/// (skips the kubelet's `..data`/`..2024_..` internals; the visible names link through them),
+/// following symlinks. `None` when the directory cannot be read.
+pub fn fingerprint_dir(dir: &Path) -> Option<[u8; 32]> {
+    fn walk(dir: &Path, rel: &Path, depth: usize, out: &mut Vec<(PathBuf, Vec<u8>)>) -> bool {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return false;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            if name.to_string_lossy().starts_with('.') {
+                continue;
+            }
+            let path = entry.path();
+            let rel = rel.join(&name);
+            // metadata() follows symlinks.
+            match std::fs::metadata(&path) {
+                Ok(m) if m.is_dir() && depth < 4 => {
+                    walk(&path, &rel, depth + 1, out);
+                }
+                Ok(m) if m.is_file() => {
+                    let bytes = std::fs::read(&path).unwrap_or_default();
+                    out.push((rel, bytes));
+                }
+                _ => {}
+            }
+        }
+        true
+    }
+    let mut files = Vec::new();
+    if !walk(dir, Path::new(""), 0, &mut files) {
+        return None;
+    }
+    files.sort();
+    let mut hasher = Sha256::new();
+    for (path, bytes) in &files {
+        hasher.update(path.to_string_lossy().as_bytes());
+        hasher.update([0]);
+        hasher.update((bytes.len() as u64).to_le_bytes());
+        hasher.update(bytes);
+    }
+    Some(hasher.finalize().into())
+}
+
+/// Hash of the contents of `paths` (through symlinks); unreadable files hash as empty.
+pub fn fingerprint_files(paths: &[&Path]) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    for path in paths {
+        let bytes = std::fs::read(path).unwrap_or_default();
+        hasher.update((bytes.len() as u64).to_le_bytes());
+        hasher.update(&bytes);
+    }
+    hasher.finalize().into()
+}
+
+fn parent(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+struct Seen {
+    policies: Option<[u8; 32]>,
+    cert: [u8; 32],
+    client_ca: Option<[u8; 32]>,
+}
+
+impl Reloader {
+    /// Starts the watch and the poll thread. The fingerprints of what is loaded now are the
+    /// baseline, so nothing reloads until something changes.
+    pub fn spawn(self) -> std::io::Result<ReloadHandle> {
+        let (wake, events) = mpsc::channel::<()>();
+        let stop = Arc::new(AtomicBool::new(false));
+        let seen = Seen {
+            policies: fingerprint_dir(&self.policies_dir),
+            cert: fingerprint_files(&[&self.cert, &self.key]),
+            client_ca: self.client_ca.as_deref().map(|p| fingerprint_files(&[p])),
+        };
+        let watcher = self.watch(wake.clone());
+        let thread_stop = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("podgate-reload".into())
+            .spawn(move || {
+                // Keep the watcher alive for as long as the loop runs.
+                let _watcher = watcher;
+                self.run(seen, &events, &thread_stop);
+            })?;
+        Ok(ReloadHandle {
+            stop,
+            wake,
+            thread: Some(thread),
+        })
+    }
+
+    fn watch(&self, wake: mpsc::Sender<()>) -> Option<notify::RecommendedWatcher> {
+        let handler = move |event: notify::Result<notify::Event>| {
+            let Ok(event) = event else { return };
+            // Our own reads raise open/close events; only changes matter.
+            if let EventKind::Access(kind) = event.kind
+                && !matches!(
+                    kind,
+                    notify::event::AccessKind::Close(notify::event::AccessMode::Write)
+                )
+            {
+                return;
+            }
+            let _ = wake.send(());
+        };
+        let mut watcher = match notify::recommended_watcher(handler) {
+            Ok(w) => w,
+            Err(error) => {
+                tracing::warn!(%error, "file watch unavailable; relying on the periodic check");
+                return None;
+            }
+        };
+        let mut dirs = vec![
+            (self.policies_dir.clone(), RecursiveMode::Recursive),
+            (parent(&self.cert), RecursiveMode::NonRecursive),
+            (parent(&self.key), RecursiveMode::NonRecursive),
+        ];
+        if let Some(ca) = &self.client_ca {
+            dirs.push((parent(ca), RecursiveMode::NonRecursive));
+        }
+        dirs.dedup_by(|a, b| a.0 == b.0);
+        for (dir, mode) in dirs {
+            if let Err(error) = watcher.watch(&dir, mode) {
+                tracing::warn!(dir = %dir.display(), %error, "cannot watch directory; relying on the periodic check");
+            }
+        }
+        Some(watcher)
+    }
+
+    fn run(&self, mut seen: Seen, events: &mpsc::Receiver<()>, stop: &AtomicBool) {
+        self.update_exemptions();
+        loop {
+            match events.recv_timeout(self.interval) {
+                Ok(()) => {
+                    // Fold a burst (a symlink swap is several events) into one check.
+                    std::thread::sleep(DEBOUNCE);
+                    while events.try_recv().is_ok() {}
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => return,
+            }
+            if stop.load(Ordering::SeqCst) {
+                return;
+            }
+            self.check_policies(&mut seen);
+            self.check_cert(&mut seen);
+            self.check_client_ca(&mut seen);
+            self.update_exemptions();
+        }
+    }
+
+    fn count(
+        family: &prometheus_client::metrics::family::Family<
+            ResultLabels,
+            prometheus_client::metrics::counter::Counter,
+        >,
+        ok: bool,
+    ) {
+        family
+            .get_or_create(&ResultLabels {
+                result: if ok { "success" } else { "error" }.into(),
+            })
+            .inc();
+    }
+
+    fn check_policies(&self, seen: &mut Seen) {
+        let now = fingerprint_dir(&self.policies_dir);
+        if now.is_none() || now == seen.policies {
+            return;
+        }
+        seen.policies = now;
+        match PolicySet::load_dir(&self.policies_dir) {
+            Ok(set) => {
+                let old = self.policies.load();
+                if set.hash() == old.hash() {
+                    return;
+                }
+                tracing::info!(
+                    dir = %self.policies_dir.display(),
+                    old_hash = old.hash(),
+                    new_hash = set.hash(),
+                    policies = set.len(),
+                    "policy set reloaded"
+                );
+                self.metrics
+                    .policies_loaded
+                    .set(i64::try_from(set.len()).unwrap_or(i64::MAX));
+                self.policies.store(Arc::new(set));
+                Self::count(&self.metrics.policy_reloads, true);
+            }
+            Err(errors) => {
+                tracing::error!(
+                    dir = %self.policies_dir.display(),
+                    errors = %errors,
+                    serving_hash = self.policies.load().hash(),
+                    "policy reload refused; keeping the last good set"
+                );
+                Self::count(&self.metrics.policy_reloads, false);
+            }
+        }
+    }
+
+    fn check_cert(&self, seen: &mut Seen) {
+        let now = fingerprint_files(&[&self.cert, &self.key]);
+        if now == seen.cert {
+            return;
+        }
+        seen.cert = now;
+        let provider = tls::provider();
+        match tls::load_pair(
+            &self.cert,
+            &self.key,
+            &provider,
+            jiff::Timestamp::now().as_second(),
+        ) {
+            Ok(loaded) => {
+                self.resolver.swap(loaded.key);
+                self.metrics.cert_expiry.set(loaded.not_after);
+                Self::count(&self.metrics.cert_reloads, true);
+                tracing::info!(cert = %self.cert.display(), not_after = %tls::format_ts(loaded.not_after), "serving certificate reloaded");
+            }
+            Err(error) => {
+                Self::count(&self.metrics.cert_reloads, false);
+                tracing::error!(%error, "certificate reload refused; keeping the current certificate");
+            }
+        }
+    }
+
+    fn check_client_ca(&self, seen: &mut Seen) {
+        let Some(ca) = &self.client_ca else { return };
+        let now = fingerprint_files(&[ca]);
+        if Some(now) == seen.client_ca {
+            return;
+        }
+        seen.client_ca = Some(now);
+        let built = tls::load_client_roots(ca).and_then(|roots| {
+            tls::server_config(
+                tls::provider(),
+                self.min_version,
+                self.resolver.clone(),
+                Some(roots),
+            )
+        });
+        match built {
+            Ok(config) => {
+                self.tls_config.store(Arc::new(config));
+                Self::count(&self.metrics.cert_reloads, true);
+                tracing::info!(client_ca = %ca.display(), "client CA reloaded");
+            }
+            Err(error) => {
+                Self::count(&self.metrics.cert_reloads, false);
+                tracing::error!(%error, "client CA reload refused; keeping the current one");
+            }
+        }
+    }
+
+    fn update_exemptions(&self) {
+        let n = self
+            .policies
+            .load()
+            .exemptions_expiring(jiff::Timestamp::now(), EXPIRING_WITHIN_DAYS);
+        self.metrics
+            .exemptions_expiring
+            .set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    /// Lays out `dir` like a kubelet ConfigMap volume pointing at version `v`.
+    fn publish(dir: &Path, v: &str, content: &str) {
+        let vdir = dir.join(format!("..{v}"));
+        std::fs::create_dir_all(&vdir).unwrap();
+        std::fs::write(vdir.join("p.yaml"), content).unwrap();
+        let tmp = dir.join("..data_tmp");
+        symlink(format!("..{v}"), &tmp).unwrap();
+        std::fs::rename(&tmp, dir.join("..data")).unwrap();
+        if std::fs::symlink_metadata(dir.join("p.yaml")).is_err() {
+            symlink("..data/p.yaml", dir.join("p.yaml")).unwrap();
+        }
+    }
+
+    #[test]
+    fn fingerprint_changes_on_a_kubelet_data_swap_and_ignores_dot_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        publish(dir.path(), "v1", "a: 1\n");
+        let first = fingerprint_dir(dir.path()).unwrap();
+        assert_eq!(
+            fingerprint_dir(dir.path()),
+            Some(first),
+            "stable without changes"
+        );
+        std::fs::write(dir.path().join(".hidden"), "x").unwrap();
+        assert_eq!(
+            fingerprint_dir(dir.path()),
+            Some(first),
+            "dot entries are ignored"
+        );
+        publish(dir.path(), "v2", "a: 2\n");
+        assert_ne!(fingerprint_dir(dir.path()), Some(first), "swap not seen");
+    }
+
+    #[test]
+    fn fingerprint_of_a_missing_folder_is_none() {
+        assert_eq!(
+            fingerprint_dir(Path::new("/nonexistent/podgate/policies")),
+            None
+        );
+    }
+}

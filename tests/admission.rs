@@ -1,0 +1,604 @@
+//! Admission glue: operations, subresources, kinds, actions, exemptions and the answer's shape.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
+
+use base64::Engine as _;
+use podgate::admission::{
+    ReviewError, Webhook, error_review, limit_warnings, review, verify_response,
+};
+use podgate::policy::PolicySet;
+use serde_json::{Value, json};
+
+const HEADER: &str = "apiVersion: podgate.dev/v1alpha1\nkind: PodPolicy\n";
+
+fn policies(docs: &[&str]) -> PolicySet {
+    let text: Vec<String> = docs.iter().map(|d| format!("{HEADER}{d}")).collect();
+    PolicySet::from_sources(&[("test.yaml".to_string(), text.join("\n---\n"))])
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn hosts_and_ns(action: &str) -> PolicySet {
+    policies(&[&format!(
+        "metadata: {{name: guard}}\nspec:\n  action: {action}\n  validate:\n    hostsFile: {{}}\n    hostNamespaces:\n      forbiddenCombinations: [[hostPID, privileged]]\n"
+    )])
+}
+
+fn pod(spec: Value) -> Value {
+    json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "team-a", "labels": {"app": "x"}}, "spec": spec})
+}
+
+fn request(object: Value) -> Value {
+    json!({
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": "7f0b2891-916f-4ed6-b7cd-27bff1815a8c",
+            "kind": {"group": "", "version": "v1", "kind": "Pod"},
+            "resource": {"group": "", "version": "v1", "resource": "pods"},
+            "namespace": "team-a",
+            "operation": "CREATE",
+            "userInfo": {"username": "alice", "groups": ["devs", "system:authenticated"]},
+            "object": object,
+            "oldObject": null,
+            "dryRun": false
+        }
+    })
+}
+
+fn bad_pod() -> Value {
+    pod(json!({
+        "hostPID": true,
+        "containers": [
+            {"name": "app", "image": "nginx:1.27", "volumeMounts": [{"name": "h", "mountPath": "/etc/hosts"}]},
+            {"name": "side", "image": "busybox:1.36", "securityContext": {"privileged": true}}
+        ],
+        "volumes": [{"name": "h", "configMap": {"name": "hosts"}}]
+    }))
+}
+
+fn now() -> jiff::Timestamp {
+    "2026-11-27T12:00:00Z".parse().unwrap()
+}
+
+struct Answer {
+    json: Value,
+    summary: podgate::admission::Summary,
+}
+
+fn answer(set: &PolicySet, req: &Value, webhook: Webhook) -> Answer {
+    let body = serde_json::to_vec(req).unwrap();
+    let r = review(set, &body, webhook, now()).unwrap();
+    verify_response(&body, &r.body, webhook).unwrap_or_else(|e| panic!("contract: {e}"));
+    Answer {
+        json: serde_json::from_slice(&r.body).unwrap(),
+        summary: r.summary,
+    }
+}
+
+fn patch_of(a: &Answer) -> Value {
+    match a.json["response"]["patch"].as_str() {
+        None => json!([]),
+        Some(p) => {
+            serde_json::from_slice(&base64::engine::general_purpose::STANDARD.decode(p).unwrap())
+                .unwrap()
+        }
+    }
+}
+
+#[test]
+fn enforce_denies_with_403_and_lists_every_violation() {
+    let a = answer(
+        &hosts_and_ns("Enforce"),
+        &request(bad_pod()),
+        Webhook::Validate,
+    );
+    let r = &a.json["response"];
+    assert_eq!(r["allowed"], false);
+    assert_eq!(r["uid"], "7f0b2891-916f-4ed6-b7cd-27bff1815a8c");
+    assert_eq!(r["status"]["code"], 403);
+    assert_eq!(r["status"]["reason"], "Forbidden");
+    let message = r["status"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("podgate: Pod \"p\": 2 violations:"),
+        "{message}"
+    );
+    assert!(
+        message.contains("spec.containers[0].volumeMounts[0].mountPath"),
+        "{message}"
+    );
+    assert!(
+        message.contains(
+            "hostPID (spec.hostPID) with privileged (spec.containers[1].securityContext.privileged)"
+        ),
+        "{message}"
+    );
+    assert_eq!(a.summary.code, 403);
+    assert_eq!(a.summary.findings.len(), 2);
+}
+
+#[test]
+fn warn_allows_with_warnings_and_audit_only_annotates() {
+    let a = answer(
+        &hosts_and_ns("Warn"),
+        &request(bad_pod()),
+        Webhook::Validate,
+    );
+    assert_eq!(a.json["response"]["allowed"], true);
+    let warnings = a.json["response"]["warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 2);
+    assert!(
+        warnings
+            .iter()
+            .all(|w| w.as_str().unwrap().starts_with("[guard] "))
+    );
+
+    let a = answer(
+        &hosts_and_ns("Audit"),
+        &request(bad_pod()),
+        Webhook::Validate,
+    );
+    let r = &a.json["response"];
+    assert_eq!(r["allowed"], true);
+    assert!(r.get("warnings").is_none());
+    let audit: Value =
+        serde_json::from_str(r["auditAnnotations"]["guard"].as_str().unwrap()).unwrap();
+    assert_eq!(audit["violations"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn audit_mutations_are_annotated_not_patched() {
+    let set = policies(&[
+        "metadata: {name: pull}\nspec:\n  action: Audit\n  mutate:\n    imagePullPolicy: {}\n",
+    ]);
+    let req = request(pod(
+        json!({"containers": [{"name": "a", "image": "nginx", "imagePullPolicy": "IfNotPresent"}]}),
+    ));
+    let a = answer(&set, &req, Webhook::Mutate);
+    assert!(a.json["response"].get("patch").is_none());
+    let audit: Value = serde_json::from_str(
+        a.json["response"]["auditAnnotations"]["pull"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(audit["patch"][0]["op"], "replace");
+}
+
+#[test]
+fn operations_and_subresources_outside_scope_are_allowed_untouched() {
+    let set = hosts_and_ns("Enforce");
+    let cases = [
+        ("UPDATE", None),
+        ("DELETE", None),
+        ("CONNECT", None),
+        ("UPDATE", Some("status")),
+        ("CREATE", Some("binding")),
+    ];
+    for (op, sub) in cases {
+        let mut req = request(bad_pod());
+        req["request"]["operation"] = json!(op);
+        if let Some(sub) = sub {
+            req["request"]["subResource"] = json!(sub);
+        }
+        for webhook in [Webhook::Validate, Webhook::Mutate] {
+            let a = answer(&set, &req, webhook);
+            assert_eq!(a.json["response"]["allowed"], true, "{op} {sub:?}");
+            assert!(a.summary.findings.is_empty());
+        }
+    }
+}
+
+#[test]
+fn delete_with_null_object_is_allowed() {
+    let mut req = request(Value::Null);
+    req["request"]["operation"] = json!("DELETE");
+    req["request"]["oldObject"] = bad_pod();
+    let a = answer(&hosts_and_ns("Enforce"), &req, Webhook::Validate);
+    assert_eq!(a.json["response"]["allowed"], true);
+}
+
+#[test]
+fn mirror_pods_are_allowed_untouched() {
+    let mut obj = bad_pod();
+    obj["metadata"]["annotations"] = json!({"kubernetes.io/config.mirror": "abc"});
+    let a = answer(&hosts_and_ns("Enforce"), &request(obj), Webhook::Validate);
+    assert_eq!(a.json["response"]["allowed"], true);
+}
+
+#[test]
+fn ephemeral_container_updates_judge_only_the_new_containers() {
+    let set = hosts_and_ns("Enforce");
+    let old = pod(json!({
+        "hostPID": true,
+        "containers": [{"name": "app", "image": "nginx:1.27"}],
+        "ephemeralContainers": [{"name": "old-debug", "image": "busybox:1", "securityContext": {"privileged": true}}]
+    }));
+    let mut new = old.clone();
+    new["spec"]["ephemeralContainers"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!(
+            {"name": "debugger", "image": "busybox:1", "securityContext": {"privileged": true}}
+        ));
+    let mut req = request(new.clone());
+    req["request"]["operation"] = json!("UPDATE");
+    req["request"]["subResource"] = json!("ephemeralcontainers");
+    req["request"]["oldObject"] = old.clone();
+    let a = answer(&set, &req, Webhook::Validate);
+    assert_eq!(a.json["response"]["allowed"], false);
+    let message = a.json["response"]["status"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("spec.ephemeralContainers[1].securityContext.privileged"),
+        "{message}"
+    );
+    // The mutating webhook leaves ephemeral updates alone.
+    let m = answer(&set, &req, Webhook::Mutate);
+    assert_eq!(m.json["response"]["allowed"], true);
+    // An update adding a harmless container passes although an old one is privileged.
+    let mut harmless = old.clone();
+    harmless["spec"]["ephemeralContainers"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"name": "d2", "image": "busybox:1"}));
+    req["request"]["object"] = harmless;
+    assert_eq!(
+        answer(&set, &req, Webhook::Validate).json["response"]["allowed"],
+        true
+    );
+}
+
+#[test]
+fn v1beta1_reviews_are_answered_in_v1beta1() {
+    let mut req = request(bad_pod());
+    req["apiVersion"] = json!("admission.k8s.io/v1beta1");
+    let a = answer(&hosts_and_ns("Enforce"), &req, Webhook::Validate);
+    assert_eq!(a.json["apiVersion"], "admission.k8s.io/v1beta1");
+    assert_eq!(a.json["kind"], "AdmissionReview");
+}
+
+#[test]
+fn unreadable_objects_are_denied_with_400_and_the_uid() {
+    let set = hosts_and_ns("Enforce");
+    let cases = [
+        (
+            "containers not a list",
+            pod(json!({"containers": "nope"})),
+            "object is not a valid Pod",
+        ),
+        (
+            "no spec",
+            json!({"metadata": {"name": "p"}}),
+            "Pod has no spec",
+        ),
+        (
+            "no object",
+            Value::Null,
+            "CREATE request for a Pod has no object",
+        ),
+    ];
+    for (name, object, text) in cases {
+        let a = answer(&set, &request(object), Webhook::Validate);
+        let r = &a.json["response"];
+        assert_eq!(r["allowed"], false, "{name}");
+        assert_eq!(r["status"]["code"], 400, "{name}");
+        assert!(
+            r["status"]["message"].as_str().unwrap().contains(text),
+            "{name}: {}",
+            r["status"]["message"]
+        );
+        assert_eq!(r["uid"], "7f0b2891-916f-4ed6-b7cd-27bff1815a8c");
+    }
+}
+
+#[test]
+fn bodies_that_are_not_reviews_are_errors_for_the_caller() {
+    let set = PolicySet::empty();
+    let err = |body: &[u8]| review(&set, body, Webhook::Validate, now()).unwrap_err();
+    assert!(matches!(err(b"{not json"), ReviewError::Json(_)));
+    assert!(matches!(err(b""), ReviewError::Json(_)));
+    assert!(matches!(
+        err(br#"{"apiVersion":"v1","kind":"Pod"}"#),
+        ReviewError::NotReview(_)
+    ));
+    assert!(matches!(
+        err(br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}"#),
+        ReviewError::NotReview(_)
+    ));
+    assert!(matches!(err(br#"[1,2]"#), ReviewError::NotReview(_)));
+    assert!(matches!(
+        err(br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":""}}"#),
+        ReviewError::NotReview(_)
+    ));
+}
+
+#[test]
+fn error_review_echoes_uid_and_version_when_readable() {
+    let body = serde_json::to_vec(&request(bad_pod())).unwrap();
+    let out: Value =
+        serde_json::from_slice(&error_review(&body, 500, "evaluation panicked")).unwrap();
+    assert_eq!(
+        out["response"]["uid"],
+        "7f0b2891-916f-4ed6-b7cd-27bff1815a8c"
+    );
+    assert_eq!(out["response"]["allowed"], false);
+    assert_eq!(out["response"]["status"]["code"], 500);
+    assert_eq!(out["apiVersion"], "admission.k8s.io/v1");
+    let garbage: Value = serde_json::from_slice(&error_review(b"\xff", 400, "x")).unwrap();
+    assert_eq!(garbage["response"]["uid"], "");
+}
+
+#[test]
+fn dry_run_gets_the_same_answer() {
+    let set = hosts_and_ns("Enforce");
+    let mut req = request(bad_pod());
+    let wet = answer(&set, &req, Webhook::Validate).json;
+    req["request"]["dryRun"] = json!(true);
+    assert_eq!(answer(&set, &req, Webhook::Validate).json, wet);
+}
+
+#[test]
+fn match_namespaces_exclusions_and_pod_selector() {
+    let set = policies(&[
+        "metadata: {name: guard}\nspec:\n  match:\n    namespaces: [\"team-*\"]\n    excludeNamespaces: [team-ops]\n    podSelector:\n      matchExpressions: [{key: app, operator: In, values: [x, y]}]\n  validate:\n    hostsFile: {}\n",
+    ]);
+    let cases = [
+        ("team-a", "x", false),
+        ("team-ops", "x", true),
+        ("prod", "x", true),
+        ("team-a", "z", true),
+    ];
+    for (ns, app, allowed) in cases {
+        let mut obj = bad_pod();
+        obj["metadata"]["labels"]["app"] = json!(app);
+        let mut req = request(obj);
+        req["request"]["namespace"] = json!(ns);
+        assert_eq!(
+            answer(&set, &req, Webhook::Validate).json["response"]["allowed"],
+            allowed,
+            "{ns} {app}"
+        );
+    }
+}
+
+#[test]
+fn exemptions_by_service_account_user_group_and_expiry() {
+    let exemption = |criteria: &str| {
+        policies(&[&format!(
+            "metadata: {{name: guard}}\nspec:\n  exemptions:\n    - {criteria}\n      reason: test\n  validate:\n    hostsFile: {{}}\n"
+        )])
+    };
+    let with_sa = |sa: &str| {
+        let mut obj = bad_pod();
+        obj["spec"]["serviceAccountName"] = json!(sa);
+        request(obj)
+    };
+    let allowed = |set: &PolicySet, req: &Value| {
+        answer(set, req, Webhook::Validate).json["response"]["allowed"] == true
+    };
+    let sa = exemption("serviceAccounts: [\"team-a:node-*\"]");
+    assert!(allowed(&sa, &with_sa("node-exporter")));
+    assert!(!allowed(&sa, &with_sa("web")));
+    // Without serviceAccountName the Pod runs as "default".
+    assert!(allowed(
+        &exemption("serviceAccounts: [\"team-a:default\"]"),
+        &request(bad_pod())
+    ));
+    assert!(allowed(
+        &exemption("usernames: [ali*]"),
+        &request(bad_pod())
+    ));
+    assert!(!allowed(
+        &exemption("usernames: [bob]"),
+        &request(bad_pod())
+    ));
+    assert!(allowed(&exemption("groups: [devs]"), &request(bad_pod())));
+    // Still valid on its last day, gone the day after.
+    assert!(allowed(
+        &exemption("groups: [devs]\n      expires: \"2026-11-27\""),
+        &request(bad_pod())
+    ));
+    assert!(!allowed(
+        &exemption("groups: [devs]\n      expires: \"2026-11-26\""),
+        &request(bad_pod())
+    ));
+    // An exemption that applies is recorded for the audit log.
+    let a = answer(
+        &exemption("groups: [devs]"),
+        &request(bad_pod()),
+        Webhook::Validate,
+    );
+    assert_eq!(
+        a.json["response"]["auditAnnotations"]["exempted"],
+        "guard: test"
+    );
+}
+
+fn deployment(template_spec: Value) -> Value {
+    json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "team-a"},
+        "spec": {"selector": {"matchLabels": {"app": "x"}}, "template": {"metadata": {"labels": {"app": "x"}}, "spec": template_spec}}
+    })
+}
+
+fn workload_request(object: Value, group: &str, kind: &str) -> Value {
+    let mut req = request(object);
+    req["request"]["kind"] = json!({"group": group, "version": "v1", "kind": kind});
+    req
+}
+
+#[test]
+fn workload_templates_are_validated_with_their_own_paths() {
+    let set = hosts_and_ns("Enforce");
+    let spec = bad_pod()["spec"].clone();
+    let a = answer(
+        &set,
+        &workload_request(deployment(spec.clone()), "apps", "Deployment"),
+        Webhook::Validate,
+    );
+    let message = a.json["response"]["status"]["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        message.contains("spec.template.spec.containers[0].volumeMounts[0].mountPath"),
+        "{message}"
+    );
+    let cron = json!({"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "c"},
+        "spec": {"schedule": "* * * * *", "jobTemplate": {"spec": {"template": {"spec": spec}}}}});
+    let a = answer(
+        &set,
+        &workload_request(cron, "batch", "CronJob"),
+        Webhook::Validate,
+    );
+    let message = a.json["response"]["status"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("spec.jobTemplate.spec.template.spec.hostPID"),
+        "{message}"
+    );
+    // Updates of workloads are validated too (kubectl apply of an existing Deployment).
+    let mut update = workload_request(deployment(bad_pod()["spec"].clone()), "apps", "Deployment");
+    update["request"]["operation"] = json!("UPDATE");
+    assert_eq!(
+        answer(&set, &update, Webhook::Validate).json["response"]["allowed"],
+        false
+    );
+    // An update that keeps the template (e.g. scaling a Deployment that predates the policy)
+    // creates no Pod and is let through, so controllers can still clean up.
+    let mut scale = update.clone();
+    scale["request"]["oldObject"] = scale["request"]["object"].clone();
+    scale["request"]["object"]["spec"]["replicas"] = json!(0);
+    assert_eq!(
+        answer(&set, &scale, Webhook::Validate).json["response"]["allowed"],
+        true
+    );
+    let mut changed = scale.clone();
+    changed["request"]["oldObject"]["spec"]["template"]["spec"]["hostPID"] = json!(false);
+    assert_eq!(
+        answer(&set, &changed, Webhook::Validate).json["response"]["allowed"],
+        false
+    );
+    // Kinds without a pod spec are none of podgate's business.
+    let svc = workload_request(
+        json!({"apiVersion": "v1", "kind": "Service"}),
+        "",
+        "Service",
+    );
+    assert_eq!(
+        answer(&set, &svc, Webhook::Validate).json["response"]["allowed"],
+        true
+    );
+}
+
+#[test]
+fn templates_are_patched_only_when_the_policy_says_so() {
+    let doc = |templates: bool| {
+        format!(
+            "metadata: {{name: pull}}\nspec:\n  mutate:\n    templates: {templates}\n    imagePullPolicy: {{}}\n"
+        )
+    };
+    let req = workload_request(
+        deployment(json!({"containers": [{"name": "a", "image": "nginx"}]})),
+        "apps",
+        "Deployment",
+    );
+    let off = answer(&policies(&[&doc(false)]), &req, Webhook::Mutate);
+    assert_eq!(patch_of(&off), json!([]));
+    let on = answer(&policies(&[&doc(true)]), &req, Webhook::Mutate);
+    assert_eq!(
+        patch_of(&on),
+        json!([{"op": "add", "path": "/spec/template/spec/containers/0/imagePullPolicy", "value": "Always"}])
+    );
+    // The validating re-check does not judge templates (their Pods are mutated on create).
+    let v = answer(&policies(&[&doc(false)]), &req, Webhook::Validate);
+    assert_eq!(v.json["response"]["allowed"], true);
+}
+
+#[test]
+fn host_alias_deny_conflicts_deny_on_both_webhooks() {
+    let set = policies(&[
+        "metadata: {name: aliases}\nspec:\n  mutate:\n    hostAliases:\n      entries: [{ip: 10.1.2.3, hostnames: [db.remote]}]\n      onConflict: Deny\n",
+    ]);
+    let req = request(pod(
+        json!({"containers": [{"name": "a", "image": "nginx:1"}], "hostAliases": [{"ip": "10.9.9.9", "hostnames": ["db.remote"]}]}),
+    ));
+    for webhook in [Webhook::Mutate, Webhook::Validate] {
+        let a = answer(&set, &req, webhook);
+        assert_eq!(a.json["response"]["allowed"], false, "{webhook:?}");
+        assert!(a.json["response"].get("patch").is_none());
+        assert!(
+            a.json["response"]["status"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("db.remote")
+        );
+    }
+    let ok = request(pod(
+        json!({"containers": [{"name": "a", "image": "nginx:1"}]}),
+    ));
+    let a = answer(&set, &ok, Webhook::Mutate);
+    assert_eq!(
+        patch_of(&a),
+        json!([{"op": "add", "path": "/spec/hostAliases", "value": [{"ip": "10.1.2.3", "hostnames": ["db.remote"]}]}])
+    );
+    // Without the patch applied, the validating webhook notices the missing entry.
+    let v = answer(&set, &ok, Webhook::Validate);
+    assert_eq!(v.json["response"]["allowed"], false);
+    assert_eq!(v.summary.findings[0].rule.as_str(), "hostAliases");
+}
+
+#[test]
+fn validate_never_patches_and_mutate_without_changes_sends_no_patch() {
+    let set = policies(&[
+        "metadata: {name: pull}\nspec:\n  action: Warn\n  mutate:\n    imagePullPolicy: {}\n",
+    ]);
+    let req = request(pod(
+        json!({"containers": [{"name": "a", "image": "nginx:1.27", "imagePullPolicy": "IfNotPresent"}]}),
+    ));
+    let a = answer(&set, &req, Webhook::Mutate);
+    assert!(
+        a.json["response"].get("patch").is_none() && a.json["response"].get("patchType").is_none()
+    );
+    let mut latest = req.clone();
+    latest["request"]["object"]["spec"]["containers"][0]["image"] = json!("nginx");
+    let v = answer(&set, &latest, Webhook::Validate);
+    assert!(v.json["response"].get("patch").is_none());
+    // Warn: the re-check becomes a warning, not a denial.
+    assert_eq!(v.json["response"]["allowed"], true);
+    assert_eq!(v.json["response"]["warnings"].as_array().unwrap().len(), 1);
+    let m = answer(&set, &latest, Webhook::Mutate);
+    assert_eq!(m.json["response"]["patchType"], "JSONPatch");
+}
+
+#[test]
+fn json_pointer_escaping_is_right_for_keys_with_slashes() {
+    // hostAliases under a key-free path; check a label-selected policy with a slashed key.
+    let set = policies(&[
+        "metadata: {name: aliases}\nspec:\n  match:\n    podSelector:\n      matchLabels: {\"podgate.dev/inject-host-aliases\": \"true\"}\n  mutate:\n    hostAliases:\n      entries: [{ip: \"fd00::1\", hostnames: [v6.remote]}]\n",
+    ]);
+    let mut obj = pod(json!({"containers": [{"name": "a", "image": "nginx:1"}]}));
+    obj["metadata"]["labels"]["podgate.dev/inject-host-aliases"] = json!("true");
+    let a = answer(&set, &request(obj), Webhook::Mutate);
+    assert_eq!(patch_of(&a)[0]["value"][0]["ip"], "fd00::1");
+}
+
+#[test]
+fn warnings_are_cleaned_cut_and_capped() {
+    let long = "x".repeat(1000);
+    let out = limit_warnings(vec![
+        "a\nb\tc".into(),
+        long.clone(),
+        "a\nb\tc".into(),
+        String::new(),
+    ]);
+    assert_eq!(out[0], "a b c");
+    assert_eq!(out[1].chars().count(), 256);
+    assert_eq!(out.len(), 2);
+    let many: Vec<String> = (0..100)
+        .map(|i| format!("{i}: {}", "y".repeat(200)))
+        .collect();
+    let out = limit_warnings(many);
+    let total: usize = out.iter().map(String::len).sum();
+    assert!(total <= 4096, "{total}");
+    assert!(out.last().unwrap().contains("more warnings omitted"));
+}
