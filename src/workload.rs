@@ -16,7 +16,6 @@ use k8s_openapi::api::core::v1::{
     ReplicationControllerStatus,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use serde::de::DeserializeOwned;
 
 use self::object::Object;
 
@@ -140,6 +139,87 @@ pub enum WorkloadError {
 
 /// Reads `object` (raw JSON text or a parsed value) as `kind`.
 pub fn read(kind: Kind, object: Source<'_>) -> Result<Workload, WorkloadError> {
+    let parsed = match object {
+        // What `serde_json::from_str` does, with the type chosen at run time.
+        Source::Raw(text) => {
+            let mut de = serde_json::Deserializer::from_str(text);
+            parse_kind(kind, &mut de).and_then(|p| de.end().map(|()| p))
+        }
+        Source::Value(value) => parse_kind(kind, value),
+    };
+    let parsed = parsed.map_err(|e| WorkloadError::Invalid {
+        kind: kind.as_str(),
+        reason: e.to_string(),
+    })?;
+    finish(kind, parsed)
+}
+
+/// Reads the object as `kind` while the caller's deserializer is at it (the AdmissionReview's
+/// `request.object`), so that the object is parsed once: `null` gives `None`; an object that
+/// parses gives what [`read`] gives for the same text. A parse error is the caller's error
+/// (its position counts from the caller's start), so a caller that needs [`read`]'s exact
+/// error must read the text again with it.
+#[derive(Debug, Clone, Copy)]
+pub struct ObjectSeed(pub Kind);
+
+impl<'de> serde::de::DeserializeSeed<'de> for ObjectSeed {
+    type Value = Option<Result<Workload, WorkloadError>>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        struct V(Kind);
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Option<Result<Workload, WorkloadError>>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.0.as_str())
+            }
+            fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+                Ok(None)
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+                Ok(None)
+            }
+            fn visit_some<D: serde::Deserializer<'de>>(
+                self,
+                d: D,
+            ) -> Result<Self::Value, D::Error> {
+                Ok(Some(finish(self.0, parse_kind(self.0, d)?)))
+            }
+        }
+        d.deserialize_option(V(self.0))
+    }
+}
+
+/// The typed object of each kind.
+#[allow(clippy::large_enum_variant)] // lives on the stack between `parse_kind` and `finish`
+enum Parsed {
+    Pod(Object<Pod, PodSpec, PodStatus>),
+    Deployment(Object<Deployment, DeploymentSpec, DeploymentStatus>),
+    ReplicaSet(Object<ReplicaSet, ReplicaSetSpec, ReplicaSetStatus>),
+    StatefulSet(Object<StatefulSet, StatefulSetSpec, StatefulSetStatus>),
+    DaemonSet(Object<DaemonSet, DaemonSetSpec, DaemonSetStatus>),
+    Job(Object<Job, JobSpec, JobStatus>),
+    CronJob(Object<CronJob, CronJobSpec, CronJobStatus>),
+    ReplicationController(
+        Object<ReplicationController, ReplicationControllerSpec, ReplicationControllerStatus>,
+    ),
+}
+
+// Each kind is read with its k8s-openapi spec and status types; see `object::Object`.
+fn parse_kind<'de, D: serde::Deserializer<'de>>(kind: Kind, d: D) -> Result<Parsed, D::Error> {
+    use serde::Deserialize as _;
+    Ok(match kind {
+        Kind::Pod => Parsed::Pod(Object::deserialize(d)?),
+        Kind::Deployment => Parsed::Deployment(Object::deserialize(d)?),
+        Kind::ReplicaSet => Parsed::ReplicaSet(Object::deserialize(d)?),
+        Kind::StatefulSet => Parsed::StatefulSet(Object::deserialize(d)?),
+        Kind::DaemonSet => Parsed::DaemonSet(Object::deserialize(d)?),
+        Kind::Job => Parsed::Job(Object::deserialize(d)?),
+        Kind::CronJob => Parsed::CronJob(Object::deserialize(d)?),
+        Kind::ReplicationController => Parsed::ReplicationController(Object::deserialize(d)?),
+    })
+}
+
+fn finish(kind: Kind, parsed: Parsed) -> Result<Workload, WorkloadError> {
     fn template(
         kind: Kind,
         metadata: ObjectMeta,
@@ -165,10 +245,8 @@ pub fn read(kind: Kind, object: Source<'_>) -> Result<Workload, WorkloadError> {
         kind: kind.as_str(),
         path: "spec",
     };
-    // Each kind is read with its k8s-openapi spec and status types; see `object::Object`.
-    match kind {
-        Kind::Pod => {
-            let o: Object<Pod, PodSpec, PodStatus> = object.parse(kind)?;
+    match parsed {
+        Parsed::Pod(o) => {
             let spec = o.spec.ok_or(no_spec)?;
             let labels = o.metadata.labels.clone().unwrap_or_default();
             Ok(Workload {
@@ -178,31 +256,21 @@ pub fn read(kind: Kind, object: Source<'_>) -> Result<Workload, WorkloadError> {
                 spec,
             })
         }
-        Kind::Deployment => {
-            let o: Object<Deployment, DeploymentSpec, DeploymentStatus> = object.parse(kind)?;
+        Parsed::Deployment(o) => {
             let spec = o.spec.unwrap_or_default();
             template(kind, o.metadata, Some(spec.template))
         }
-        Kind::ReplicaSet => {
-            let o: Object<ReplicaSet, ReplicaSetSpec, ReplicaSetStatus> = object.parse(kind)?;
-            template(kind, o.metadata, o.spec.unwrap_or_default().template)
-        }
-        Kind::StatefulSet => {
-            let o: Object<StatefulSet, StatefulSetSpec, StatefulSetStatus> = object.parse(kind)?;
+        Parsed::ReplicaSet(o) => template(kind, o.metadata, o.spec.unwrap_or_default().template),
+        Parsed::StatefulSet(o) => {
             let spec = o.spec.unwrap_or_default();
             template(kind, o.metadata, Some(spec.template))
         }
-        Kind::DaemonSet => {
-            let o: Object<DaemonSet, DaemonSetSpec, DaemonSetStatus> = object.parse(kind)?;
+        Parsed::DaemonSet(o) => {
             let spec = o.spec.unwrap_or_default();
             template(kind, o.metadata, Some(spec.template))
         }
-        Kind::Job => {
-            let o: Object<Job, JobSpec, JobStatus> = object.parse(kind)?;
-            template(kind, o.metadata, o.spec.map(|s| s.template))
-        }
-        Kind::CronJob => {
-            let o: Object<CronJob, CronJobSpec, CronJobStatus> = object.parse(kind)?;
+        Parsed::Job(o) => template(kind, o.metadata, o.spec.map(|s| s.template)),
+        Parsed::CronJob(o) => {
             let t = o
                 .spec
                 .unwrap_or_default()
@@ -211,12 +279,7 @@ pub fn read(kind: Kind, object: Source<'_>) -> Result<Workload, WorkloadError> {
                 .map(|s| s.template);
             template(kind, o.metadata, t)
         }
-        Kind::ReplicationController => {
-            let o: Object<
-                ReplicationController,
-                ReplicationControllerSpec,
-                ReplicationControllerStatus,
-            > = object.parse(kind)?;
+        Parsed::ReplicationController(o) => {
             template(kind, o.metadata, o.spec.and_then(|s| s.template))
         }
     }
@@ -230,19 +293,6 @@ pub enum Source<'a> {
     Raw(&'a str),
     /// A parsed JSON value.
     Value(&'a serde_json::Value),
-}
-
-impl Source<'_> {
-    fn parse<T: DeserializeOwned>(self, kind: Kind) -> Result<T, WorkloadError> {
-        let result = match self {
-            Source::Raw(text) => serde_json::from_str(text),
-            Source::Value(value) => T::deserialize(value),
-        };
-        result.map_err(|e| WorkloadError::Invalid {
-            kind: kind.as_str(),
-            reason: e.to_string(),
-        })
-    }
 }
 
 /// The top level of an object, read exactly as k8s-openapi reads it (`apiVersion` and `kind`
