@@ -160,7 +160,15 @@ pub fn evaluate(
                     }
                 }
                 Mode::Validate => {
-                    let m = mutate(&mut w.spec.clone(), at, policy);
+                    // Only what the mutation would do is needed here. The pull-policy
+                    // mutation can say so from the spec itself; the others need a copy.
+                    let m = match (
+                        &policy.mutate.image_pull_policy,
+                        &policy.mutate.host_aliases,
+                    ) {
+                        (Some(p), None) => pull_policy::plan(&w.spec, at, p),
+                        _ => mutate(&mut w.spec.clone(), at, policy),
+                    };
                     // Re-check the final state only for Pods: the mutating webhook patches
                     // Pods on create, so a Pod still missing a change means it did not run.
                     if w.kind == Kind::Pod {

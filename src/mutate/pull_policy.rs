@@ -16,11 +16,39 @@ use crate::policy::PullPolicyMutation;
 /// container), any other value is kept. Ephemeral containers are left alone: they cannot be
 /// set on create, and a Pod's spec is immutable afterwards.
 pub fn apply(spec: &mut PodSpec, at: SpecLocation, params: &PullPolicyMutation) -> Mutation {
+    let (out, edits) = plan_edits(spec, at, params);
+    for (init, index) in edits {
+        let list = if init {
+            spec.init_containers.as_mut()
+        } else {
+            Some(&mut spec.containers)
+        };
+        if let Some(c) = list.and_then(|l| l.get_mut(index)) {
+            c.image_pull_policy = Some(params.set.as_str().to_string());
+        }
+    }
+    out
+}
+
+/// What [`apply`] would do, without doing it: the same operations, changes and notes (each
+/// container's decision depends on that container alone, so editing as it goes changes
+/// nothing). The validating webhook re-checks with it without copying the spec.
+pub fn plan(spec: &PodSpec, at: SpecLocation, params: &PullPolicyMutation) -> Mutation {
+    plan_edits(spec, at, params).0
+}
+
+/// The mutation and the containers to edit: (is an init container, index).
+fn plan_edits(
+    spec: &PodSpec,
+    at: SpecLocation,
+    params: &PullPolicyMutation,
+) -> (Mutation, Vec<(bool, usize)>) {
     let mut out = Mutation::default();
+    let mut edits = Vec::new();
     let wanted = params.set.as_str();
     let lists = [
-        ("initContainers", spec.init_containers.as_mut()),
-        ("containers", Some(&mut spec.containers)),
+        ("initContainers", spec.init_containers.as_ref()),
+        ("containers", Some(&spec.containers)),
     ];
     for (field, list) in lists {
         for (index, c) in list.into_iter().flatten().enumerate() {
@@ -77,10 +105,10 @@ pub fn apply(spec: &mut PodSpec, at: SpecLocation, params: &PullPolicyMutation) 
                 }
                 Some(_) => continue,
             }
-            c.image_pull_policy = Some(wanted.to_string());
+            edits.push((field == "initContainers", index));
         }
     }
-    out
+    (out, edits)
 }
 
 /// The tag written in `image`, if any, found without the reference grammar: the text after
