@@ -627,18 +627,40 @@ fn respond(response: &mut ResponseOut<'_>, outcome: &Outcome, webhook: Webhook, 
     }
 }
 
+/// At most this many violations are spelled out in a denial; the rest are counted, so a Pod
+/// with thousands of bad containers does not get a message of hundreds of kilobytes.
+const MAX_LISTED_VIOLATIONS: usize = 20;
+/// Each listed violation is cut to this many characters.
+const MAX_VIOLATION_CHARS: usize = 2000;
+
 fn denial_message(outcome: &Outcome, summary: &Summary) -> String {
-    let denied: Vec<String> = outcome
+    let all: Vec<&Finding> = outcome
         .findings
         .iter()
         .filter(|f| f.action == Action::Enforce)
-        .map(|f| format!("- [{}] {}", f.policy, f.message))
         .collect();
+    let mut denied: Vec<String> = all
+        .iter()
+        .take(MAX_LISTED_VIOLATIONS)
+        .map(|f| {
+            let line = format!("- [{}] {}", f.policy, f.message);
+            match line.char_indices().nth(MAX_VIOLATION_CHARS) {
+                Some((cut, _)) => format!("{}…", &line[..cut]),
+                None => line,
+            }
+        })
+        .collect();
+    if all.len() > MAX_LISTED_VIOLATIONS {
+        denied.push(format!(
+            "- ... and {} more",
+            all.len() - MAX_LISTED_VIOLATIONS
+        ));
+    }
     let what = match summary.name.as_str() {
         "" => summary.kind.clone(),
         name => format!("{} {name:?}", summary.kind),
     };
-    let count = match denied.len() {
+    let count = match all.len() {
         1 => "1 violation".to_string(),
         n => format!("{n} violations"),
     };

@@ -602,3 +602,28 @@ fn warnings_are_cleaned_cut_and_capped() {
     assert!(total <= 4096, "{total}");
     assert!(out.last().unwrap().contains("more warnings omitted"));
 }
+
+#[test]
+fn denials_list_twenty_violations_and_count_the_rest() {
+    let containers: Vec<Value> = (0..50)
+        .map(|i| json!({"name": format!("c{i}"), "image": "nginx:1", "volumeMounts": [{"name": "h", "mountPath": "/etc/hosts"}]}))
+        .collect();
+    let req = request(pod(
+        json!({"containers": containers, "volumes": [{"name": "h", "configMap": {"name": "h"}}]}),
+    ));
+    let a = answer(&hosts_and_ns("Enforce"), &req, Webhook::Validate);
+    let message = a.json["response"]["status"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("podgate: Pod \"p\": 50 violations:"),
+        "{message}"
+    );
+    assert_eq!(
+        message
+            .lines()
+            .filter(|l| l.starts_with("- [guard]"))
+            .count(),
+        20
+    );
+    assert!(message.ends_with("- ... and 30 more"), "{message}");
+    assert_eq!(a.summary.findings.len(), 50);
+}

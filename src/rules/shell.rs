@@ -1886,22 +1886,10 @@ fn basename(program: &str) -> &str {
 
 // ----- paths and hosts text -----
 
-/// Lexically normalises an absolute path: `//`, `/./`, `..` and a trailing slash.
+/// Lexically normalises an absolute path (`//`, `/./`, `..`, a trailing slash); a relative
+/// path is returned as it is.
 fn normalize_path(path: &str) -> String {
-    if !path.starts_with('/') {
-        return path.to_string();
-    }
-    let mut parts: Vec<&str> = Vec::new();
-    for part in path.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            p => parts.push(p),
-        }
-    }
-    format!("/{}", parts.join("/"))
+    crate::pod::normalize_path(path).unwrap_or_else(|| path.to_string())
 }
 
 fn is_etc_hosts(path: &str) -> bool {

@@ -15,7 +15,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use http_body_util::{BodyExt, LengthLimitError, Limited};
+use http_body_util::BodyExt;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -39,6 +39,9 @@ pub struct AppState {
     pub metrics: Metrics,
     pub max_body: usize,
     pub reviewer: Reviewer,
+    /// Slots for reviews of large bodies on the blocking pool (2 per core), so a burst of
+    /// multi-MB reviews queues instead of oversubscribing the CPU with hundreds of threads.
+    pub blocking: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
@@ -48,6 +51,9 @@ impl AppState {
             metrics,
             max_body,
             reviewer: admission::review,
+            blocking: Arc::new(tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get().saturating_mul(2)),
+            )),
         }
     }
 }
@@ -81,6 +87,8 @@ pub enum AppError {
     Timeout(Duration),
     #[error("{message}")]
     BadReview { message: String, body: bytes::Bytes },
+    #[error("server busy: no review slot free within {0:?}")]
+    Busy(Duration),
 }
 
 impl AppError {
@@ -92,6 +100,7 @@ impl AppError {
             AppError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::BodyRead(_) | AppError::BadReview { .. } => StatusCode::BAD_REQUEST,
             AppError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
+            AppError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }
@@ -100,6 +109,10 @@ impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let status = self.status();
         let message = self.to_string();
+        // All but a bad review answer before (all of) the body was read, and hyper closes a
+        // connection whose request body is left unread: say so, or a keep-alive client
+        // sends its next request into the closing connection.
+        let body_unread = !matches!(self, AppError::BadReview { .. });
         let request: &[u8] = match &self {
             AppError::BadReview { body, .. } => body,
             _ => &[],
@@ -110,6 +123,11 @@ impl IntoResponse for AppError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
+        if body_unread {
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
         if status == StatusCode::METHOD_NOT_ALLOWED {
             response
                 .headers_mut()
@@ -119,11 +137,13 @@ impl IntoResponse for AppError {
     }
 }
 
-async fn not_found() -> AppError {
+async fn not_found(request: Request) -> AppError {
+    drain(request.into_body()).await;
     AppError::NotFound
 }
 
-async fn method_not_allowed() -> AppError {
+async fn method_not_allowed(request: Request) -> AppError {
+    drain(request.into_body()).await;
     AppError::MethodNotAllowed
 }
 
@@ -184,14 +204,66 @@ fn is_json(headers: &HeaderMap) -> Result<(), AppError> {
     }
 }
 
-async fn read_body(body: Body, limit: usize) -> Result<bytes::Bytes, AppError> {
-    // `Limited` fails as soon as the running total passes the limit, so nothing past the cap
-    // is buffered, whether or not Content-Length was sent (chunked bodies included).
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<LengthLimitError>() => Err(AppError::TooLarge { limit }),
-        Err(e) => Err(AppError::BodyRead(e.to_string())),
+/// How much of an unwanted body is read and discarded before an error answer, and for how
+/// long. Closing a socket with unread input makes Linux send a RST, which can destroy our
+/// 4xx reply in flight; Go's server drains 256 KiB for the same reason.
+const DRAIN_BYTES: usize = 1024 * 1024;
+const DRAIN_TIME: Duration = Duration::from_secs(1);
+
+/// Reads and discards up to `DRAIN_BYTES` of `body` within `DRAIN_TIME`.
+async fn drain(mut body: Body) {
+    let until = tokio::time::Instant::now() + DRAIN_TIME;
+    let mut seen = 0usize;
+    while seen <= DRAIN_BYTES {
+        match tokio::time::timeout_at(until, body.frame()).await {
+            Ok(Some(Ok(frame))) => {
+                seen = seen.saturating_add(frame.data_ref().map_or(0, bytes::Buf::remaining));
+            }
+            _ => return,
+        }
     }
+}
+
+/// Reads the body within `budget`, keeping at most `limit` bytes: past the limit the rest
+/// is discarded (up to `DRAIN_BYTES`, then we stop reading) and the answer is 413. Works the
+/// same with Content-Length and chunked bodies; nothing past the cap is buffered.
+async fn read_body(
+    mut body: Body,
+    limit: usize,
+    expected: usize,
+    budget: Duration,
+) -> Result<bytes::Bytes, AppError> {
+    let mut until = tokio::time::Instant::now() + budget;
+    let mut buf = bytes::BytesMut::with_capacity(expected.min(limit));
+    let mut total = 0usize;
+    let mut over = false;
+    loop {
+        let frame = match tokio::time::timeout_at(until, body.frame()).await {
+            Ok(None) => break,
+            Ok(Some(Ok(frame))) => frame,
+            Ok(Some(Err(_))) | Err(_) if total > limit => break,
+            Ok(Some(Err(e))) => return Err(AppError::BodyRead(e.to_string())),
+            Err(_) => return Err(AppError::Timeout(budget)),
+        };
+        let Ok(data) = frame.into_data() else {
+            continue; // trailers
+        };
+        total = total.saturating_add(data.len());
+        if total <= limit {
+            buf.extend_from_slice(&data);
+        } else if total > limit.saturating_add(DRAIN_BYTES) {
+            break;
+        } else if !over {
+            // Over the cap: free what we held and only count (briefly) from here on.
+            over = true;
+            buf = bytes::BytesMut::new();
+            until = until.min(tokio::time::Instant::now() + DRAIN_TIME);
+        }
+    }
+    if total > limit {
+        return Err(AppError::TooLarge { limit });
+    }
+    Ok(buf.freeze())
 }
 
 async fn review(
@@ -201,21 +273,24 @@ async fn review(
     started: Instant,
 ) -> Result<Response, AppError> {
     let (parts, body) = request.into_parts();
-    is_json(&parts.headers)?;
+    if let Err(error) = is_json(&parts.headers) {
+        drain(body).await;
+        return Err(error);
+    }
     let declared = parts
         .headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > state.max_body as u64) {
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|len| len > state.max_body.saturating_add(DRAIN_BYTES)) {
+        // Far too large to drain: answer at once; the connection is closed after the reply.
         return Err(AppError::TooLarge {
             limit: state.max_body,
         });
     }
     let budget = deadline(parts.uri.query());
-    let body = tokio::time::timeout(budget, read_body(body, state.max_body))
-        .await
-        .map_err(|_| AppError::Timeout(budget))??;
+    let due = tokio::time::Instant::now() + budget;
+    let body = read_body(body, state.max_body, declared.unwrap_or(0), budget).await?;
 
     // One policy-set version for the whole decision, also named in the log line.
     let set = state.policies.load_full();
@@ -224,11 +299,21 @@ async fn review(
     let outcome = if body.len() <= INLINE_REVIEW_MAX {
         evaluate(reviewer, &set, &body, webhook, now)
     } else {
+        // Wait for a slot at most until the apiserver's deadline; no Retry-After, as the
+        // apiserver does not retry anyway (CONTRACT.md section 1).
+        let permit = tokio::time::timeout_at(due, state.blocking.clone().acquire_owned())
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .ok_or(AppError::Busy(budget))?;
         let set = set.clone();
         let body = body.clone();
-        tokio::task::spawn_blocking(move || evaluate(reviewer, &set, &body, webhook, now))
-            .await
-            .unwrap_or(Outcome::Panicked)
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            evaluate(reviewer, &set, &body, webhook, now)
+        })
+        .await
+        .unwrap_or(Outcome::Panicked)
     };
     let reviewed = match outcome {
         Outcome::Reviewed(reviewed) => reviewed,
@@ -405,7 +490,25 @@ mod tests {
                 "0d6c7b3c-0000-4000-8000-000000000001"
             );
         }
-        assert_eq!(metrics.panics.get(), 2);
+        // A large body is reviewed on the blocking pool: caught there too.
+        let big = REVIEW.replacen(
+            r#""metadata":{"name":"p"}"#,
+            &format!(
+                r#""metadata":{{"name":"p","annotations":{{"pad":"{}"}}}}"#,
+                "x".repeat(INLINE_REVIEW_MAX)
+            ),
+            1,
+        );
+        assert!(big.len() > INLINE_REVIEW_MAX);
+        let (status, out) =
+            call(state.clone(), "POST", "/validate", "application/json", &big).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(out["response"]["status"]["code"], 500);
+        assert_eq!(
+            out["response"]["uid"],
+            "0d6c7b3c-0000-4000-8000-000000000001"
+        );
+        assert_eq!(metrics.panics.get(), 3);
         // And the app keeps serving afterwards.
         let (status, out) = call(state, "POST", "/validate", "application/json", REVIEW).await;
         assert_eq!(status, StatusCode::OK);
@@ -485,6 +588,42 @@ mod tests {
         let big = format!("{{\"pad\":\"{}\"}}", "x".repeat(1024 * 1024));
         let (status, _) = call(state, "POST", "/validate", "application/json", &big).await;
         assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    }
+
+    #[tokio::test]
+    async fn a_large_review_waits_for_a_slot_only_until_the_deadline() {
+        let (mut state, _) = state(admission::review);
+        state.blocking = Arc::new(tokio::sync::Semaphore::new(0));
+        let big = REVIEW.replacen(
+            r#""metadata":{"name":"p"}"#,
+            &format!(
+                r#""metadata":{{"name":"p","annotations":{{"pad":"{}"}}}}"#,
+                "x".repeat(INLINE_REVIEW_MAX)
+            ),
+            1,
+        );
+        let started = Instant::now();
+        let (status, out) = call(
+            state.clone(),
+            "POST",
+            "/validate?timeout=1s",
+            "application/json",
+            &big,
+        )
+        .await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(out["response"]["allowed"], false);
+        assert!(started.elapsed() < Duration::from_secs(2));
+        // Small reviews run inline and are not held up by the slots.
+        let (status, _) = call(
+            state,
+            "POST",
+            "/validate?timeout=1s",
+            "application/json",
+            REVIEW,
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
     }
 
     #[test]

@@ -128,6 +128,14 @@ pub fn init_logging(format: LogFormat) {
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     init_logging(args.log_format);
+    if args.log_format == LogFormat::Json {
+        // A caught panic in a review should still be one JSON line with its location, not
+        // raw text in the middle of the log stream.
+        std::panic::set_hook(Box::new(|info| {
+            let backtrace = std::backtrace::Backtrace::capture();
+            tracing::error!(panic = %info, backtrace = %backtrace, "panic");
+        }));
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -363,6 +363,131 @@ mod tests {
         assert_ne!(fingerprint_dir(dir.path()), Some(first), "swap not seen");
     }
 
+    const POLICY: &str = "apiVersion: podgate.dev/v1alpha1
+kind: PodPolicy
+metadata:
+  name: NAME
+spec:
+  action: Enforce
+  validate:
+    hostNamespaces:
+      forbiddenCombinations:
+        - [hostNetwork]
+";
+
+    fn reloader(dir: &Path, certs: &Path) -> Reloader {
+        let mut registry = prometheus_client::registry::Registry::default();
+        let metrics = Metrics::register(&mut registry);
+        let bundle = crate::certs::generate(&crate::certs::CertSpec::localhost(30)).unwrap();
+        crate::certs::write_bundle(certs, &bundle, false).unwrap();
+        let (cert, key) = (certs.join("tls.crt"), certs.join("tls.key"));
+        let loaded = tls::load_pair(&cert, &key, &tls::provider(), 0).unwrap();
+        let resolver = Arc::new(CertResolver::new(loaded.key));
+        let config =
+            tls::server_config(tls::provider(), TlsMinVersion::V1_2, resolver.clone(), None)
+                .unwrap();
+        Reloader {
+            policies_dir: dir.to_path_buf(),
+            policies: Arc::new(ArcSwap::from_pointee(PolicySet::load_dir(dir).unwrap())),
+            cert,
+            key,
+            resolver,
+            client_ca: None,
+            tls_config: Arc::new(ArcSwap::from_pointee(config)),
+            min_version: TlsMinVersion::V1_2,
+            metrics,
+            interval: Duration::from_secs(10),
+        }
+    }
+
+    fn count(r: &Reloader, result: &str) -> u64 {
+        r.metrics
+            .policy_reloads
+            .get_or_create(&ResultLabels {
+                result: result.into(),
+            })
+            .get()
+    }
+
+    #[test]
+    fn periodic_check_swaps_a_valid_set_once_and_refuses_a_broken_one() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("policies");
+        std::fs::create_dir(&dir).unwrap();
+        publish(&dir, "v1", &POLICY.replace("NAME", "one"));
+        let r = reloader(&dir, &root.path().join("certs"));
+        let mut seen = Seen {
+            policies: fingerprint_dir(&dir),
+            cert: fingerprint_files(&[&r.cert, &r.key]),
+            client_ca: None,
+        };
+        let first = r.policies.load().hash().to_string();
+        r.check_policies(&mut seen);
+        assert_eq!(
+            (count(&r, "success"), count(&r, "error")),
+            (0, 0),
+            "nothing changed"
+        );
+
+        publish(&dir, "v2", &POLICY.replace("NAME", "two"));
+        r.check_policies(&mut seen);
+        let second = r.policies.load().hash().to_string();
+        assert_ne!(first, second);
+        assert_eq!(count(&r, "success"), 1);
+        r.check_policies(&mut seen);
+        assert_eq!(
+            count(&r, "success"),
+            1,
+            "an unchanged folder is not reloaded again"
+        );
+
+        publish(&dir, "v3", "apiVersion: [broken");
+        r.check_policies(&mut seen);
+        r.check_policies(&mut seen);
+        assert_eq!(count(&r, "error"), 1, "a broken version is counted once");
+        assert_eq!(
+            r.policies.load().hash(),
+            second,
+            "the last good set keeps serving"
+        );
+    }
+
+    #[test]
+    fn periodic_check_refuses_a_mismatched_key_and_keeps_the_certificate() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("policies");
+        std::fs::create_dir(&dir).unwrap();
+        publish(&dir, "v1", &POLICY.replace("NAME", "one"));
+        let r = reloader(&dir, &root.path().join("certs"));
+        let mut seen = Seen {
+            policies: fingerprint_dir(&dir),
+            cert: fingerprint_files(&[&r.cert, &r.key]),
+            client_ca: None,
+        };
+        let serving = r.resolver.current();
+        let other = crate::certs::generate(&crate::certs::CertSpec::localhost(30)).unwrap();
+        std::fs::write(&r.key, other.key_pem).unwrap();
+        r.check_cert(&mut seen);
+        assert!(
+            Arc::ptr_eq(&serving, &r.resolver.current()),
+            "mismatched pair applied"
+        );
+        let errors = r
+            .metrics
+            .cert_reloads
+            .get_or_create(&ResultLabels {
+                result: "error".into(),
+            })
+            .get();
+        assert_eq!(errors, 1);
+        std::fs::write(&r.cert, other.cert_pem).unwrap();
+        r.check_cert(&mut seen);
+        assert!(
+            !Arc::ptr_eq(&serving, &r.resolver.current()),
+            "matching pair not applied"
+        );
+    }
+
     #[test]
     fn fingerprint_of_a_missing_folder_is_none() {
         assert_eq!(

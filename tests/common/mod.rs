@@ -336,22 +336,45 @@ pub struct TestServer {
 }
 
 impl TestServer {
-    pub async fn start(args: podgate::server::ServeArgs) -> TestServer {
+    /// Starts the server and waits for `/readyz`. The ports come from `free_addr`, so another
+    /// socket can grab one before the server binds it: then it retries on fresh ports.
+    pub async fn start(mut args: podgate::server::ServeArgs) -> TestServer {
         install_provider();
-        let (addr, probe) = (args.listen, args.probe_listen);
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(podgate::server::serve(args, async move {
-            let _ = rx.await;
-            "test"
-        }));
-        let server = TestServer {
-            addr,
-            probe,
-            stop: Some(tx),
-            task: Some(task),
-        };
-        wait_ready(probe, Duration::from_secs(10)).await;
-        server
+        for _ in 0..5 {
+            let (addr, probe) = (args.listen, args.probe_listen);
+            let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+            let task = tokio::spawn(podgate::server::serve(args.clone(), async move {
+                let _ = rx.await;
+                "test"
+            }));
+            let start = Instant::now();
+            loop {
+                if task.is_finished() {
+                    let error = task.await.unwrap().expect_err("server stopped by itself");
+                    assert!(
+                        format!("{error:#}").contains("binding"),
+                        "server failed: {error:#}"
+                    );
+                    break;
+                }
+                if let Some((200, _)) = probe_get(probe, "/readyz").await {
+                    return TestServer {
+                        addr,
+                        probe,
+                        stop: Some(tx),
+                        task: Some(task),
+                    };
+                }
+                assert!(
+                    start.elapsed() < Duration::from_secs(10),
+                    "server not ready within 10 s"
+                );
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+            args.listen = free_addr();
+            args.probe_listen = free_addr();
+        }
+        panic!("no free ports after 5 attempts");
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -810,8 +833,36 @@ pub struct Process {
 }
 
 impl Process {
-    /// Spawns `podgate serve` in `cwd` with `args` (and listen/probe addresses via env).
-    pub fn spawn(cwd: &Path, args: &[&str], log: PathBuf) -> Process {
+    /// Spawns `podgate serve` in `cwd` with `args` (listen/probe addresses via env) and
+    /// waits for `/readyz`, retrying on fresh ports if one was taken meanwhile.
+    pub async fn start(cwd: &Path, args: &[&str], log: PathBuf) -> Process {
+        for _ in 0..5 {
+            let mut process = Process::spawn(cwd, args, log.clone());
+            let start = Instant::now();
+            loop {
+                if let Some(status) = process.child.try_wait().unwrap() {
+                    let text = process.log_text();
+                    assert!(
+                        text.contains("binding"),
+                        "podgate exited with {status}:\n{text}"
+                    );
+                    break;
+                }
+                if let Some((200, _)) = probe_get(process.probe, "/readyz").await {
+                    return process;
+                }
+                assert!(
+                    start.elapsed() < Duration::from_secs(20),
+                    "podgate not ready within 20 s; log:\n{}",
+                    process.log_text()
+                );
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+        }
+        panic!("no free ports after 5 attempts");
+    }
+
+    fn spawn(cwd: &Path, args: &[&str], log: PathBuf) -> Process {
         let (addr, probe) = (free_addr(), free_addr());
         let log_file = std::fs::File::create(&log).unwrap();
         let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_podgate"))
@@ -835,13 +886,16 @@ impl Process {
         }
     }
 
+    /// Sends `TERM` or `INT` to the process.
     pub fn signal(&self, name: &str) {
-        let pid = self.child.id().expect("running").to_string();
-        let status = std::process::Command::new("kill")
-            .args([&format!("-{name}"), &pid])
-            .status()
-            .unwrap();
-        assert!(status.success());
+        let pid = self.child.id().expect("running");
+        let pid = rustix::process::Pid::from_raw(i32::try_from(pid).unwrap()).unwrap();
+        let signal = match name {
+            "TERM" => rustix::process::Signal::TERM,
+            "INT" => rustix::process::Signal::INT,
+            other => panic!("unsupported signal {other}"),
+        };
+        rustix::process::kill_process(pid, signal).unwrap();
     }
 
     pub fn log_text(&self) -> String {
