@@ -15,7 +15,7 @@ use serde_json::value::RawValue;
 
 use crate::engine::{self, Mode, Outcome, Requester, Subject};
 use crate::policy::{Action, PolicySet};
-use crate::workload::{self, Kind, Source, Workload};
+use crate::workload::{self, Kind, Source, Workload, WorkloadError};
 
 pub use crate::engine::Finding;
 
@@ -128,6 +128,10 @@ struct RequestIn<'a> {
     object: Option<&'a RawValue>,
     #[serde(borrow, default)]
     old_object: Option<&'a RawValue>,
+    /// The object as `FastRequestIn` read it (`None` inside for `null`); when set, `object`
+    /// is unset and unread.
+    #[serde(skip)]
+    read_object: Option<Option<Result<Workload, WorkloadError>>>,
     #[serde(default)]
     dry_run: Option<bool>,
 }
@@ -146,6 +150,116 @@ struct UserInfoIn {
     username: String,
     #[serde(default)]
     groups: Vec<String>,
+}
+
+/// `ReviewIn` read in one pass: `request.object` is decoded straight into its workload when
+/// `request.kind` came before it (as the apiserver writes it), instead of being scanned as
+/// raw text and parsed again. Anything this reader does not take exactly as `ReviewIn` would
+/// (a duplicate field, a request written as an array, an object that does not parse) is an
+/// error, and `parse` then reads the body with `ReviewIn`, so answers never differ.
+#[derive(Deserialize)]
+struct FastReviewIn<'a> {
+    #[serde(rename = "apiVersion", default)]
+    api_version: Option<String>,
+    #[serde(default)]
+    kind: Option<String>,
+    #[serde(borrow, default)]
+    request: Option<FastRequestIn<'a>>,
+}
+
+struct FastRequestIn<'a>(RequestIn<'a>);
+
+const REQUEST_FIELDS: &[&str] = &[
+    "uid",
+    "kind",
+    "subResource",
+    "name",
+    "namespace",
+    "operation",
+    "userInfo",
+    "object",
+    "oldObject",
+    "dryRun",
+];
+
+impl<'de: 'a, 'a> Deserialize<'de> for FastRequestIn<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::{self, IgnoredAny, MapAccess, Visitor};
+
+        struct Key;
+        impl<'de> de::DeserializeSeed<'de> for Key {
+            type Value = usize;
+            fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<usize, D::Error> {
+                d.deserialize_identifier(Key)
+            }
+        }
+        impl Visitor<'_> for Key {
+            type Value = usize;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("field identifier")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<usize, E> {
+                Ok(REQUEST_FIELDS
+                    .iter()
+                    .position(|n| *n == v)
+                    .unwrap_or(REQUEST_FIELDS.len()))
+            }
+        }
+
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = FastRequestIn<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("struct RequestIn")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut r = RequestIn::default();
+                let mut seen = [false; 10];
+                while let Some(i) = map.next_key_seed(Key)? {
+                    if let Some(s) = seen.get_mut(i) {
+                        if *s {
+                            return Err(de::Error::duplicate_field(
+                                REQUEST_FIELDS.get(i).copied().unwrap_or(""),
+                            ));
+                        }
+                        *s = true;
+                    }
+                    match i {
+                        0 => r.uid = map.next_value()?,
+                        1 => r.kind = map.next_value()?,
+                        2 => r.sub_resource = map.next_value()?,
+                        3 => r.name = map.next_value()?,
+                        4 => r.namespace = map.next_value()?,
+                        5 => r.operation = map.next_value()?,
+                        6 => r.user_info = map.next_value()?,
+                        7 => {
+                            let kind = r
+                                .kind
+                                .as_ref()
+                                .and_then(|gk| Kind::from_group_kind(&gk.group, &gk.kind));
+                            match kind {
+                                Some(k) => {
+                                    r.read_object =
+                                        Some(map.next_value_seed(workload::ObjectSeed(k))?)
+                                }
+                                None => r.object = map.next_value()?,
+                            }
+                        }
+                        8 => r.old_object = map.next_value()?,
+                        9 => r.dry_run = map.next_value()?,
+                        _ => {
+                            let _: IgnoredAny = map.next_value()?;
+                        }
+                    }
+                }
+                if !seen[0] {
+                    return Err(de::Error::missing_field("uid"));
+                }
+                Ok(FastRequestIn(r))
+            }
+        }
+        d.deserialize_struct("RequestIn", REQUEST_FIELDS, V(std::marker::PhantomData))
+    }
 }
 
 #[derive(Serialize)]
@@ -191,10 +305,11 @@ pub fn review(
 ) -> Result<Reviewed, ReviewError> {
     let review = parse(body)?;
     let api_version = review.api_version.as_deref().unwrap_or(V1);
-    let req = review.request.unwrap_or_default();
+    let mut req = review.request.unwrap_or_default();
+    let read_object = req.read_object.take();
     let mut summary = summarize(&req);
     let today = now.to_zoned(jiff::tz::TimeZone::UTC).date();
-    let decision = decide(set, &req, webhook, today);
+    let decision = decide(set, &req, read_object, webhook, today);
     let mut response = ResponseOut {
         uid: &req.uid,
         allowed: true,
@@ -290,10 +405,19 @@ pub fn error_review(body: &[u8], code: u16, message: &str) -> Vec<u8> {
 }
 
 fn parse(body: &[u8]) -> Result<ReviewIn<'_>, ReviewError> {
-    let review: ReviewIn<'_> = match serde_json::from_slice(body) {
-        Ok(r) => r,
-        Err(e) if e.is_syntax() || e.is_eof() => return Err(ReviewError::Json(e.to_string())),
-        Err(e) => return Err(ReviewError::NotReview(e.to_string())),
+    let review: ReviewIn<'_> = match serde_json::from_slice::<FastReviewIn<'_>>(body) {
+        Ok(r) => ReviewIn {
+            api_version: r.api_version,
+            kind: r.kind,
+            request: r.request.map(|r| r.0),
+        },
+        Err(_) => match serde_json::from_slice(body) {
+            Ok(r) => r,
+            Err(e) if e.is_syntax() || e.is_eof() => {
+                return Err(ReviewError::Json(e.to_string()));
+            }
+            Err(e) => return Err(ReviewError::NotReview(e.to_string())),
+        },
     };
     match review.api_version.as_deref() {
         Some(V1) | Some(V1BETA1) => {}
@@ -351,6 +475,7 @@ enum Decision {
 fn decide(
     set: &PolicySet,
     req: &RequestIn<'_>,
+    read_object: Option<Option<Result<Workload, WorkloadError>>>,
     webhook: Webhook,
     today: jiff::civil::Date,
 ) -> Decision {
@@ -373,13 +498,20 @@ fn decide(
     if !evaluated || (ephemeral_update && webhook == Webhook::Mutate) {
         return Decision::Skip;
     }
-    let Some(object) = req.object else {
+    // Read inline by `FastRequestIn` (with this same kind), or from the raw text now.
+    let read = match read_object {
+        Some(read) => read,
+        None => req
+            .object
+            .map(|object| workload::read(kind, Source::Raw(object.get()))),
+    };
+    let Some(read) = read else {
         return Decision::Invalid(format!(
             "{operation} request for a {} has no object",
             kind.as_str()
         ));
     };
-    let w = match workload::read(kind, Source::Raw(object.get())) {
+    let w = match read {
         Ok(w) => w,
         Err(e) => return Decision::Invalid(e.to_string()),
     };
@@ -685,5 +817,109 @@ pub fn verify_response(
             Ok(Some(object))
         }
         _ => Err("patch and patchType must come together".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn shipped() -> PolicySet {
+        PolicySet::load_dir(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies"))
+            .unwrap()
+    }
+
+    /// The body with `object` written first (read as raw text, then parsed) and last (read
+    /// inline once `kind` is known).
+    fn both_orders(request: &serde_json::Value) -> (String, String) {
+        let map = request.as_object().unwrap();
+        let field = |k: &str| format!("{}:{}", json!(k), map[k]);
+        let others: Vec<String> = map
+            .keys()
+            .filter(|k| *k != "object")
+            .map(|k| field(k))
+            .collect();
+        let object = if map.contains_key("object") {
+            vec![field("object")]
+        } else {
+            vec![]
+        };
+        let first = [object.clone(), others.clone()].concat().join(",");
+        let last = [others, object].concat().join(",");
+        let wrap = |r: String| {
+            format!(
+                r#"{{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1","request":{{{r}}}}}"#
+            )
+        };
+        (wrap(first), wrap(last))
+    }
+
+    #[test]
+    fn reading_the_object_inline_answers_as_reading_it_raw() {
+        let set = shipped();
+        let now = jiff::Timestamp::from_second(1_795_000_000).unwrap();
+        let pod = |spec: serde_json::Value| {
+            json!({"apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": "p", "namespace": "ns", "labels": {"podgate.dev/inject-host-aliases": "true"},
+                    "managedFields": [{"manager": "m", "fieldsV1": {"f:spec": {}}}]},
+                "spec": spec, "status": {}})
+        };
+        let writes = json!({"containers": [{"name": "c", "image": "busybox", "command": ["sh", "-c", "echo 1.2.3.4 x >> /etc/hosts"]}]});
+        let pull = json!({"containers": [{"name": "c", "image": "busybox:latest", "imagePullPolicy": "IfNotPresent"}], "hostPID": true, "hostNetwork": true});
+        let base = |op: &str, group: &str, kind: &str, object: serde_json::Value| {
+            json!({"uid": "u-1", "kind": {"group": group, "version": "v1", "kind": kind},
+                "namespace": "ns", "operation": op,
+                "userInfo": {"username": "alice", "groups": ["g"]},
+                "object": object, "oldObject": null, "dryRun": false})
+        };
+        let deployment = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+            "spec": {"selector": {}, "template": {"metadata": {"labels": {"a": "b"}}, "spec": writes}}});
+        let mut cases = vec![
+            base("CREATE", "", "Pod", pod(writes.clone())),
+            base("CREATE", "", "Pod", pod(pull.clone())),
+            base("CREATE", "", "Pod", pod(json!({"containers": []}))),
+            base("CREATE", "", "Pod", json!(null)),
+            base("CREATE", "", "Pod", json!({"metadata": {}})),
+            base("CREATE", "", "Pod", json!({"spec": {"containers": "nope"}})),
+            base(
+                "CREATE",
+                "",
+                "Pod",
+                json!({"apiVersion": "v2", "spec": {"containers": []}}),
+            ),
+            base(
+                "CREATE",
+                "",
+                "Pod",
+                json!({"metadata": {"managedFields": [{"manager": 5}]}, "spec": {"containers": []}}),
+            ),
+            base("CREATE", "", "Pod", json!([1, 2])),
+            base("CREATE", "", "Pod", json!("text")),
+            base("DELETE", "", "Pod", pod(writes.clone())),
+            base("CREATE", "apps", "Deployment", deployment.clone()),
+            base("UPDATE", "apps", "Deployment", deployment),
+            base("CREATE", "", "Service", json!({"spec": {}})),
+        ];
+        let mut no_object = base("CREATE", "", "Pod", json!(null));
+        no_object.as_object_mut().unwrap().remove("object");
+        cases.push(no_object);
+        let mut sub = base("UPDATE", "", "Pod", pod(pull));
+        sub["subResource"] = json!("ephemeralcontainers");
+        cases.push(sub);
+        for request in &cases {
+            let (first, last) = both_orders(request);
+            for webhook in [Webhook::Validate, Webhook::Mutate] {
+                let raw = review(&set, first.as_bytes(), webhook, now);
+                let inline = review(&set, last.as_bytes(), webhook, now);
+                assert_eq!(inline, raw, "{webhook:?} {last}");
+            }
+        }
+        // A duplicate field is refused as before.
+        let dup = r#"{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1","request":{"uid":"a","uid":"b"}}"#;
+        assert!(matches!(
+            review(&set, dup.as_bytes(), Webhook::Validate, now),
+            Err(ReviewError::NotReview(m)) if m.contains("duplicate field `uid`")
+        ));
     }
 }

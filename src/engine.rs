@@ -162,14 +162,24 @@ pub fn evaluate(
                     }
                 }
                 Mode::Validate => {
-                    let mut scratch_claims;
-                    let claims = if policy.action == Action::Audit {
-                        scratch_claims = claimed.clone();
-                        &mut scratch_claims
-                    } else {
-                        &mut claimed
+                    // Only what the mutation would do is needed here. The pull-policy
+                    // mutation can say so from the spec itself; the others need a copy.
+                    let m = match (
+                        &policy.mutate.image_pull_policy,
+                        &policy.mutate.host_aliases,
+                    ) {
+                        (Some(p), None) => pull_policy::plan(&w.spec, at, p),
+                        _ => {
+                            let mut scratch_claims;
+                            let claims = if policy.action == Action::Audit {
+                                scratch_claims = claimed.clone();
+                                &mut scratch_claims
+                            } else {
+                                &mut claimed
+                            };
+                            mutate(&mut w.spec.clone(), at, policy, claims)
+                        }
                     };
-                    let m = mutate(&mut w.spec.clone(), at, policy, claims);
                     // Re-check the final state only for Pods: the mutating webhook patches
                     // Pods on create, so a Pod still missing a change means it did not run.
                     if w.kind == Kind::Pod {

@@ -6,11 +6,18 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
-use k8s_openapi::api::batch::v1::{CronJob, Job};
-use k8s_openapi::api::core::v1::{Pod, PodSpec, PodTemplateSpec, ReplicationController};
+use k8s_openapi::api::apps::v1::{
+    DaemonSet, DaemonSetSpec, DaemonSetStatus, Deployment, DeploymentSpec, DeploymentStatus,
+    ReplicaSet, ReplicaSetSpec, ReplicaSetStatus, StatefulSet, StatefulSetSpec, StatefulSetStatus,
+};
+use k8s_openapi::api::batch::v1::{CronJob, CronJobSpec, CronJobStatus, Job, JobSpec, JobStatus};
+use k8s_openapi::api::core::v1::{
+    Pod, PodSpec, PodStatus, PodTemplateSpec, ReplicationController, ReplicationControllerSpec,
+    ReplicationControllerStatus,
+};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use serde::de::DeserializeOwned;
+
+use self::object::Object;
 
 use crate::mutate::SpecLocation;
 
@@ -132,6 +139,87 @@ pub enum WorkloadError {
 
 /// Reads `object` (raw JSON text or a parsed value) as `kind`.
 pub fn read(kind: Kind, object: Source<'_>) -> Result<Workload, WorkloadError> {
+    let parsed = match object {
+        // What `serde_json::from_str` does, with the type chosen at run time.
+        Source::Raw(text) => {
+            let mut de = serde_json::Deserializer::from_str(text);
+            parse_kind(kind, &mut de).and_then(|p| de.end().map(|()| p))
+        }
+        Source::Value(value) => parse_kind(kind, value),
+    };
+    let parsed = parsed.map_err(|e| WorkloadError::Invalid {
+        kind: kind.as_str(),
+        reason: e.to_string(),
+    })?;
+    finish(kind, parsed)
+}
+
+/// Reads the object as `kind` while the caller's deserializer is at it (the AdmissionReview's
+/// `request.object`), so that the object is parsed once: `null` gives `None`; an object that
+/// parses gives what [`read`] gives for the same text. A parse error is the caller's error
+/// (its position counts from the caller's start), so a caller that needs [`read`]'s exact
+/// error must read the text again with it.
+#[derive(Debug, Clone, Copy)]
+pub struct ObjectSeed(pub Kind);
+
+impl<'de> serde::de::DeserializeSeed<'de> for ObjectSeed {
+    type Value = Option<Result<Workload, WorkloadError>>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        struct V(Kind);
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Option<Result<Workload, WorkloadError>>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.0.as_str())
+            }
+            fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+                Ok(None)
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+                Ok(None)
+            }
+            fn visit_some<D: serde::Deserializer<'de>>(
+                self,
+                d: D,
+            ) -> Result<Self::Value, D::Error> {
+                Ok(Some(finish(self.0, parse_kind(self.0, d)?)))
+            }
+        }
+        d.deserialize_option(V(self.0))
+    }
+}
+
+/// The typed object of each kind.
+#[allow(clippy::large_enum_variant)] // lives on the stack between `parse_kind` and `finish`
+enum Parsed {
+    Pod(Object<Pod, PodSpec, PodStatus>),
+    Deployment(Object<Deployment, DeploymentSpec, DeploymentStatus>),
+    ReplicaSet(Object<ReplicaSet, ReplicaSetSpec, ReplicaSetStatus>),
+    StatefulSet(Object<StatefulSet, StatefulSetSpec, StatefulSetStatus>),
+    DaemonSet(Object<DaemonSet, DaemonSetSpec, DaemonSetStatus>),
+    Job(Object<Job, JobSpec, JobStatus>),
+    CronJob(Object<CronJob, CronJobSpec, CronJobStatus>),
+    ReplicationController(
+        Object<ReplicationController, ReplicationControllerSpec, ReplicationControllerStatus>,
+    ),
+}
+
+// Each kind is read with its k8s-openapi spec and status types; see `object::Object`.
+fn parse_kind<'de, D: serde::Deserializer<'de>>(kind: Kind, d: D) -> Result<Parsed, D::Error> {
+    use serde::Deserialize as _;
+    Ok(match kind {
+        Kind::Pod => Parsed::Pod(Object::deserialize(d)?),
+        Kind::Deployment => Parsed::Deployment(Object::deserialize(d)?),
+        Kind::ReplicaSet => Parsed::ReplicaSet(Object::deserialize(d)?),
+        Kind::StatefulSet => Parsed::StatefulSet(Object::deserialize(d)?),
+        Kind::DaemonSet => Parsed::DaemonSet(Object::deserialize(d)?),
+        Kind::Job => Parsed::Job(Object::deserialize(d)?),
+        Kind::CronJob => Parsed::CronJob(Object::deserialize(d)?),
+        Kind::ReplicationController => Parsed::ReplicationController(Object::deserialize(d)?),
+    })
+}
+
+fn finish(kind: Kind, parsed: Parsed) -> Result<Workload, WorkloadError> {
     fn template(
         kind: Kind,
         metadata: ObjectMeta,
@@ -157,45 +245,41 @@ pub fn read(kind: Kind, object: Source<'_>) -> Result<Workload, WorkloadError> {
         kind: kind.as_str(),
         path: "spec",
     };
-    match kind {
-        Kind::Pod => {
-            let pod: Pod = object.parse(kind)?;
-            let spec = pod.spec.ok_or(no_spec)?;
-            let labels = pod.metadata.labels.clone().unwrap_or_default();
+    match parsed {
+        Parsed::Pod(o) => {
+            let spec = o.spec.ok_or(no_spec)?;
+            let labels = o.metadata.labels.clone().unwrap_or_default();
             Ok(Workload {
                 kind,
-                metadata: pod.metadata,
+                metadata: o.metadata,
                 labels,
                 spec,
             })
         }
-        Kind::Deployment => {
-            let o: Deployment = object.parse(kind)?;
-            template(kind, o.metadata, Some(o.spec.template))
+        Parsed::Deployment(o) => {
+            let spec = o.spec.unwrap_or_default();
+            template(kind, o.metadata, Some(spec.template))
         }
-        Kind::ReplicaSet => {
-            let o: ReplicaSet = object.parse(kind)?;
-            template(kind, o.metadata, o.spec.template)
+        Parsed::ReplicaSet(o) => template(kind, o.metadata, o.spec.unwrap_or_default().template),
+        Parsed::StatefulSet(o) => {
+            let spec = o.spec.unwrap_or_default();
+            template(kind, o.metadata, Some(spec.template))
         }
-        Kind::StatefulSet => {
-            let o: StatefulSet = object.parse(kind)?;
-            template(kind, o.metadata, Some(o.spec.template))
+        Parsed::DaemonSet(o) => {
+            let spec = o.spec.unwrap_or_default();
+            template(kind, o.metadata, Some(spec.template))
         }
-        Kind::DaemonSet => {
-            let o: DaemonSet = object.parse(kind)?;
-            template(kind, o.metadata, Some(o.spec.template))
-        }
-        Kind::Job => {
-            let o: Job = object.parse(kind)?;
-            template(kind, o.metadata, o.spec.map(|s| s.template))
-        }
-        Kind::CronJob => {
-            let o: CronJob = object.parse(kind)?;
-            let t = o.spec.job_template.spec.map(|s| s.template);
+        Parsed::Job(o) => template(kind, o.metadata, o.spec.map(|s| s.template)),
+        Parsed::CronJob(o) => {
+            let t = o
+                .spec
+                .unwrap_or_default()
+                .job_template
+                .spec
+                .map(|s| s.template);
             template(kind, o.metadata, t)
         }
-        Kind::ReplicationController => {
-            let o: ReplicationController = object.parse(kind)?;
+        Parsed::ReplicationController(o) => {
             template(kind, o.metadata, o.spec.and_then(|s| s.template))
         }
     }
@@ -211,16 +295,235 @@ pub enum Source<'a> {
     Value(&'a serde_json::Value),
 }
 
-impl Source<'_> {
-    fn parse<T: DeserializeOwned>(self, kind: Kind) -> Result<T, WorkloadError> {
-        let result = match self {
-            Source::Raw(text) => serde_json::from_str(text),
-            Source::Value(value) => T::deserialize(value),
-        };
-        result.map_err(|e| WorkloadError::Invalid {
-            kind: kind.as_str(),
-            reason: e.to_string(),
-        })
+/// The top level of an object, read exactly as k8s-openapi reads it (`apiVersion` and `kind`
+/// must match when present, unknown fields ignored, a later duplicate key wins, errors
+/// worded the same) with one saving: `metadata.managedFields[].fieldsV1`, which can be the
+/// largest part of a Pod and which podgate never reads, is checked as JSON but not built
+/// into a `serde_json::Value` (it accepts any JSON either way). `managedFields` is left out
+/// of the returned metadata.
+mod object {
+    use std::collections::BTreeMap;
+    use std::fmt;
+    use std::marker::PhantomData;
+
+    use k8s_openapi::Resource;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};
+    use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
+
+    /// `R`'s apiVersion/kind, metadata, spec and status.
+    pub(super) struct Object<R, S, St> {
+        pub metadata: ObjectMeta,
+        pub spec: Option<S>,
+        #[allow(dead_code)] // read to reject what k8s-openapi rejects
+        pub status: Option<St>,
+        resource: PhantomData<R>,
+    }
+
+    struct KeyVisitor(&'static [&'static str]);
+
+    impl Visitor<'_> for KeyVisitor {
+        type Value = usize;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("field identifier")
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<usize, E> {
+            Ok(self.0.iter().position(|n| *n == v).unwrap_or(self.0.len()))
+        }
+    }
+
+    /// The next key's index in `names` (`names.len()` for any other name).
+    fn key<'de, A: MapAccess<'de>>(
+        map: &mut A,
+        names: &'static [&'static str],
+    ) -> Result<Option<usize>, A::Error> {
+        struct Seed(&'static [&'static str]);
+        impl<'de> de::DeserializeSeed<'de> for Seed {
+            type Value = usize;
+            fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<usize, D::Error> {
+                d.deserialize_identifier(KeyVisitor(self.0))
+            }
+        }
+        map.next_key_seed(Seed(names))
+    }
+
+    const OBJECT_FIELDS: &[&str] = &["apiVersion", "kind", "metadata", "spec", "status"];
+
+    impl<'de, R, S, St> Deserialize<'de> for Object<R, S, St>
+    where
+        R: Resource,
+        S: Deserialize<'de>,
+        St: Deserialize<'de>,
+    {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            struct V<R, S, St>(PhantomData<(R, S, St)>);
+            impl<'de, R, S, St> Visitor<'de> for V<R, S, St>
+            where
+                R: Resource,
+                S: Deserialize<'de>,
+                St: Deserialize<'de>,
+            {
+                type Value = Object<R, S, St>;
+                fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    f.write_str(R::KIND)
+                }
+                fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                    let mut metadata: Option<Meta> = None;
+                    let mut spec: Option<S> = None;
+                    let mut status: Option<St> = None;
+                    while let Some(k) = key(&mut map, OBJECT_FIELDS)? {
+                        match k {
+                            0 => {
+                                let v: String = map.next_value()?;
+                                if v != R::API_VERSION {
+                                    return Err(de::Error::invalid_value(
+                                        de::Unexpected::Str(&v),
+                                        &R::API_VERSION,
+                                    ));
+                                }
+                            }
+                            1 => {
+                                let v: String = map.next_value()?;
+                                if v != R::KIND {
+                                    return Err(de::Error::invalid_value(
+                                        de::Unexpected::Str(&v),
+                                        &R::KIND,
+                                    ));
+                                }
+                            }
+                            2 => metadata = map.next_value()?,
+                            3 => spec = map.next_value()?,
+                            4 => status = map.next_value()?,
+                            _ => {
+                                let _: IgnoredAny = map.next_value()?;
+                            }
+                        }
+                    }
+                    Ok(Object {
+                        metadata: metadata.map(|m| m.0).unwrap_or_default(),
+                        spec,
+                        status,
+                        resource: PhantomData,
+                    })
+                }
+            }
+            deserializer.deserialize_struct(R::KIND, OBJECT_FIELDS, V(PhantomData))
+        }
+    }
+
+    /// `ObjectMeta` without `managedFields`.
+    struct Meta(ObjectMeta);
+
+    const META_FIELDS: &[&str] = &[
+        "annotations",
+        "creationTimestamp",
+        "deletionGracePeriodSeconds",
+        "deletionTimestamp",
+        "finalizers",
+        "generateName",
+        "generation",
+        "labels",
+        "managedFields",
+        "name",
+        "namespace",
+        "ownerReferences",
+        "resourceVersion",
+        "selfLink",
+        "uid",
+    ];
+
+    impl<'de> Deserialize<'de> for Meta {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            struct V;
+            impl<'de> Visitor<'de> for V {
+                type Value = Meta;
+                fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    f.write_str("ObjectMeta")
+                }
+                fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Meta, A::Error> {
+                    let mut m = ObjectMeta::default();
+                    while let Some(k) = key(&mut map, META_FIELDS)? {
+                        match k {
+                            0 => {
+                                m.annotations =
+                                    map.next_value::<Option<BTreeMap<String, String>>>()?
+                            }
+                            1 => m.creation_timestamp = map.next_value::<Option<Time>>()?,
+                            2 => {
+                                m.deletion_grace_period_seconds = map.next_value::<Option<i64>>()?
+                            }
+                            3 => m.deletion_timestamp = map.next_value::<Option<Time>>()?,
+                            4 => m.finalizers = map.next_value::<Option<Vec<String>>>()?,
+                            5 => m.generate_name = map.next_value::<Option<String>>()?,
+                            6 => m.generation = map.next_value::<Option<i64>>()?,
+                            7 => m.labels = map.next_value::<Option<BTreeMap<String, String>>>()?,
+                            8 => {
+                                let _: Option<Vec<ManagedFields>> = map.next_value()?;
+                            }
+                            9 => m.name = map.next_value::<Option<String>>()?,
+                            10 => m.namespace = map.next_value::<Option<String>>()?,
+                            11 => {
+                                m.owner_references =
+                                    map.next_value::<Option<Vec<OwnerReference>>>()?
+                            }
+                            12 => m.resource_version = map.next_value::<Option<String>>()?,
+                            13 => m.self_link = map.next_value::<Option<String>>()?,
+                            14 => m.uid = map.next_value::<Option<String>>()?,
+                            _ => {
+                                let _: IgnoredAny = map.next_value()?;
+                            }
+                        }
+                    }
+                    Ok(Meta(m))
+                }
+            }
+            deserializer.deserialize_struct("ObjectMeta", META_FIELDS, V)
+        }
+    }
+
+    /// A `ManagedFieldsEntry`, type-checked like k8s-openapi's but with `fieldsV1` skipped.
+    struct ManagedFields;
+
+    const MANAGED_FIELDS: &[&str] = &[
+        "apiVersion",
+        "fieldsType",
+        "fieldsV1",
+        "manager",
+        "operation",
+        "subresource",
+        "time",
+    ];
+
+    impl<'de> Deserialize<'de> for ManagedFields {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            struct V;
+            impl<'de> Visitor<'de> for V {
+                type Value = ManagedFields;
+                fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    f.write_str("ManagedFieldsEntry")
+                }
+                fn visit_map<A: MapAccess<'de>>(
+                    self,
+                    mut map: A,
+                ) -> Result<ManagedFields, A::Error> {
+                    while let Some(k) = key(&mut map, MANAGED_FIELDS)? {
+                        match k {
+                            0 | 1 | 3 | 4 | 5 => {
+                                let _: Option<String> = map.next_value()?;
+                            }
+                            6 => {
+                                let _: Option<Time> = map.next_value()?;
+                            }
+                            // fieldsV1 is any JSON (k8s-openapi reads it as a Value).
+                            _ => {
+                                let _: IgnoredAny = map.next_value()?;
+                            }
+                        }
+                    }
+                    Ok(ManagedFields)
+                }
+            }
+            deserializer.deserialize_struct("ManagedFieldsEntry", MANAGED_FIELDS, V)
+        }
     }
 }
 
@@ -278,6 +581,111 @@ mod tests {
         }
         assert_eq!(Kind::from_group_kind("", "Service"), None);
         assert_eq!(Kind::from_group_kind("apps", "Pod"), None);
+    }
+
+    /// The old reader: the k8s-openapi types as they are.
+    fn read_upstream(kind: Kind, raw: &str) -> Result<(ObjectMeta, PodSpec), String> {
+        fn tpl(t: Option<PodTemplateSpec>) -> Result<PodSpec, String> {
+            t.and_then(|t| t.spec).ok_or_else(|| "no spec".to_string())
+        }
+        let e = |e: serde_json::Error| e.to_string();
+        match kind {
+            Kind::Pod => {
+                let o: Pod = serde_json::from_str(raw).map_err(e)?;
+                Ok((o.metadata, o.spec.ok_or("no spec")?))
+            }
+            Kind::Deployment => {
+                let o: Deployment = serde_json::from_str(raw).map_err(e)?;
+                Ok((o.metadata, tpl(Some(o.spec.template))?))
+            }
+            Kind::CronJob => {
+                let o: CronJob = serde_json::from_str(raw).map_err(e)?;
+                Ok((
+                    o.metadata,
+                    tpl(o.spec.job_template.spec.map(|s| s.template))?,
+                ))
+            }
+            Kind::Job => {
+                let o: Job = serde_json::from_str(raw).map_err(e)?;
+                Ok((o.metadata, tpl(o.spec.map(|s| s.template))?))
+            }
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn reads_like_k8s_openapi_apart_from_managed_fields() {
+        let managed = json!([{"manager": "kubectl", "operation": "Update", "apiVersion": "v1",
+            "time": "2026-11-27T20:41:07Z", "fieldsType": "FieldsV1",
+            "fieldsV1": {"f:metadata": {"f:labels": {".": {}, "f:app": {}}}, "f:spec": [1, "x", null, true]}}]);
+        let meta = json!({"name": "p", "namespace": "ns", "labels": {"app": "x"},
+            "annotations": {"a": "b"}, "generateName": "p-", "uid": "u", "resourceVersion": "1",
+            "creationTimestamp": null, "finalizers": ["f"], "generation": 3,
+            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "r", "uid": "x", "controller": true}],
+            "managedFields": managed, "futureField": {"x": 1}});
+        let spec = json!({"containers": [{"name": "c", "image": "nginx", "command": ["sh", "-c", "echo"]}],
+            "hostPID": true, "futurePodField": 1});
+        let template = json!({"metadata": {"labels": {"app": "x"}}, "spec": spec});
+        let good = [
+            (
+                Kind::Pod,
+                json!({"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec, "status": {"phase": "Pending"}}),
+            ),
+            (Kind::Pod, json!({"metadata": null, "spec": spec})),
+            (
+                Kind::Deployment,
+                json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta, "spec": {"selector": {}, "template": template}}),
+            ),
+            (
+                Kind::Job,
+                json!({"metadata": meta, "spec": {"template": template}}),
+            ),
+            (
+                Kind::CronJob,
+                json!({"metadata": meta, "spec": {"schedule": "* * * * *", "jobTemplate": {"spec": {"template": template}}}}),
+            ),
+        ];
+        for (kind, object) in &good {
+            let raw = object.to_string();
+            let (mut want_meta, want_spec) = read_upstream(*kind, &raw).unwrap();
+            want_meta.managed_fields = None;
+            for w in [
+                read(*kind, Source::Raw(&raw)).unwrap(),
+                read(*kind, Source::Value(object)).unwrap(),
+            ] {
+                assert_eq!(w.metadata, want_meta, "{raw}");
+                assert_eq!(w.spec, want_spec, "{raw}");
+            }
+        }
+        // Duplicate keys: the later one wins, as upstream.
+        let raw = r#"{"metadata":{"name":"a","name":"b"},"spec":{"containers":[]},"spec":{"containers":[{"name":"c"}]}}"#;
+        let w = read(Kind::Pod, Source::Raw(raw)).unwrap();
+        let (m, s) = read_upstream(Kind::Pod, raw).unwrap();
+        assert_eq!((w.metadata.name, w.spec), (m.name, s));
+        let bad = [
+            r#"{"apiVersion": "v2", "spec": {"containers": []}}"#,
+            r#"{"kind": "Service", "spec": {"containers": []}}"#,
+            r#"{"metadata": {"managedFields": [{"manager": 5}]}, "spec": {"containers": []}}"#,
+            r#"{"metadata": {"managedFields": [{"time": "yesterday"}]}, "spec": {"containers": []}}"#,
+            r#"{"metadata": {"managedFields": {"manager": "x"}}, "spec": {"containers": []}}"#,
+            r#"{"metadata": {"managedFields": [{"fieldsV1": {"x": }}]}, "spec": {"containers": []}}"#,
+            r#"{"metadata": {"labels": {"a": 1}}, "spec": {"containers": []}}"#,
+            r#"{"metadata": [], "spec": {"containers": []}}"#,
+            r#"{"spec": {"containers": []}, "status": {"phase": 1}}"#,
+            r#"[1, 2]"#,
+        ];
+        for raw in bad {
+            let want = read_upstream(Kind::Pod, raw).unwrap_err();
+            let got = read(Kind::Pod, Source::Raw(raw)).unwrap_err();
+            assert_eq!(
+                got,
+                WorkloadError::Invalid {
+                    kind: "Pod",
+                    reason: want
+                },
+                "{raw}"
+            );
+        }
     }
 
     #[test]

@@ -16,17 +16,59 @@ use crate::policy::PullPolicyMutation;
 /// container), any other value is kept. Ephemeral containers are left alone: they cannot be
 /// set on create, and a Pod's spec is immutable afterwards.
 pub fn apply(spec: &mut PodSpec, at: SpecLocation, params: &PullPolicyMutation) -> Mutation {
+    let (out, edits) = plan_edits(spec, at, params);
+    for (init, index) in edits {
+        let list = if init {
+            spec.init_containers.as_mut()
+        } else {
+            Some(&mut spec.containers)
+        };
+        if let Some(c) = list.and_then(|l| l.get_mut(index)) {
+            c.image_pull_policy = Some(params.set.as_str().to_string());
+        }
+    }
+    out
+}
+
+/// What [`apply`] would do, without doing it: the same operations, changes and notes (each
+/// container's decision depends on that container alone, so editing as it goes changes
+/// nothing). The validating webhook re-checks with it without copying the spec.
+pub fn plan(spec: &PodSpec, at: SpecLocation, params: &PullPolicyMutation) -> Mutation {
+    plan_edits(spec, at, params).0
+}
+
+/// The mutation and the containers to edit: (is an init container, index).
+fn plan_edits(
+    spec: &PodSpec,
+    at: SpecLocation,
+    params: &PullPolicyMutation,
+) -> (Mutation, Vec<(bool, usize)>) {
     let mut out = Mutation::default();
+    let mut edits = Vec::new();
     let wanted = params.set.as_str();
     let lists = [
-        ("initContainers", spec.init_containers.as_mut()),
-        ("containers", Some(&mut spec.containers)),
+        ("initContainers", spec.init_containers.as_ref()),
+        ("containers", Some(&spec.containers)),
     ];
     for (field, list) in lists {
         for (index, c) in list.into_iter().flatten().enumerate() {
             let Some(img) = c.image.as_deref() else {
                 continue;
             };
+            // Only an absent policy or one listed in `replace` can change, whatever the tag:
+            // skip the others before parsing the image (the costliest step here).
+            let current = c.image_pull_policy.as_deref();
+            if let Some(current) = current
+                && (current == wanted || !params.replace.iter().any(|p| p.as_str() == current))
+            {
+                continue;
+            }
+            // An explicit tag that is not mutable: nothing to do, valid reference or not.
+            if let Some(tag) = literal_tag(img)
+                && !params.mutable_tags.iter().any(|t| t == tag)
+            {
+                continue;
+            }
             // An unparseable image fails at the kubelet anyway; it is not ours to judge here.
             let Ok(reference) = image::parse(img) else {
                 continue;
@@ -63,10 +105,21 @@ pub fn apply(spec: &mut PodSpec, at: SpecLocation, params: &PullPolicyMutation) 
                 }
                 Some(_) => continue,
             }
-            c.image_pull_policy = Some(wanted.to_string());
+            edits.push((field == "initContainers", index));
         }
     }
-    out
+    (out, edits)
+}
+
+/// The tag written in `image`, if any, found without the reference grammar: the text after
+/// the `:` in the last path component, before any `@digest`. For every reference that
+/// `image::parse` accepts this is the tag it finds (a registry port is always followed by a
+/// `/`, and path components and tags contain neither `:` nor `@`); for the references it
+/// refuses the caller does nothing either way.
+fn literal_tag(image: &str) -> Option<&str> {
+    let name = image.split('@').next().unwrap_or(image);
+    let last = name.rsplit('/').next().unwrap_or(name);
+    last.split_once(':').map(|(_, tag)| tag)
 }
 
 #[cfg(test)]
@@ -197,5 +250,41 @@ mod tests {
             ops_json(&m),
             r#"[{"op":"add","path":"/spec/initContainers/0/imagePullPolicy","value":"Always"}]"#
         );
+    }
+
+    #[test]
+    fn literal_tag_is_the_parsed_tag_for_every_valid_reference() {
+        let digest = "sha256:0123456789012345678901234567890123456789012345678901234567890123";
+        let refs = [
+            "nginx".to_string(),
+            "nginx:latest".into(),
+            "nginx:LATEST".into(),
+            "library/nginx:1.27".into(),
+            "docker.io/library/nginx:1.27-alpine".into(),
+            "index.docker.io/nginx".into(),
+            "registry:5000/team/app".into(),
+            "registry:5000/team/app:v1".into(),
+            "localhost/app:dev".into(),
+            "localhost:5000/app".into(),
+            "localhost:5000".into(),
+            "[::1]:5000/app:tag".into(),
+            "ghcr.io/org/sub/app:1.0.0_rc.1".into(),
+            format!("app@{digest}"),
+            format!("app:latest@{digest}"),
+            format!("registry:5000/app@{digest}"),
+            format!("registry:5000/app:v2@{digest}"),
+            "app:".into(),
+            "app:@x".into(),
+            "App:1".into(),
+            ":tag".into(),
+            "a/b:c:d".into(),
+            "a@b/c:d".into(),
+            "".into(),
+        ];
+        for r in &refs {
+            if let Ok(parsed) = image::parse(r) {
+                assert_eq!(literal_tag(r), parsed.tag.as_deref(), "{r}");
+            }
+        }
     }
 }

@@ -27,7 +27,8 @@ pub fn check(spec: &PodSpec, spec_path: &str) -> Vec<Violation> {
         .collect();
     let mut out = Vec::new();
     for c in containers(spec) {
-        let base = format!("{spec_path}.{}", c.path());
+        // Field paths are only spelled out for violations, which are rare.
+        let base = || format!("{spec_path}.{}", c.path());
         mounts(&c, &base, &volumes, &mut out);
         commands(&c, &base, &mut out);
     }
@@ -44,13 +45,14 @@ pub fn mounts_over_hosts(c: &ContainerView<'_>) -> bool {
 
 fn mounts(
     c: &ContainerView<'_>,
-    base: &str,
+    base: &dyn Fn() -> String,
     volumes: &BTreeMap<&str, &Volume>,
     out: &mut Vec<Violation>,
 ) {
     for (i, m) in c.volume_mounts.iter().enumerate() {
-        let path = format!("{base}.volumeMounts[{i}]");
+        let path = || format!("{}.volumeMounts[{i}]", base());
         if normalize_path(&m.mount_path).as_deref() == Some(HOSTS) {
+            let path = path();
             out.push(Violation {
                 rule: Rule::HostsFile,
                 message: format!(
@@ -84,6 +86,7 @@ fn mounts(
         let covers_hosts =
             exposed == HOSTS || exposed == "/" || HOSTS.starts_with(&format!("{exposed}/"));
         if covers_hosts {
+            let path = path();
             out.push(Violation {
                 rule: Rule::HostsFile,
                 message: format!(
@@ -97,14 +100,14 @@ fn mounts(
     }
 }
 
-fn commands(c: &ContainerView<'_>, base: &str, out: &mut Vec<Violation>) {
-    let main: Vec<String> = c
-        .command
-        .unwrap_or(&[])
-        .iter()
-        .chain(c.args.unwrap_or(&[]))
-        .cloned()
-        .collect();
+fn commands(c: &ContainerView<'_>, base: &dyn Fn() -> String, out: &mut Vec<Violation>) {
+    // command followed by args; copied only when both are set.
+    let main: std::borrow::Cow<'_, [String]> = match (c.command, c.args) {
+        (Some(cmd), None) => cmd.into(),
+        (None, Some(args)) => args.into(),
+        (None, None) => (&[][..]).into(),
+        (Some(cmd), Some(args)) => [cmd, args].concat().into(),
+    };
     if !main.is_empty() {
         let writes = find_hosts_writes(&main, c.command.is_some());
         if !writes.is_empty() {
@@ -113,7 +116,7 @@ fn commands(c: &ContainerView<'_>, base: &str, out: &mut Vec<Violation>) {
                 .command
                 .is_some_and(|cmd| c.args.is_none() || !find_hosts_writes(cmd, true).is_empty());
             let field = if in_command { "command" } else { "args" };
-            push_writes(c, &format!("{base}.{field}"), writes, out);
+            push_writes(c, &format!("{}.{field}", base()), writes, out);
         }
     }
     if let Some(lifecycle) = c.lifecycle {
@@ -126,8 +129,10 @@ fn commands(c: &ContainerView<'_>, base: &str, out: &mut Vec<Violation>) {
                 .and_then(|e| e.command.as_ref())
             {
                 let writes = find_hosts_writes(cmd, true);
-                let path = format!("{base}.lifecycle.{hook}.exec.command");
-                push_writes(c, &path, writes, out);
+                if !writes.is_empty() {
+                    let path = format!("{}.lifecycle.{hook}.exec.command", base());
+                    push_writes(c, &path, writes, out);
+                }
             }
         }
     }
@@ -137,7 +142,9 @@ fn commands(c: &ContainerView<'_>, base: &str, out: &mut Vec<Violation>) {
             .and_then(|e| e.command.as_ref())
         {
             let writes = find_hosts_writes(cmd, true);
-            push_writes(c, &format!("{base}.{name}.exec.command"), writes, out);
+            if !writes.is_empty() {
+                push_writes(c, &format!("{}.{name}.exec.command", base()), writes, out);
+            }
         }
     }
 }
