@@ -11,10 +11,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 pub const MIB: usize = 1024 * 1024;
 
-/// `podgate serve` (the real binary) on `layout`'s volumes with `extra` flags, ready.
-/// Builds `Process` itself (its fields are public) rather than calling `Process::spawn`,
-/// whose signature the server branch is changing; retries on fresh ports if one was taken
-/// between `free_addr` and the bind.
+/// `podgate serve` (the real binary) on `layout`'s volumes with `extra` flags, ready
+/// (`Process::start` retries on fresh ports if one was taken meanwhile).
 pub async fn spawn_ready(layout: &Layout, extra: &[&str], name: &str) -> Process {
     let certs = layout.certs();
     let (cert, key, policies) = (
@@ -23,7 +21,6 @@ pub async fn spawn_ready(layout: &Layout, extra: &[&str], name: &str) -> Process
         layout.policies(),
     );
     let mut args = vec![
-        "serve",
         "--tls-cert",
         cert.to_str().unwrap(),
         "--tls-key",
@@ -34,49 +31,8 @@ pub async fn spawn_ready(layout: &Layout, extra: &[&str], name: &str) -> Process
         "json",
     ];
     args.extend_from_slice(extra);
-    for attempt in 0..5 {
-        let (addr, probe) = (free_addr(), free_addr());
-        let log = layout.root.path().join(format!("{name}-{attempt}.log"));
-        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_podgate"))
-            .args(&args)
-            .current_dir(layout.root.path())
-            .env("PODGATE_LISTEN", addr.to_string())
-            .env("PODGATE_PROBE_LISTEN", probe.to_string())
-            .env("RUST_LOG", "info")
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let mut process = Process {
-            child,
-            addr,
-            probe,
-            log,
-        };
-        let start = Instant::now();
-        loop {
-            if let Some(status) = process.child.try_wait().unwrap() {
-                let text = process.log_text();
-                assert!(
-                    text.contains("binding"),
-                    "podgate exited with {status}:\n{text}"
-                );
-                break;
-            }
-            if let Some((200, _)) = probe_get(process.probe, "/readyz").await {
-                return process;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(20),
-                "podgate not ready within 20 s; log:\n{}",
-                process.log_text()
-            );
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-    }
-    panic!("no free ports after 5 attempts");
+    let log = layout.root.path().join(format!("{name}.log"));
+    Process::start(layout.root.path(), &args, log).await
 }
 
 pub fn https(addr: SocketAddr, path: &str) -> String {
