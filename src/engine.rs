@@ -162,31 +162,36 @@ pub fn evaluate(
                     }
                 }
                 Mode::Validate => {
-                    // Only what the mutation would do is needed here. The pull-policy
-                    // mutation can say so from the spec itself; the others need a copy.
-                    let m = match (
-                        &policy.mutate.image_pull_policy,
-                        &policy.mutate.host_aliases,
-                    ) {
-                        (Some(p), None) => pull_policy::plan(&w.spec, at, p),
-                        _ => {
-                            let mut scratch_claims;
-                            let claims = if policy.action == Action::Audit {
-                                scratch_claims = claimed.clone();
-                                &mut scratch_claims
-                            } else {
-                                &mut claimed
-                            };
-                            mutate(&mut w.spec.clone(), at, policy, claims)
+                    // Only what the mutations would do is needed here, each under its own
+                    // rule. The pull-policy mutation can say so from the spec itself; the
+                    // hostAliases one needs a copy.
+                    let pull = policy
+                        .mutate
+                        .image_pull_policy
+                        .as_ref()
+                        .map(|p| pull_policy::plan(&w.spec, at, p))
+                        .unwrap_or_default();
+                    let aliases = match &policy.mutate.host_aliases {
+                        Some(p) if policy.action == Action::Audit => {
+                            host_aliases::apply(&mut w.spec.clone(), at, p, &mut claimed.clone())
                         }
+                        Some(p) => host_aliases::apply(&mut w.spec.clone(), at, p, &mut claimed),
+                        None => Mutation::default(),
                     };
                     // Re-check the final state only for Pods: the mutating webhook patches
                     // Pods on create, so a Pod still missing a change means it did not run.
                     if w.kind == Kind::Pod {
-                        violations.extend(m.changes.iter().map(|c| not_applied(policy, c)));
+                        let missing = [
+                            (Rule::ImagePullPolicy, &pull),
+                            (Rule::HostAliases, &aliases),
+                        ];
+                        for (rule, m) in missing {
+                            violations
+                                .extend(m.changes.iter().map(|c| not_applied(policy, rule, c)));
+                        }
                     }
                     Mutation {
-                        violations: m.violations,
+                        violations: aliases.violations,
                         ..Mutation::default()
                     }
                 }
@@ -218,12 +223,7 @@ fn mutate(
     m
 }
 
-fn not_applied(policy: &Policy, change: &str) -> Violation {
-    let rule = if change.contains("imagePullPolicy") {
-        Rule::ImagePullPolicy
-    } else {
-        Rule::HostAliases
-    };
+fn not_applied(policy: &Policy, rule: Rule, change: &str) -> Violation {
     Violation {
         rule,
         message: format!(
