@@ -92,8 +92,6 @@ pub struct Reviewed {
     pub body: Vec<u8>,
     /// What was decided.
     pub summary: Summary,
-    /// The engine's full outcome (none when the request was not evaluated).
-    pub outcome: Option<Outcome>,
 }
 
 /// Answers one AdmissionReview for `webhook` with the policies of `set`.
@@ -151,11 +149,7 @@ pub fn review(
         response,
     })
     .map_err(|e| ReviewError::Json(e.to_string()))?;
-    Ok(Reviewed {
-        body,
-        summary,
-        outcome,
-    })
+    Ok(Reviewed { body, summary })
 }
 
 fn summarize(req: &RequestIn<'_>) -> Summary {

@@ -50,8 +50,9 @@ pub struct SpecDoc {
     /// `Audit` (audit annotation and log only; no patch either).
     #[serde(default)]
     pub action: Option<Action>,
-    /// Human description, shown by `podgate check`.
+    /// Human description, for the people who read the policy file; podgate does not use it.
     #[serde(default)]
+    #[allow(dead_code)]
     pub description: Option<String>,
     /// Which objects the policy applies to; every given criterion must hold.
     #[serde(default, rename = "match")]

@@ -359,7 +359,6 @@ impl Checker<'_> {
             exemptions,
             validate,
             mutate,
-            description: spec.description,
             source: Source {
                 file: self.file.to_string(),
                 line: name.referenced.line(),
@@ -505,7 +504,6 @@ impl Checker<'_> {
             pod_selector: doc.pod_selector.map(|s| self.selector(s)),
             expires,
             reason,
-            line: at.line(),
         };
         (self.errors.len() == before).then_some(exemption)
     }

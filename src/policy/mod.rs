@@ -138,8 +138,6 @@ pub struct Exemption {
     pub expires: Option<jiff::civil::Date>,
     /// Why it exists.
     pub reason: String,
-    /// Where it was written.
-    pub line: u64,
 }
 
 /// Who asks and about what, as far as exemptions care.
@@ -350,8 +348,6 @@ pub struct Policy {
     pub validate: Validate,
     /// Mutations.
     pub mutate: Mutate,
-    /// Optional description.
-    pub description: Option<String>,
     /// Where it was defined.
     pub source: Source,
 }
