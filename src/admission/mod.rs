@@ -24,8 +24,8 @@ pub use response::{error_review, limit_warnings};
 use response::{respond, status};
 use wire::{RequestIn, ResponseOut, ReviewOut, V1, parse};
 
-/// Which webhook endpoint is answering.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Which webhook endpoint is answering (also `podgate review --webhook`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
 pub enum Webhook {
     /// `/validate`: never patches.
     Validate,
