@@ -16,4 +16,5 @@ pub mod pod;
 pub mod policy;
 pub mod rules;
 pub mod server;
+pub mod verdict;
 pub mod workload;
