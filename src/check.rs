@@ -138,31 +138,54 @@ pub fn check_documents(
     reports
 }
 
-/// Renders the verdict into the report.
-fn fill(report: &mut ObjectReport, verdict: Verdict) {
-    report.denied = verdict.denied();
-    report.violations = verdict
-        .findings
-        .into_iter()
-        .map(|f| ViolationReport {
-            policy: f.policy,
-            action: f.action.as_str(),
-            effect: f.effect,
-            rule: f.rule.as_str(),
-            message: f.message,
-        })
-        .collect();
-    report.changes = verdict
-        .changes
-        .into_iter()
-        .map(|c| ChangeReport {
-            policy: c.policy,
-            action: c.action.as_str(),
-            applied: c.applied,
-            change: c.text,
-        })
-        .collect();
-    report.notes = verdict.notes;
+/// A verdict in check's shape: what `check` (and `audit`) print for one object.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VerdictReport {
+    /// True when a finding denies the object.
+    pub denied: bool,
+    /// Violations.
+    pub violations: Vec<ViolationReport>,
+    /// Changes a mutation would make.
+    pub changes: Vec<ChangeReport>,
+    /// Notes a mutation would send as warnings.
+    pub notes: Vec<String>,
+}
+
+/// Renders a verdict in check's shape.
+pub fn report(verdict: Verdict) -> VerdictReport {
+    VerdictReport {
+        denied: verdict.denied(),
+        violations: verdict
+            .findings
+            .into_iter()
+            .map(|f| ViolationReport {
+                policy: f.policy,
+                action: f.action.as_str(),
+                effect: f.effect,
+                rule: f.rule.as_str(),
+                message: f.message,
+            })
+            .collect(),
+        changes: verdict
+            .changes
+            .into_iter()
+            .map(|c| ChangeReport {
+                policy: c.policy,
+                action: c.action.as_str(),
+                applied: c.applied,
+                change: c.text,
+            })
+            .collect(),
+        notes: verdict.notes,
+    }
+}
+
+fn fill(out: &mut ObjectReport, verdict: Verdict) {
+    let r = report(verdict);
+    out.denied = r.denied;
+    out.violations = r.violations;
+    out.changes = r.changes;
+    out.notes = r.notes;
 }
 
 /// Human-readable report, one block per object that has something to say, then a summary.

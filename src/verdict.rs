@@ -144,11 +144,17 @@ pub fn decide(evaluation: &Evaluation<'_>, question: Question) -> Verdict {
             messages.push(&violation.message);
         }
         let mut missing = Vec::new();
-        if recheck && action.patches() {
+        if recheck {
             for (rule, change) in &r.changes {
-                let message = format!(
-                    "not mutated as policy {policy:?} requires ({change}); is podgate's mutating webhook running?"
-                );
+                let message = if action.patches() {
+                    format!(
+                        "not mutated as policy {policy:?} requires ({change}); is podgate's mutating webhook running?"
+                    )
+                } else {
+                    format!(
+                        "not mutated as policy {policy:?} would have it ({change}); the policy only audits, so podgate does not patch"
+                    )
+                };
                 v.findings.push(finding(*rule, message.clone()));
                 missing.push(message);
             }

@@ -1208,6 +1208,10 @@ proptest! {
         }
         let object = patched.unwrap_or_else(|| body["request"]["object"].clone());
         for finding in validation_findings(&set, &body, &object) {
+            if finding.1 == Action::Audit {
+                // An Audit policy never patches: what it would change is reported, not missing.
+                continue;
+            }
             prop_assert!(
                 !finding.3.starts_with("not mutated") && !finding.3.contains("still change"),
                 "re-check reports {:?}\npolicies:\n{}",
