@@ -9,7 +9,9 @@
 pub mod cluster;
 pub mod evaluate;
 pub mod inventory;
+pub mod publish;
 pub mod render;
+pub mod report;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -200,6 +202,19 @@ pub fn run(args: &AuditArgs) -> anyhow::Result<ExitCode> {
         for e in &run.errors {
             eprintln!("podgate: {e}");
         }
-        Ok(ExitCode::from(run.exit_code()))
+        let mut code = run.exit_code();
+        if args.report {
+            match publish::publish(&client, &run, now.as_second()).await {
+                Ok(p) => eprintln!(
+                    "podgate: PolicyReports: {} applied, {} stale deleted",
+                    p.applied, p.deleted
+                ),
+                Err(e) => {
+                    eprintln!("podgate: {e}");
+                    code = 2;
+                }
+            }
+        }
+        Ok(ExitCode::from(code))
     })
 }
