@@ -709,7 +709,7 @@ pub fn limit_warnings(warnings: Vec<String>) -> Vec<String> {
 }
 
 /// Checks an answer the way kube-apiserver judges it (`VerifyAdmissionResponse` and the
-/// dispatchers, see CONTRACT.md section 4), plus that a patch applies to the request's object
+/// dispatchers, see docs/apiserver-contract.md section 4), plus that a patch applies to the request's object
 /// under evanphx/json-patch v4 rules. Returns the patched object when there is a patch.
 /// Used by the tests of every layer, and usable to vet recorded answers.
 pub fn verify_response(
