@@ -12,7 +12,12 @@ mod fixture_set;
 use std::path::PathBuf;
 
 use base64::Engine as _;
-use podgate::admission::{Webhook, review, verify_response};
+use podgate::admission::{Webhook, review};
+
+#[path = "common/contract.rs"]
+mod contract;
+
+use contract::verify_response;
 use podgate::policy::PolicySet;
 use serde_json::{Value, json};
 
