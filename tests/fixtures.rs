@@ -518,3 +518,18 @@ fn suite_fixture_loading_works_with_shared_absent() {
     assert_eq!(extra[0].review["request"], bare);
     assert_eq!(with_extra.all().len(), alone.own.len() + 1);
 }
+
+/// The test binary was compiled from the checkout it runs in: the compile-time manifest folder
+/// (which every test uses to find `tests/fixtures` and `policies`) is the one cargo runs the
+/// test from. A stale binary from another checkout sharing `CARGO_TARGET_DIR` would read that
+/// checkout's files and prove nothing about this one (`scripts/in-clean-copy`).
+#[test]
+fn tests_are_built_from_the_checkout_they_run_in() {
+    let Some(runtime) = std::env::var_os("CARGO_MANIFEST_DIR") else {
+        eprintln!("not run by cargo: CARGO_MANIFEST_DIR unset, nothing to compare");
+        return;
+    };
+    let compiled = std::fs::canonicalize(env!("CARGO_MANIFEST_DIR")).unwrap();
+    let running = std::fs::canonicalize(runtime).unwrap();
+    assert_eq!(compiled, running);
+}
