@@ -99,9 +99,10 @@ fn expectations() -> Vec<Expected> {
     vec![
         denied("cronjob-create-hosts-heredoc.json", &[(HOSTS, "hostsFile")]),
         allowed("daemonset-update-image.json"),
+        // [hostPID, hostIPC] and [hostPID, capability:SYS_PTRACE].
         denied(
             "deployment-create-host-namespaces.json",
-            &[(HOSTNS, "hostNamespaces")],
+            &[(HOSTNS, "hostNamespaces"), (HOSTNS, "hostNamespaces")],
         ),
         allowed("pod-connect-exec.json"),
         allowed("pod-create-binding.json"),
