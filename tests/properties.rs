@@ -1,5 +1,5 @@
 //! Properties of the admission path over generated Pods, workloads and AdmissionReviews
-//! (RELIABILITY.md A5, A9, C1, E1-E3), and of the shell analysis (terminates on any text).
+//! (docs/promises.md A5, A9, C1, E1-E3), and of the shell analysis (terminates on any text).
 //!
 //! The generators build raw JSON, not k8s-openapi types, so that they can carry what a newer
 //! cluster would send: fields this build does not know (keys starting with `zzFuture`) at
@@ -13,6 +13,8 @@
 // clippy.toml allows these inside #[test] functions only; the helpers and strategies of a
 // test crate are test code too.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod fixture_set;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -1519,25 +1521,13 @@ proptest! {
 // Fixtures
 // ---------------------------------------------------------------------------------------------
 
+/// The own fixture set, plus the extra corpus when present (`tests/fixture_set`).
 fn fixtures() -> Vec<(String, Value)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures");
-    let mut out = Vec::new();
-    let mut paths: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("fixtures at {}: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
-    paths.sort();
-    for p in paths {
-        let v: Value = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
-        let body = if v.get("request").is_some() {
-            v
-        } else {
-            json!({"apiVersion": V1, "kind": "AdmissionReview", "request": v})
-        };
-        out.push((p.file_name().unwrap().to_string_lossy().into_owned(), body));
-    }
-    out
+    fixture_set::suite()
+        .all()
+        .into_iter()
+        .map(|f| (f.name, f.review))
+        .collect()
 }
 
 /// The recorded requests, under every generated policy set and both API versions: the
@@ -1545,7 +1535,11 @@ fn fixtures() -> Vec<(String, Value)> {
 #[test]
 fn fixtures_get_accepted_idempotent_answers_under_every_policy_set() {
     let fixtures = fixtures();
-    assert!(fixtures.len() >= 19, "found {} fixtures", fixtures.len());
+    assert!(
+        fixtures.len() >= fixture_set::MIN_OWN,
+        "found {} fixtures",
+        fixtures.len()
+    );
     let mut patched_count = 0;
     for (name, body) in &fixtures {
         for (choice, set) in SETS.iter() {
