@@ -12,6 +12,7 @@ pub mod check;
 pub mod cli;
 pub mod engine;
 pub mod image;
+pub mod lean;
 pub mod manifests;
 pub mod mutate;
 pub mod pod;
