@@ -10,6 +10,7 @@ pub mod check;
 pub mod cli;
 pub mod engine;
 pub mod image;
+pub mod managed;
 pub mod manifests;
 pub mod mutate;
 pub mod pod;
