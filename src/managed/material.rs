@@ -490,7 +490,8 @@ mod tests {
         let ca1 = ca(3600);
         let other = ca(3600);
         let foreign = leaf(&other, 600);
-        let cases: Vec<(&str, BTreeMap<String, Vec<u8>>, i64, &str)> = vec![
+        type Case<'a> = (&'a str, BTreeMap<String, Vec<u8>>, i64, &'a str);
+        let cases: Vec<Case> = vec![
             (
                 "missing",
                 data(&[(CA_CERT, &ca1.cert_pem), (CA_KEY, &ca1.key_pem)]),
