@@ -113,6 +113,12 @@ def main(paths):
                         programs.append((cond["name"], env.program(env.compile(cond["expression"]))))
                     except Exception as e:  # noqa: BLE001 - report every compile error
                         failures.append(f"{where}/{cond['name']}: does not compile: {e}")
+                covers_cases = any(
+                    rule_matches(r, req) for _, req, _, _, _ in CASES for r in hook.get("rules") or []
+                )
+                if not covers_cases:
+                    # Not a Pod/workload webhook (policies.podgate.dev: podgate's ConfigMaps).
+                    continue
                 if not programs:
                     failures.append(f"{where}: no matchConditions")
                     continue

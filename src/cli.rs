@@ -48,7 +48,7 @@ pub struct ReviewArgs {
     pub policies: PathBuf,
     /// Which webhook answers.
     #[arg(long, value_enum, default_value = "validate")]
-    pub webhook: WebhookArg,
+    pub webhook: Webhook,
     /// The AdmissionReview JSON file; `-` or nothing reads stdin.
     pub file: Option<PathBuf>,
     /// Evaluate as of this instant (RFC 3339), for exemption expiry; default now.
@@ -71,15 +71,6 @@ pub struct CheckArgs {
     /// Evaluate as of this instant (RFC 3339), for exemption expiry; default now.
     #[arg(long, hide = true)]
     pub now: Option<jiff::Timestamp>,
-}
-
-/// `--webhook`.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum WebhookArg {
-    /// The validating webhook.
-    Validate,
-    /// The mutating webhook.
-    Mutate,
 }
 
 /// `--output`.
@@ -152,10 +143,7 @@ pub fn wrap_bare_request(body: Vec<u8>) -> Vec<u8> {
 fn review(args: &ReviewArgs) -> anyhow::Result<ExitCode> {
     let set = load_policies(&args.policies)?;
     let body = wrap_bare_request(read_input(args.file.as_deref())?);
-    let webhook = match args.webhook {
-        WebhookArg::Validate => Webhook::Validate,
-        WebhookArg::Mutate => Webhook::Mutate,
-    };
+    let webhook = args.webhook;
     let now = args.now.unwrap_or_else(jiff::Timestamp::now);
     let reviewed = admission::review(&set, &body, webhook, now)?;
     let pretty: serde_json::Value = serde_json::from_slice(&reviewed.body)?;

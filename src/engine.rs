@@ -10,10 +10,10 @@ use json_patch::PatchOperation;
 use k8s_openapi::api::core::v1::PodSpec;
 use serde_json::json;
 
-use crate::mutate::{Mutation, SpecLocation, host_aliases, pull_policy};
+use crate::mutate::{Mutation, host_aliases, pull_policy};
 use crate::policy::{Action, ExemptionQuery, Policy, PolicySet};
 use crate::rules::{Rule, Violation, host_namespaces, hosts_file};
-use crate::workload::{Kind, Workload};
+use crate::workload::{Kind, SpecLocation, Workload};
 
 /// Which question is asked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

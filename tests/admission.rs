@@ -3,9 +3,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
 
 use base64::Engine as _;
-use podgate::admission::{
-    ReviewError, Webhook, error_review, limit_warnings, review, verify_response,
-};
+use podgate::admission::{ReviewError, Webhook, error_review, limit_warnings, review};
+#[path = "common/contract.rs"]
+mod contract;
+
+use contract::verify_response;
+
 use podgate::policy::PolicySet;
 use serde_json::{Value, json};
 

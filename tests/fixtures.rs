@@ -7,7 +7,12 @@
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
-use podgate::admission::{Webhook, review, verify_response};
+use podgate::admission::{Webhook, review};
+
+#[path = "common/contract.rs"]
+mod contract;
+
+use contract::verify_response;
 use podgate::cli::wrap_bare_request;
 use podgate::policy::PolicySet;
 use serde_json::{Value, json};

@@ -20,7 +20,12 @@ use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use podgate::admission::{Webhook, review, verify_response};
+use podgate::admission::{Webhook, review};
+#[path = "common/contract.rs"]
+mod contract;
+
+use contract::verify_response;
+
 use podgate::policy::{Action, PolicySet};
 use podgate::rules::Rule;
 use podgate::rules::shell::find_hosts_writes;

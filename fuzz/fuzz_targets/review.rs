@@ -9,7 +9,11 @@
 use std::sync::LazyLock;
 
 use libfuzzer_sys::fuzz_target;
-use podgate::admission::{Webhook, review, verify_response};
+use podgate::admission::{Webhook, review};
+
+#[path = "../../tests/common/contract.rs"]
+mod contract;
+use contract::verify_response;
 use podgate::policy::PolicySet;
 
 const EXTRA: &str = r#"

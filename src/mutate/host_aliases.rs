@@ -11,11 +11,12 @@ use json_patch::{AddOperation, PatchOperation, RemoveOperation};
 use k8s_openapi::api::core::v1::{HostAlias as PodHostAlias, PodSpec};
 use serde_json::{Value, json};
 
-use super::{Mutation, SpecLocation};
+use super::Mutation;
 use crate::pod::containers;
 use crate::policy::{HostAliasesMutation, OnConflict};
 use crate::rules::hosts_file::mounts_over_hosts;
 use crate::rules::{Rule, Violation};
+use crate::workload::SpecLocation;
 
 /// Hostnames already mapped by earlier policies in one evaluation, with their IPs.
 pub type Claims = BTreeMap<String, IpAddr>;

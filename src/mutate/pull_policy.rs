@@ -7,9 +7,10 @@ use json_patch::{AddOperation, PatchOperation, ReplaceOperation};
 use k8s_openapi::api::core::v1::PodSpec;
 use serde_json::Value;
 
-use super::{Mutation, SpecLocation};
+use super::Mutation;
 use crate::image;
 use crate::policy::PullPolicyMutation;
+use crate::workload::SpecLocation;
 
 /// Sets `imagePullPolicy` on containers and init containers whose image tag is mutable: an
 /// absent value is set, a value listed in `replace` is replaced (with a note naming the

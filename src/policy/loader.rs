@@ -12,8 +12,7 @@ use serde_saphyr::{Location, Spanned};
 use sha2::{Digest, Sha256};
 
 use super::file::{
-    ActionDoc, ExemptionDoc, HostAliasesDoc, ImagePullPolicyDoc, MatchDoc, OnConflictDoc,
-    OperatorDoc, PolicyDoc, PullPolicyDoc, SelectorDoc,
+    ExemptionDoc, HostAliasesDoc, ImagePullPolicyDoc, MatchDoc, PolicyDoc, SelectorDoc,
 };
 use super::{
     Action, Atom, Exemption, Globs, HostAlias, HostAliasesMutation, Match, Mutate, OnConflict,
@@ -294,11 +293,7 @@ impl Checker<'_> {
             );
         }
         let spec = doc.spec;
-        let action = match spec.action.unwrap_or(ActionDoc::Enforce) {
-            ActionDoc::Enforce => Action::Enforce,
-            ActionDoc::Warn => Action::Warn,
-            ActionDoc::Audit => Action::Audit,
-        };
+        let action = spec.action.unwrap_or(Action::Enforce);
         let match_ = self.match_(spec.match_.unwrap_or_default());
         let exemptions = spec
             .exemptions
@@ -364,7 +359,6 @@ impl Checker<'_> {
             exemptions,
             validate,
             mutate,
-            description: spec.description,
             source: Source {
                 file: self.file.to_string(),
                 line: name.referenced.line(),
@@ -413,12 +407,7 @@ impl Checker<'_> {
             })
             .collect();
         for expr in doc.match_expressions {
-            let operator = match expr.operator {
-                OperatorDoc::In => Operator::In,
-                OperatorDoc::NotIn => Operator::NotIn,
-                OperatorDoc::Exists => Operator::Exists,
-                OperatorDoc::DoesNotExist => Operator::DoesNotExist,
-            };
+            let operator = expr.operator;
             let needs_values = matches!(operator, Operator::In | Operator::NotIn);
             if needs_values && expr.values.is_empty() {
                 self.err(
@@ -515,17 +504,11 @@ impl Checker<'_> {
             pod_selector: doc.pod_selector.map(|s| self.selector(s)),
             expires,
             reason,
-            line: at.line(),
         };
         (self.errors.len() == before).then_some(exemption)
     }
 
     fn pull_policy(&mut self, doc: ImagePullPolicyDoc) -> PullPolicyMutation {
-        let convert = |p: PullPolicyDoc| match p {
-            PullPolicyDoc::Always => PullPolicy::Always,
-            PullPolicyDoc::IfNotPresent => PullPolicy::IfNotPresent,
-            PullPolicyDoc::Never => PullPolicy::Never,
-        };
         let mut mutable_tags = Vec::new();
         match doc.mutable_tags {
             None => mutable_tags.push("latest".to_string()),
@@ -547,13 +530,10 @@ impl Checker<'_> {
         }
         PullPolicyMutation {
             mutable_tags,
-            set: convert(doc.set.unwrap_or(PullPolicyDoc::Always)),
+            set: doc.set.unwrap_or(PullPolicy::Always),
             replace: doc
                 .replace
-                .unwrap_or_else(|| vec![PullPolicyDoc::IfNotPresent])
-                .into_iter()
-                .map(convert)
-                .collect(),
+                .unwrap_or_else(|| vec![PullPolicy::IfNotPresent]),
         }
     }
 
@@ -612,11 +592,7 @@ impl Checker<'_> {
         }
         HostAliasesMutation {
             entries,
-            on_conflict: match doc.on_conflict.unwrap_or(OnConflictDoc::KeepPod) {
-                OnConflictDoc::KeepPod => OnConflict::KeepPod,
-                OnConflictDoc::Override => OnConflict::Override,
-                OnConflictDoc::Deny => OnConflict::Deny,
-            },
+            on_conflict: doc.on_conflict.unwrap_or(OnConflict::KeepPod),
         }
     }
 }

@@ -5,6 +5,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use base64::Engine;
+
+pub mod contract;
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose, SanType,
@@ -677,7 +679,7 @@ pub fn assert_contract(request: &[u8], reply: &Reply, hook: Hook) -> Value {
         Hook::Validate => podgate::admission::Webhook::Validate,
         Hook::Mutate => podgate::admission::Webhook::Mutate,
     };
-    if let Err(e) = podgate::admission::verify_response(request, &reply.body, webhook) {
+    if let Err(e) = contract::verify_response(request, &reply.body, webhook) {
         panic!("verify_response: {e}; {ctx}");
     }
     if let Some(annotations) = response.get("auditAnnotations").and_then(Value::as_object) {

@@ -1,0 +1,252 @@
+//! The brush-parser walk: turns brush's AST into the command model ([`super::Cmd`]).
+
+use brush_parser::ast;
+
+use super::*;
+
+impl Scan {
+    /// Walks a list; returns the literal text its commands print to stdout (best effort).
+    pub(super) fn walk_list(&mut self, list: &ast::CompoundList, depth: usize) -> String {
+        let mut out = String::new();
+        for ast::CompoundListItem(and_or, _) in &list.0 {
+            if let Some(first) = self.walk_pipeline(&and_or.first, depth) {
+                push_bounded(&mut out, &first);
+            }
+            for next in &and_or.additional {
+                let (ast::AndOr::And(p) | ast::AndOr::Or(p)) = next;
+                if let Some(text) = self.walk_pipeline(p, depth) {
+                    push_bounded(&mut out, &text);
+                }
+            }
+        }
+        out
+    }
+
+    pub(super) fn walk_pipeline(&mut self, pipeline: &ast::Pipeline, depth: usize) -> Option<Text> {
+        let mut stdin: Option<Text> = None;
+        for command in &pipeline.seq {
+            stdin = self.walk_command(command, stdin.as_ref(), depth);
+        }
+        stdin
+    }
+
+    pub(super) fn walk_command(
+        &mut self,
+        command: &ast::Command,
+        stdin: Option<&Text>,
+        depth: usize,
+    ) -> Option<Text> {
+        match command {
+            ast::Command::Simple(simple) => {
+                let cmd = self.simple_from_ast(simple, depth);
+                self.run_simple(&cmd, stdin, depth)
+            }
+            ast::Command::Compound(compound, redirects) => {
+                let out = self.walk_compound(compound, depth);
+                self.apply_compound_redirects(redirects.as_ref(), &out, depth)
+            }
+            ast::Command::Function(def) => {
+                let out = self.walk_compound(&def.body.0, depth);
+                self.apply_compound_redirects(def.body.1.as_ref(), &out, depth);
+                None
+            }
+            ast::Command::ExtendedTest(..) => None,
+        }
+    }
+
+    pub(super) fn walk_compound(
+        &mut self,
+        compound: &ast::CompoundCommand,
+        depth: usize,
+    ) -> String {
+        match compound {
+            ast::CompoundCommand::Arithmetic(arith) => {
+                // brush-parser 0.4 reads nested subshells `( ( cmd ) )` as `(( expr ))`. Real
+                // arithmetic never parses as a write, so reading the text as a script again
+                // recovers the commands at no risk. It is strictly shorter, so this ends.
+                self.script(&arith.expr.value, depth);
+                String::new()
+            }
+            ast::CompoundCommand::ArithmeticForClause(f) => self.walk_list(&f.body.list, depth),
+            ast::CompoundCommand::BraceGroup(group) => self.walk_list(&group.list, depth),
+            ast::CompoundCommand::Subshell(sub) => self.walk_list(&sub.list, depth),
+            ast::CompoundCommand::ForClause(f) => {
+                for word in f.values.iter().flatten() {
+                    self.expand_and_follow(&word.value, depth);
+                }
+                self.walk_list(&f.body.list, depth)
+            }
+            ast::CompoundCommand::CaseClause(c) => {
+                self.expand_and_follow(&c.value.value, depth);
+                let mut out = String::new();
+                for item in &c.cases {
+                    if let Some(list) = &item.cmd {
+                        let text = self.walk_list(list, depth);
+                        push_bounded(&mut out, &text);
+                    }
+                }
+                out
+            }
+            ast::CompoundCommand::IfClause(i) => {
+                self.walk_list(&i.condition, depth);
+                let mut out = self.walk_list(&i.then, depth);
+                for clause in i.elses.iter().flatten() {
+                    if let Some(cond) = &clause.condition {
+                        self.walk_list(cond, depth);
+                    }
+                    let text = self.walk_list(&clause.body, depth);
+                    push_bounded(&mut out, &text);
+                }
+                out
+            }
+            ast::CompoundCommand::WhileClause(w) | ast::CompoundCommand::UntilClause(w) => {
+                self.walk_list(&w.0, depth);
+                self.walk_list(&w.1.list, depth)
+            }
+            ast::CompoundCommand::Coprocess(c) => self
+                .walk_command(&c.body, None, depth)
+                .map(|t| t.to_string())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Redirections on a compound command (`{ ...; } >> /etc/hosts`, `done > /etc/hosts`).
+    pub(super) fn apply_compound_redirects(
+        &mut self,
+        redirects: Option<&ast::RedirectList>,
+        out: &str,
+        depth: usize,
+    ) -> Option<Text> {
+        let mut cmd = Cmd::default();
+        for redirect in redirects.map(|r| r.0.as_slice()).unwrap_or_default() {
+            self.redir_from_ast(redirect, &mut cmd, depth);
+        }
+        self.apply_redirects(&cmd, Some(&Text::from(out)), None, depth)
+    }
+
+    pub(super) fn simple_from_ast(&mut self, simple: &ast::SimpleCommand, depth: usize) -> Cmd {
+        let mut cmd = Cmd::default();
+        let prefix = simple.prefix.as_ref().map(|p| p.0.as_slice());
+        let suffix = simple.suffix.as_ref().map(|s| s.0.as_slice());
+        for item in prefix.unwrap_or_default() {
+            self.item_from_ast(item, &mut cmd, depth);
+        }
+        if let Some(word) = &simple.word_or_name {
+            cmd.words.push(word.value.clone());
+        }
+        for item in suffix.unwrap_or_default() {
+            self.item_from_ast(item, &mut cmd, depth);
+        }
+        cmd
+    }
+
+    pub(super) fn item_from_ast(
+        &mut self,
+        item: &ast::CommandPrefixOrSuffixItem,
+        cmd: &mut Cmd,
+        depth: usize,
+    ) {
+        match item {
+            ast::CommandPrefixOrSuffixItem::IoRedirect(r) => self.redir_from_ast(r, cmd, depth),
+            ast::CommandPrefixOrSuffixItem::Word(w) => cmd.words.push(w.value.clone()),
+            ast::CommandPrefixOrSuffixItem::AssignmentWord(_, w) => {
+                // `VAR=x cmd`: the assignment is not an argument, but may hide a `$(...)`.
+                if cmd.words.is_empty() {
+                    cmd.other_words.push(w.value.clone());
+                } else {
+                    // `export X=1` style: an argument of the builtin.
+                    cmd.words.push(w.value.clone());
+                }
+            }
+            ast::CommandPrefixOrSuffixItem::ProcessSubstitution(_, sub) => {
+                // `>(tee /etc/hosts)` runs a command like any other.
+                self.walk_list(&sub.list, depth);
+            }
+        }
+    }
+
+    pub(super) fn redir_from_ast(
+        &mut self,
+        redirect: &ast::IoRedirect,
+        cmd: &mut Cmd,
+        depth: usize,
+    ) {
+        let (fd, op, target, expand) = match redirect {
+            ast::IoRedirect::File(fd, kind, target) => {
+                let word = match target {
+                    ast::IoFileRedirectTarget::Filename(w) => w.value.clone(),
+                    ast::IoFileRedirectTarget::Duplicate(w) => {
+                        // `>&file` is bash's `&>file`; `>&2` and `>&-` are fd duplications.
+                        let unquoted = w.value.trim();
+                        if matches!(kind, ast::IoFileRedirectKind::DuplicateOutput)
+                            && fd.is_none()
+                            && !unquoted.is_empty()
+                            && !unquoted.bytes().all(|b| b.is_ascii_digit() || b == b'-')
+                        {
+                            cmd.redirs.push(Redir {
+                                fd: None,
+                                op: ROp::OutErr,
+                                target: w.value.clone(),
+                                expand: false,
+                            });
+                        }
+                        return;
+                    }
+                    ast::IoFileRedirectTarget::Fd(_) => return,
+                    ast::IoFileRedirectTarget::ProcessSubstitution(_, sub) => {
+                        self.walk_list(&sub.list, depth);
+                        return;
+                    }
+                };
+                let op = match kind {
+                    ast::IoFileRedirectKind::Write => ROp::Out,
+                    ast::IoFileRedirectKind::Append => ROp::Append,
+                    ast::IoFileRedirectKind::Clobber => ROp::Clobber,
+                    ast::IoFileRedirectKind::ReadAndWrite => ROp::ReadWrite,
+                    ast::IoFileRedirectKind::Read
+                    | ast::IoFileRedirectKind::DuplicateInput
+                    | ast::IoFileRedirectKind::DuplicateOutput => ROp::Other,
+                };
+                (*fd, op, word, false)
+            }
+            ast::IoRedirect::HereDocument(fd, doc) => {
+                let body = if doc.remove_tabs {
+                    strip_leading_tabs(&doc.doc.value)
+                } else {
+                    doc.doc.value.clone()
+                };
+                (*fd, ROp::HereDoc, body, doc.requires_expansion)
+            }
+            ast::IoRedirect::HereString(fd, w) => (*fd, ROp::HereString, w.value.clone(), false),
+            ast::IoRedirect::OutputAndError(w, append) => {
+                let op = if *append {
+                    ROp::OutErrAppend
+                } else {
+                    ROp::OutErr
+                };
+                (None, op, w.value.clone(), false)
+            }
+        };
+        cmd.redirs.push(Redir {
+            fd,
+            op,
+            target,
+            expand,
+        });
+    }
+}
+
+/// Parses with brush-parser; `None` on a syntax error.
+pub(super) fn parse_with_brush(text: &str) -> Option<ast::Program> {
+    // brush-parser has `unwrap()`s on paths we believe unreachable; the input is hostile, so a
+    // panic there must cost us only the parse, not the admission request. The fallback lexer
+    // then takes the script.
+    std::panic::catch_unwind(|| {
+        let mut reader = std::io::BufReader::new(text.as_bytes());
+        let options = brush_parser::ParserOptions::default();
+        let mut parser = brush_parser::Parser::new(&mut reader, &options);
+        parser.parse_program().ok()
+    })
+    .ok()
+    .flatten()
+}
