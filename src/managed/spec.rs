@@ -2,7 +2,10 @@
 //! `--webhooks` (one MutatingWebhookConfiguration and one ValidatingWebhookConfiguration, the
 //! same rules, exclusions, matchConditions, timeouts and failure policies as `deploy/`), then
 //! filled in with what only the running install knows: the configurations' name, the
-//! Service reference and the caBundle.
+//! Service reference and the caBundle. The file is rendered for one namespace (the one its
+//! `clientConfig.service.namespace` names, `podgate-system` in deploy/); podgate moves every
+//! `kubernetes.io/metadata.name` selector value naming that namespace to its own, as
+//! deploy/transformers does for kustomize overlays, so its own namespace stays excluded.
 //!
 //! Pure: the caller reads the file and passes its text.
 
@@ -174,19 +177,60 @@ fn to_json<T: serde::Serialize>(value: &T) -> serde_json::Value {
     serde_json::to_value(value).unwrap_or(serde_json::Value::Null)
 }
 
+fn retarget(selector: Option<&mut LabelSelector>, from: &str, to: &str) {
+    let Some(exprs) = selector.and_then(|s| s.match_expressions.as_mut()) else {
+        return;
+    };
+    for expr in exprs {
+        if expr.key != "kubernetes.io/metadata.name" {
+            continue;
+        }
+        for value in expr.values.iter_mut().flatten() {
+            if value == from {
+                *value = to.to_string();
+            }
+        }
+    }
+}
+
+/// The namespace the file was rendered for: its first webhook's service namespace.
+fn rendered_namespace(specs: &WebhookSpecs) -> Option<String> {
+    let mutating = specs
+        .mutating
+        .webhooks
+        .iter()
+        .flatten()
+        .map(|h| &h.client_config);
+    let validating = specs
+        .validating
+        .webhooks
+        .iter()
+        .flatten()
+        .map(|h| &h.client_config);
+    mutating
+        .chain(validating)
+        .find_map(|c| c.service.as_ref().map(|s| s.namespace.clone()))
+}
+
 /// The apply bodies: the file's configurations named `target.config_name`, every webhook
 /// pointed at `target`'s Service (keeping the file's path and port, default 443) with
-/// `ca_bundle_pem` as its caBundle. Warns about a webhook that does not exclude podgate's own
-/// namespace (a fail-closed webhook would then block podgate's own Pods).
+/// `ca_bundle_pem` as its caBundle. Warns about a fail-closed webhook that does not exclude
+/// podgate's own namespace (it would block podgate's own Pods while podgate is down).
 pub fn fill(specs: &WebhookSpecs, target: &Target, ca_bundle_pem: &str) -> Filled {
     let mut warnings = Vec::new();
+    let from = rendered_namespace(specs).unwrap_or_else(|| target.namespace.clone());
+    let to = target.namespace.as_str();
     let mut mutating = specs.mutating.clone();
     mutating.metadata = fill_meta(&mutating.metadata, &target.config_name);
     for hook in mutating.webhooks.iter_mut().flatten() {
         fill_client(&mut hook.client_config, target, ca_bundle_pem);
-        if !excludes_namespace(hook.namespace_selector.as_ref(), &target.namespace) {
+        retarget(hook.namespace_selector.as_mut(), &from, to);
+        // Fail is the API's default failure policy.
+        let fails_closed = hook.failure_policy.as_deref().is_none_or(|p| p == "Fail");
+        if fails_closed && !excludes_namespace(hook.namespace_selector.as_ref(), &target.namespace)
+        {
             warnings.push(format!(
-                "webhook {} does not exclude podgate's namespace {}",
+                "webhook {} fails closed and does not exclude podgate's namespace {}: while podgate is down it blocks podgate's own Pods",
                 hook.name, target.namespace
             ));
         }
@@ -195,9 +239,13 @@ pub fn fill(specs: &WebhookSpecs, target: &Target, ca_bundle_pem: &str) -> Fille
     validating.metadata = fill_meta(&validating.metadata, &target.config_name);
     for hook in validating.webhooks.iter_mut().flatten() {
         fill_client(&mut hook.client_config, target, ca_bundle_pem);
-        if !excludes_namespace(hook.namespace_selector.as_ref(), &target.namespace) {
+        retarget(hook.namespace_selector.as_mut(), &from, to);
+        // Fail is the API's default failure policy.
+        let fails_closed = hook.failure_policy.as_deref().is_none_or(|p| p == "Fail");
+        if fails_closed && !excludes_namespace(hook.namespace_selector.as_ref(), &target.namespace)
+        {
             warnings.push(format!(
-                "webhook {} does not exclude podgate's namespace {}",
+                "webhook {} fails closed and does not exclude podgate's namespace {}: while podgate is down it blocks podgate's own Pods",
                 hook.name, target.namespace
             ));
         }
@@ -306,13 +354,55 @@ webhooks:
         assert_eq!(v["webhooks"][0]["clientConfig"]["service"]["port"], 8443);
         assert_eq!(v["webhooks"][0]["failurePolicy"], "Fail");
         assert_eq!(ca_bundles(v), vec!["PEM\n".to_string()]);
-        // Only the validating webhook lacks the exclusion.
+        // Only the (fail-closed) validating webhook lacks the exclusion.
         assert_eq!(
             filled.warnings,
             vec![
-                "webhook validate.podgate.dev does not exclude podgate's namespace podgate-system"
+                "webhook validate.podgate.dev fails closed and does not exclude podgate's namespace podgate-system: while podgate is down it blocks podgate's own Pods"
                     .to_string()
             ]
+        );
+    }
+
+    #[test]
+    fn moves_the_rendered_namespace_to_podgates_own_in_selectors() {
+        let specs = parse(
+            Path::new("webhooks.yaml"),
+            &SPEC.replace("elsewhere", "podgate-system"),
+        )
+        .unwrap();
+        let target = Target {
+            namespace: "policy-system".into(),
+            ..target()
+        };
+        let filled = fill(&specs, &target, "PEM\n");
+        let m = &filled.mutating["webhooks"][0];
+        assert_eq!(
+            m["namespaceSelector"]["matchExpressions"][0]["values"],
+            json!(["kube-system", "policy-system"])
+        );
+        assert_eq!(m["clientConfig"]["service"]["namespace"], "policy-system");
+        assert!(
+            filled
+                .warnings
+                .iter()
+                .all(|w| !w.contains("mutate.podgate.dev")),
+            "{:?}",
+            filled.warnings
+        );
+    }
+
+    #[test]
+    fn reads_the_repositorys_managed_webhook_specs() {
+        let file =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/overlays/managed/webhooks.yaml");
+        let text = std::fs::read_to_string(&file).unwrap();
+        let specs = parse(&file, &text).unwrap();
+        let filled = fill(&specs, &target(), "PEM\n");
+        assert_eq!(filled.warnings, Vec::<String>::new());
+        assert_eq!(
+            filled.validating["webhooks"][0]["name"],
+            "validate.podgate.dev"
         );
     }
 
