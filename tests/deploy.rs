@@ -798,6 +798,10 @@ fn check_namespaces(r: &Rendered, ns: &str) {
         "Namespace",
         "MutatingWebhookConfiguration",
         "ValidatingWebhookConfiguration",
+        // The optional audit components (#12): the PolicyReport CRD and the audit's RBAC.
+        "CustomResourceDefinition",
+        "ClusterRole",
+        "ClusterRoleBinding",
     ];
     for o in &r.objects {
         let kind = o["kind"].as_str().unwrap();

@@ -6,7 +6,7 @@
 //! restrict it with resourceNames). No list, no patch.
 
 use super::FIELD_MANAGER;
-use futures_util::StreamExt;
+use futures::StreamExt;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, PostParams, WatchEvent, WatchParams};

@@ -437,6 +437,11 @@ fn list(shared: &Shared, t: &Target, query: &HashMap<String, String>) -> Respons
     let mut store = lock(shared);
     let (snapshot, snapshot_id, offset) = match query.get("continue").filter(|c| !c.is_empty()) {
         Some(token) => {
+            if store.expire_next_continues > 0 {
+                store.expire_next_continues -= 1;
+                store.expire_continue_tokens();
+                return gone_continue();
+            }
             let Some(tok) = decode_continue(token) else {
                 return bad_request("continue key is not valid: illegal base64 data");
             };

@@ -32,7 +32,7 @@
 //! Test controls on the handle: `url`, `client`, `write_kubeconfig`, `insert`/`get`/`list`/
 //! `remove` on the store, `forbid`/`forbid_in`/`allow` (403 with the apiserver's message),
 //! `set_down` (new connections are dropped and open ones break), `set_unavailable` (503),
-//! `expire_continue_tokens`, `compact`, `requests`/`clear_requests`, `set_validator`,
+//! `expire_continue_tokens`, `expire_next_continues`, `compact`, `requests`/`clear_requests`, `set_validator`,
 //! `set_served` (a CRD that is not installed), `set_user` (the name in 403 messages).
 #![allow(dead_code)]
 // Test support: failing loudly is its job.
@@ -368,6 +368,12 @@ impl ApiServer {
     /// Every continue token handed out so far answers 410 Gone.
     pub fn expire_continue_tokens(&self) {
         self.store().expire_continue_tokens();
+    }
+
+    /// The next `n` requests that continue a list answer 410 Gone (their snapshots expire), as
+    /// when etcd compacts while a client pages through a big list.
+    pub fn expire_next_continues(&self, n: usize) {
+        self.store().expire_next_continues = n;
     }
 
     /// Drops the watch history: a watch from an older resourceVersion gets a 410 ERROR event.

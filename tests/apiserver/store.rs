@@ -208,6 +208,8 @@ pub struct Store {
     pub validators: HashMap<String, Validator>,
     pub requests: Vec<RecordedRequest>,
     pub record_requests: bool,
+    /// The next this many continued lists answer 410 Gone.
+    pub expire_next_continues: usize,
     pub down: bool,
     pub user: String,
     pub events: broadcast::Sender<Event>,
@@ -230,6 +232,7 @@ impl Store {
             validators: HashMap::new(),
             requests: Vec::new(),
             record_requests: true,
+            expire_next_continues: 0,
             down: false,
             user: "system:serviceaccount:podgate:podgate".into(),
             events,
