@@ -36,6 +36,17 @@ pub struct Requester<'a> {
     pub groups: &'a [String],
 }
 
+impl Requester<'_> {
+    /// True for a kubelet: user `system:node:<node>` in group `system:nodes`, as the Node
+    /// authorizer identifies nodes (kubernetes pkg/auth/nodeidentifier).
+    pub fn is_node(&self) -> bool {
+        self.username
+            .strip_prefix("system:node:")
+            .is_some_and(|node| !node.is_empty())
+            && self.groups.iter().any(|g| g == "system:nodes")
+    }
+}
+
 /// What is evaluated.
 #[derive(Debug, Clone, Copy)]
 pub struct Subject<'a> {

@@ -262,6 +262,15 @@ fn expect_skips_mirror_pods(conditions: &Option<Vec<MatchCondition>>, webhook: &
         )),
         "{webhook}: negated mirror test in {expr}"
     );
+    // Only a node's mirror pods are skipped: anyone else's annotation counts for nothing.
+    assert!(
+        expr.contains("!request.userInfo.username.startsWith('system:node:')"),
+        "{webhook}: node username test in {expr}"
+    );
+    assert!(
+        expr.contains("!('system:nodes' in request.userInfo.groups)"),
+        "{webhook}: nodes group test in {expr}"
+    );
 }
 
 fn expect_service_client(

@@ -754,7 +754,11 @@ fn envelope(
         "operation": operation,
         "userInfo": {
             "username": who.username,
-            "groups": ["system:authenticated"],
+            "groups": if who.username.starts_with("system:node:") {
+                json!(["system:nodes", "system:authenticated"])
+            } else {
+                json!(["system:authenticated"])
+            },
             "extra": {"x": ["y"]},
         },
         "object": object,

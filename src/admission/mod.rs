@@ -175,7 +175,7 @@ fn summarize(req: &RequestIn<'_>) -> Summary {
 }
 
 enum Decision {
-    /// Not podgate's business (other kinds, DELETE, status updates, mirror pods...).
+    /// Not podgate's business (other kinds, DELETE, status updates, nodes' mirror pods...).
     Skip,
     /// The object cannot be read.
     Invalid(String),
@@ -226,7 +226,15 @@ fn decide(
         Ok(w) => w,
         Err(e) => return Decision::Invalid(e.to_string()),
     };
-    if w.is_mirror_pod() {
+    let user = req.user_info.as_ref();
+    let requester = Requester {
+        username: user.map_or("", |u| u.username.as_str()),
+        groups: user.map_or(&[], |u| u.groups.as_slice()),
+    };
+    // A static Pod's mirror is the kubelet's record of a Pod it already runs: nothing an
+    // admission decision can change. Only a node can be that kubelet; from anyone else the
+    // annotation is just one the user chose, and the Pod is judged like any other.
+    if w.is_mirror_pod() && requester.is_node() {
         return Decision::Skip;
     }
     // An update that keeps the pod template (scaling, finalizer removal by the garbage
@@ -244,7 +252,6 @@ fn decide(
     } else {
         None
     };
-    let user = req.user_info.as_ref();
     let namespace = req
         .namespace
         .as_deref()
@@ -253,10 +260,7 @@ fn decide(
     let subject = Subject {
         workload: &w,
         namespace,
-        requester: Requester {
-            username: user.map_or("", |u| u.username.as_str()),
-            groups: user.map_or(&[], |u| u.groups.as_slice()),
-        },
+        requester,
         new_ephemeral: new_ephemeral.as_deref(),
     };
     let mode = match webhook {
