@@ -103,6 +103,9 @@ pub struct ServeArgs {
     /// Self-managed certificates and webhook registration (`--manage-webhooks` and friends).
     #[command(flatten)]
     pub managed: crate::cluster::ManagedArgs,
+    /// The background audit (`--audit-interval` and friends).
+    #[command(flatten)]
+    pub audit: crate::audit::background::BackgroundArgs,
 }
 
 /// Most concurrent h2 streams per connection (rapid-reset hardening, CVE-2023-44487).
@@ -186,11 +189,13 @@ pub async fn serve(
         header_read_timeout,
         idle_timeout,
         managed,
+        audit,
     } = args;
     let mut stop = std::pin::pin!(stop);
 
     let mut registry = Registry::default();
     let metrics = metrics::Metrics::register(&mut registry);
+    let audit_metrics = crate::audit::background::AuditMetrics::register(&mut registry);
     let health = Arc::new(probe::Health::default());
 
     // The probe port comes up first: /healthz answers while we load, /readyz says 503.
@@ -283,7 +288,11 @@ pub async fn serve(
         .await
         .with_context(|| format!("binding {listen}"))?;
     let bound = listener.local_addr().unwrap_or(listen);
-    let app = app::router(app::AppState::new(policy_set, metrics.clone(), max_body));
+    let app = app::router(app::AppState::new(
+        policy_set.clone(),
+        metrics.clone(),
+        max_body,
+    ));
     let limits = listener::ConnLimits {
         handshake: handshake_timeout,
         header_read: header_read_timeout,
@@ -300,6 +309,21 @@ pub async fn serve(
         };
         tokio::spawn(controller.run(wiring, shutdown_rx.clone()))
     });
+    let auditing = match audit.audit_interval {
+        Some(interval) => {
+            let background = crate::audit::background::Background::from_args(
+                &audit,
+                interval,
+                policy_set.clone(),
+                audit_metrics,
+            )
+            .await
+            .context("starting the background audit")?;
+            tracing::info!(interval = ?interval, lease = crate::audit::background::LEASE_NAME, "background audit on");
+            Some(tokio::spawn(background.run(shutdown_rx.clone())))
+        }
+        None => None,
+    };
     let server = tokio::spawn(listener::serve(
         listener,
         tls_config,
@@ -315,6 +339,10 @@ pub async fn serve(
     let signal = stop.await;
     if let Some(task) = &managing {
         // Registration and repairs stop with the process; the webhooks stay registered.
+        task.abort();
+    }
+    if let Some(task) = &auditing {
+        // A run in progress stops; the Lease expires and another replica takes over.
         task.abort();
     }
     health.set_shutting_down();

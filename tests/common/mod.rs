@@ -303,6 +303,7 @@ impl Layout {
             header_read_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(90),
             managed: Default::default(),
+            audit: Default::default(),
         }
     }
 }
