@@ -19,4 +19,5 @@ pub mod policy;
 pub mod rules;
 pub mod sarif;
 pub mod server;
+pub mod verdict;
 pub mod workload;

@@ -478,7 +478,7 @@ fn exemptions_by_service_account_user_group_and_expiry() {
         Webhook::Validate,
     );
     assert_eq!(
-        a.json["response"]["auditAnnotations"]["exempted"],
+        a.json["response"]["auditAnnotations"]["exempted_policies"],
         "guard: test"
     );
 }

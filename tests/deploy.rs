@@ -1,5 +1,5 @@
 //! Renders every kustomize overlay under `deploy/` with `kubectl kustomize` and checks what a
-//! reliable webhook install needs (shared/RELIABILITY.md section F): webhook timeouts,
+//! reliable webhook install needs (docs/promises.md section F): webhook timeouts,
 //! failure policies, selectors, rules and matchConditions; the Deployment's availability,
 //! probes and securityContext; the PDB; the policies ConfigMap equal to `policies/`; and each
 //! overlay's certificate wiring. Schema validation of the built-in kinds is

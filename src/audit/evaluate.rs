@@ -1,7 +1,7 @@
 //! Evaluates each audit subject with the engine, twice over the same object:
-//! - as `podgate check` does (`Mode::Check`): the object's entry in the text, JSON and SARIF
+//! - as `podgate check` does (`Question::Check`): the object's entry in the text, JSON and SARIF
 //!   output, in check's shape (violations, changes, notes) plus namespace, uid and Pod count;
-//! - as the validating webhook would if the object were created now (`Mode::Validate`): the
+//! - as the validating webhook would if the object were created now (`Webhook::Validate`): the
 //!   per-policy, per-rule results of the PolicyReport and the metrics. For a Pod that is the
 //!   webhook's own answer, including "not mutated as policy requires" when the mutating webhook
 //!   never changed it.
@@ -11,10 +11,11 @@
 
 use serde::Serialize;
 
-use crate::check::{CHECK_USER, ChangeReport, ViolationReport};
-use crate::engine::{self, Mode, Requester, Subject as EngineSubject};
+use crate::check::{self, CHECK_USER, ChangeReport, ViolationReport};
+use crate::engine::{self, Question, Requester, Subject as EngineSubject, Webhook};
 use crate::policy::{Action, Policy, PolicySet};
 use crate::rules::Rule;
+use crate::verdict::{self, Effect};
 use crate::workload::{self, Source};
 
 use super::inventory::{Listed, Plan};
@@ -168,39 +169,20 @@ fn evaluate_one(
             return out;
         }
     };
-    let subject = EngineSubject {
-        workload: &w,
-        namespace: &out.namespace,
-        requester: Requester {
-            username: CHECK_USER,
-            groups,
-        },
-        new_ephemeral: None,
+    let requester = Requester {
+        username: CHECK_USER,
+        groups,
     };
-    let checked = engine::evaluate(set, &subject, Mode::Check, today);
-    out.denied = checked.denied();
-    out.violations = checked
-        .findings
-        .into_iter()
-        .map(|f| ViolationReport {
-            policy: f.policy,
-            action: f.action.as_str(),
-            rule: f.rule.as_str(),
-            message: f.message,
-        })
-        .collect();
-    out.changes = checked
-        .changes
-        .into_iter()
-        .map(|c| ChangeReport {
-            policy: c.policy,
-            action: c.action.as_str(),
-            change: c.text,
-        })
-        .collect();
-    out.notes = checked.notes;
+    let subject = EngineSubject::new(&w, Some(&out.namespace), requester);
+    let checked = engine::evaluate(set, &subject, Question::Check, today);
+    let report = check::report(verdict::decide(&checked, Question::Check));
+    out.denied = report.denied;
+    out.violations = report.violations;
+    out.changes = report.changes;
+    out.notes = report.notes;
 
-    let webhook = engine::evaluate(set, &subject, Mode::Validate, today);
+    let question = Question::Webhook(Webhook::Validate);
+    let webhook = verdict::decide(&engine::evaluate(set, &subject, question, today), question);
     for policy in set.policies() {
         if !policy.match_.matches(&out.namespace, &w.labels) {
             continue;
@@ -211,22 +193,22 @@ fn evaluate_one(
             .find(|(name, _)| *name == policy.name)
             .map(|(_, reason)| reason.clone());
         for rule in rules_of(policy) {
-            let found: Vec<&str> = webhook
+            let found: Vec<&verdict::Finding> = webhook
                 .findings
                 .iter()
                 .filter(|f| f.policy == policy.name && f.rule == rule)
-                .map(|f| f.message.as_str())
                 .collect();
             let (outcome, message) = match (&exemption, found.is_empty()) {
                 (Some(reason), _) => (Outcome::Skip, format!("exempted: {reason}")),
                 (None, true) => (Outcome::Pass, format!("{} holds", rule.as_str())),
                 (None, false) => {
-                    let outcome = if policy.action == Action::Warn {
+                    let outcome = if found.iter().all(|f| f.effect == Effect::Warn) {
                         Outcome::Warn
                     } else {
                         Outcome::Fail
                     };
-                    (outcome, found.join("; "))
+                    let messages: Vec<&str> = found.iter().map(|f| f.message.as_str()).collect();
+                    (outcome, messages.join("; "))
                 }
             };
             out.results.push(RuleResult {
