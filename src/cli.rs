@@ -26,6 +26,8 @@ pub struct Cli {
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
+// Parsed once per process: the size of `serve`'s flags does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Serve the admission webhook over HTTPS (plus a plain-HTTP probe port).
     Serve(crate::server::ServeArgs),
