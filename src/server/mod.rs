@@ -263,6 +263,9 @@ pub async fn serve(
         anyhow::anyhow!("loading policies from {}:\n{errors}", policies.display())
     })?;
     tracing::info!(dir = %policies.display(), policies = set.len(), hash = set.hash(), "policy set loaded");
+    for warning in set.warnings() {
+        tracing::warn!(hash = set.hash(), warning = %warning, "policy warning");
+    }
     metrics
         .policies_loaded
         .set(i64::try_from(set.len()).unwrap_or(i64::MAX));
