@@ -9,10 +9,6 @@
 //! Inputs: `typical-mutate`, `typical-validate`, `large-mutate`, `large-validate`; the webhook
 //! is the input's stage. Iterations default to 1000.
 
-#[cfg(feature = "mimalloc")]
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[path = "../benches/inputs/mod.rs"]
 mod inputs;
 
