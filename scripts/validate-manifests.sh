@@ -3,9 +3,14 @@
 # --strict (unknown fields are errors) against the oldest and the newest Kubernetes version
 # podgate supports, then runs `podgate check` with the shipped policies over it (podgate's own
 # Deployment must pass them), and evaluates the webhooks' matchConditions CEL
-# (scripts/check-match-conditions.py, cel-python). cert-manager objects (cert-manager.io/v1) have no schema there: they are
-# set aside explicitly, listed, and their shape is checked in tests/deploy.rs. Any other object
-# without a schema fails the run.
+# (scripts/check-match-conditions.py, cel-python). Besides the overlays it renders cert-manager
+# with every optional component of deploy/components (monitoring, NetworkPolicy) and once more
+# into another namespace. CRD-based objects have no schema there: cert-manager's
+# (cert-manager.io/v1) and the Prometheus Operator's (monitoring.coreos.com/v1) are set aside
+# explicitly, listed, checked as well-formed YAML here and for shape in tests/deploy.rs; the
+# PrometheusRule's rules also pass `promtool check rules` (promtool is installed from the
+# Debian package `prometheus` when missing and apt-get can run). Any other object without a
+# schema fails the run.
 #
 # Usage: scripts/validate-manifests.sh          (from anywhere; needs kubectl, python3, cargo)
 #   KUBE_VERSIONS="1.30 1.37"  versions to validate against (default below)
@@ -48,38 +53,73 @@ cp certs/kustomization.yaml "$tree/certs/"
 podgate() {
   if [ -n "${PODGATE:-}" ]; then "$PODGATE" "$@"; else cargo run --quiet --locked -- "$@"; fi
 }
+# Every optional component (but the failure-policy switch) on top of cert-manager, and the same
+# installed into another namespace the documented way (deploy/README.md).
+components=$(cd deploy/components && for c in *; do [ "$c" = fail-open ] || echo "  - ../deploy/components/$c"; done)
+mkdir -p "$tree/all-components" "$tree/other-namespace"
+printf 'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: podgate-system\nresources:\n  - ../deploy/overlays/cert-manager\ncomponents:\n%s\ntransformers:\n  - ../deploy/transformers\n' \
+  "$components" >"$tree/all-components/kustomization.yaml"
+printf 'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: policy-system\nresources:\n  - ../deploy/overlays/cert-manager\ncomponents:\n%s\ntransformers:\n  - ../deploy/transformers\n' \
+  "$components" >"$tree/other-namespace/kustomization.yaml"
+if ! command -v promtool >/dev/null 2>&1; then
+  echo "validate-manifests: installing promtool (Debian package prometheus)" >&2
+  if [ "$(id -u)" = 0 ]; then apt_get=(apt-get); else apt_get=(sudo apt-get); fi
+  { DEBIAN_FRONTEND=noninteractive "${apt_get[@]}" install -y --no-install-recommends prometheus >/dev/null ||
+    { "${apt_get[@]}" update >/dev/null &&
+      DEBIAN_FRONTEND=noninteractive "${apt_get[@]}" install -y --no-install-recommends prometheus >/dev/null; }; } ||
+    die "promtool is required: install the Debian package prometheus"
+fi
+
 podgate certs --service podgate --namespace podgate-system --out "$tree/certs" \
   >"$work/ca-bundle" 2>"$work/certs.log" || { cat "$work/certs.log" >&2; die "podgate certs failed"; }
 [ -s "$tree/certs/ca-bundle.env" ] && [ -s "$work/ca-bundle" ] ||
   die "podgate certs wrote no certificates to $tree/certs"
 
-overlays=(base overlays/dev overlays/cert-manager)
+overlays=(base overlays/dev overlays/cert-manager all-components other-namespace)
 status=0
 for overlay in "${overlays[@]}"; do
   name=${overlay//\//-}
   rendered="$work/$name.yaml"
-  kubectl kustomize "$tree/deploy/$overlay" >"$rendered"
+  case $overlay in
+    base | overlays/*) dir="$tree/deploy/$overlay" ;;
+    *) dir="$tree/$overlay" ;;
+  esac
+  kubectl kustomize "$dir" >"$rendered"
 
   # Split the rendered stream: built-in kinds to validate, cert-manager kinds set aside.
-  python3 - "$rendered" "$work/$name.builtin.yaml" <<'PY'
-import re, sys
-src, dst = sys.argv[1], sys.argv[2]
+  python3 - "$rendered" "$work/$name.builtin.yaml" "$work/$name.rules" <<'PY' || status=1
+import os, re, sys
+import yaml
+src, dst, rules_dir = sys.argv[1], sys.argv[2], sys.argv[3]
 docs = re.split(r"(?m)^---\n", open(src).read())
 keep, skipped = [], []
+CRD_GROUPS = ("cert-manager.io/", "monitoring.coreos.com/")
 for doc in docs:
     if not doc.strip():
         continue
     api = re.search(r"(?m)^apiVersion: (\S+)", doc)
     kind = re.search(r"(?m)^kind: (\S+)", doc)
     name = re.search(r"(?m)^  name: (\S+)", doc)
-    if api and api.group(1).startswith("cert-manager.io/"):
-        skipped.append(f"{kind.group(1) if kind else '?'}/{name.group(1) if name else '?'}")
+    if api and api.group(1).startswith(CRD_GROUPS):
+        # Well-formed YAML at least; the PrometheusRule's spec goes to promtool.
+        obj = yaml.safe_load(doc)
+        if not isinstance(obj, dict) or not isinstance(obj.get("spec"), dict):
+            print(f"  {kind.group(1) if kind else '?'}: not a YAML mapping with a spec", file=sys.stderr)
+            sys.exit(1)
+        if obj.get("kind") == "PrometheusRule":
+            os.makedirs(rules_dir, exist_ok=True)
+            with open(os.path.join(rules_dir, obj["metadata"]["name"] + ".yaml"), "w") as f:
+                yaml.safe_dump(obj["spec"], f)
+        skipped.append(f"{api.group(1)} {kind.group(1) if kind else '?'}/{name.group(1) if name else '?'}")
     else:
         keep.append(doc)
 open(dst, "w").write("---\n".join(keep))
 for s in skipped:
-    print(f"  not schema-checked (cert-manager CRD, shape checked in tests/deploy.rs): {s}")
+    print(f"  not schema-checked (CRD; well-formed, shape checked in tests/deploy.rs): {s}")
 PY
+  if [ -d "$work/$name.rules" ]; then
+    promtool check rules "$work/$name.rules"/*.yaml | sed "s|^|  |" || status=1
+  fi
 
   for version in $KUBE_VERSIONS; do
     log="$work/$name.$version.log"
@@ -101,7 +141,9 @@ PY
     echo "deploy/$overlay: podgate check failed with the shipped policies" >&2
     status=1
   fi
-  python3 scripts/check-match-conditions.py "$rendered" || status=1
+  if grep -q '^kind: ValidatingWebhookConfiguration' "$rendered"; then
+    python3 scripts/check-match-conditions.py "$rendered" || status=1
+  fi
 done
 
 [ "$status" -eq 0 ] || die "some manifests are not valid (see above)"

@@ -33,6 +33,8 @@ pub enum Command {
     Review(ReviewArgs),
     /// Evaluate manifests (YAML or JSON files, folders, Lists) against the policies.
     Check(CheckArgs),
+    /// Evaluate what runs in a cluster (Pods and workloads) against the policies.
+    Audit(crate::audit::AuditArgs),
     /// Make a CA and a serving certificate for the webhook Service; print the caBundle.
     Certs(crate::certs::CertsArgs),
 }
@@ -45,7 +47,7 @@ pub struct ReviewArgs {
     pub policies: PathBuf,
     /// Which webhook answers.
     #[arg(long, value_enum, default_value = "validate")]
-    pub webhook: WebhookArg,
+    pub webhook: Webhook,
     /// The AdmissionReview JSON file; `-` or nothing reads stdin.
     pub file: Option<PathBuf>,
     /// Evaluate as of this instant (RFC 3339), for exemption expiry; default now.
@@ -70,15 +72,6 @@ pub struct CheckArgs {
     pub now: Option<jiff::Timestamp>,
 }
 
-/// `--webhook`.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum WebhookArg {
-    /// The validating webhook.
-    Validate,
-    /// The mutating webhook.
-    Mutate,
-}
-
 /// `--output`.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum Output {
@@ -86,6 +79,8 @@ pub enum Output {
     Text,
     /// One JSON document.
     Json,
+    /// SARIF 2.1.0, for CI systems that show findings inline.
+    Sarif,
 }
 
 /// Parses the command line and runs it.
@@ -95,6 +90,7 @@ pub fn main() -> ExitCode {
         Command::Serve(args) => crate::server::run(args).map(|()| ExitCode::SUCCESS),
         Command::Review(args) => review(&args),
         Command::Check(args) => check(&args),
+        Command::Audit(args) => crate::audit::run(&args),
         Command::Certs(args) => crate::certs::run(&args).map(|()| ExitCode::SUCCESS),
     };
     match result {
@@ -146,10 +142,7 @@ pub fn wrap_bare_request(body: Vec<u8>) -> Vec<u8> {
 fn review(args: &ReviewArgs) -> anyhow::Result<ExitCode> {
     let set = load_policies(&args.policies)?;
     let body = wrap_bare_request(read_input(args.file.as_deref())?);
-    let webhook = match args.webhook {
-        WebhookArg::Validate => Webhook::Validate,
-        WebhookArg::Mutate => Webhook::Mutate,
-    };
+    let webhook = args.webhook;
     let now = args.now.unwrap_or_else(jiff::Timestamp::now);
     let reviewed = admission::review(&set, &body, webhook, now)?;
     let pretty: serde_json::Value = serde_json::from_slice(&reviewed.body)?;
@@ -170,6 +163,10 @@ fn check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     match args.output {
         Output::Text => print!("{}", check::render_text(&reports)),
         Output::Json => println!("{}", serde_json::to_string_pretty(&reports)?),
+        Output::Sarif => println!(
+            "{}",
+            serde_json::to_string_pretty(&crate::sarif::from_check(&reports))?
+        ),
     }
     let code = if reports.iter().any(|r| r.error.is_some()) {
         ExitCode::from(2)

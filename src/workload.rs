@@ -17,9 +17,9 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-use self::object::Object;
+use json_patch::jsonptr::PointerBuf;
 
-use crate::mutate::SpecLocation;
+use self::object::Object;
 
 /// The kinds that hold a pod spec.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +40,28 @@ pub enum Kind {
     CronJob,
     /// core/v1 ReplicationController.
     ReplicationController,
+}
+
+/// Where the pod spec lives in the object, as a JSON pointer and as a field path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpecLocation {
+    /// JSON-pointer tokens of the pod spec (`["spec"]`, `["spec", "template", "spec"]`).
+    pub pointer: &'static [&'static str],
+    /// Field path of the pod spec (`spec`, `spec.template.spec`).
+    pub path: &'static str,
+}
+
+impl SpecLocation {
+    /// A Pod's own spec.
+    pub const POD: SpecLocation = SpecLocation {
+        pointer: &["spec"],
+        path: "spec",
+    };
+
+    /// A JSON pointer below the pod spec.
+    pub fn pointer_to(&self, tokens: &[&str]) -> PointerBuf {
+        PointerBuf::from_tokens(self.pointer.iter().chain(tokens).copied())
+    }
 }
 
 const TEMPLATE: SpecLocation = SpecLocation {
@@ -105,7 +127,8 @@ pub struct Workload {
 }
 
 impl Workload {
-    /// True for a static Pod's mirror, which the kubelet creates and no webhook can change.
+    /// True when the Pod carries the mirror-pod annotation. Only a node's word makes it a
+    /// static Pod's mirror (see `Requester::is_node`): anyone can write the annotation.
     pub fn is_mirror_pod(&self) -> bool {
         self.kind == Kind::Pod
             && self

@@ -1,5 +1,5 @@
 //! Renders every kustomize overlay under `deploy/` with `kubectl kustomize` and checks what a
-//! reliable webhook install needs (shared/RELIABILITY.md section F): webhook timeouts,
+//! reliable webhook install needs (docs/promises.md section F): webhook timeouts,
 //! failure policies, selectors, rules and matchConditions; the Deployment's availability,
 //! probes and securityContext; the PDB; the policies ConfigMap equal to `policies/`; and each
 //! overlay's certificate wiring. Schema validation of the built-in kinds is
@@ -111,8 +111,13 @@ struct DevTree {
 }
 
 fn dev_tree() -> DevTree {
+    dev_tree_in(NAMESPACE)
+}
+
+/// The dev layout with certificates made for the Service in namespace `ns`.
+fn dev_tree_in(ns: &str) -> DevTree {
     let root = repo_layout_copy();
-    let ca_bundle = run_podgate_certs(root.path());
+    let ca_bundle = run_podgate_certs(root.path(), ns);
     DevTree { root, ca_bundle }
 }
 
@@ -133,16 +138,9 @@ fn repo_layout_copy() -> tempfile::TempDir {
 /// Runs the documented certs step of the dev flow, `podgate certs --service podgate
 /// --namespace podgate-system --out <root>/certs`, with the real binary and returns what it
 /// printed on stdout (the caBundle).
-fn run_podgate_certs(root: &Path) -> String {
+fn run_podgate_certs(root: &Path, ns: &str) -> String {
     let output = podgate_cmd()
-        .args([
-            "certs",
-            "--service",
-            SERVICE,
-            "--namespace",
-            NAMESPACE,
-            "--out",
-        ])
+        .args(["certs", "--service", SERVICE, "--namespace", ns, "--out"])
         .arg(root.join("certs"))
         .output()
         .unwrap();
@@ -181,7 +179,39 @@ fn b64(bytes: &[u8]) -> String {
 // ---------------------------------------------------------------------------------------------
 // Checks shared by every overlay.
 
-fn expect_namespace_exclusions(selector: &Option<LabelSelector>, webhook: &str) {
+/// `spec` of deploy/base/webhook-settings.yaml under `root` (the one place for the blast radius).
+fn settings_at(root: &Path) -> Value {
+    let text = fs::read_to_string(root.join("deploy/base/webhook-settings.yaml")).unwrap();
+    let doc: Value = serde_saphyr::from_str(&text).unwrap();
+    assert_eq!(doc["kind"], "WebhookSettings");
+    assert_eq!(
+        doc["metadata"]["annotations"]["config.kubernetes.io/local-config"],
+        "true"
+    );
+    doc["spec"].clone()
+}
+
+fn settings() -> Value {
+    settings_at(&repo())
+}
+
+fn excluded_namespaces(settings: &Value) -> Vec<String> {
+    settings["excludedNamespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Two expressions, ANDed: podgate's own namespace `ns`, then the settings' list, both matched
+/// on the name label the apiserver sets.
+fn expect_namespace_exclusions(
+    selector: &Option<LabelSelector>,
+    webhook: &str,
+    ns: &str,
+    excluded: &[String],
+) {
     let selector = selector
         .as_ref()
         .unwrap_or_else(|| panic!("{webhook}: no namespaceSelector"));
@@ -190,14 +220,19 @@ fn expect_namespace_exclusions(selector: &Option<LabelSelector>, webhook: &str) 
         "{webhook}: namespaceSelector must not need user-settable labels"
     );
     let exprs = selector.match_expressions.as_deref().unwrap_or_default();
-    assert_eq!(exprs.len(), 1, "{webhook}: {exprs:?}");
-    let expr = &exprs[0];
-    assert_eq!(expr.key, "kubernetes.io/metadata.name", "{webhook}");
-    assert_eq!(expr.operator, "NotIn", "{webhook}");
-    let values: BTreeSet<_> = expr.values.iter().flatten().map(String::as_str).collect();
+    assert_eq!(exprs.len(), 2, "{webhook}: {exprs:?}");
+    for expr in exprs {
+        assert_eq!(expr.key, "kubernetes.io/metadata.name", "{webhook}");
+        assert_eq!(expr.operator, "NotIn", "{webhook}");
+    }
     assert_eq!(
-        values,
-        BTreeSet::from(["kube-system", "kube-node-lease", NAMESPACE]),
+        exprs[0].values.as_deref(),
+        Some(&[ns.to_owned()][..]),
+        "{webhook}: podgate's own namespace"
+    );
+    assert_eq!(
+        exprs[1].values.as_deref(),
+        Some(excluded),
         "{webhook}: excluded namespaces"
     );
 }
@@ -227,14 +262,29 @@ fn expect_skips_mirror_pods(conditions: &Option<Vec<MatchCondition>>, webhook: &
         )),
         "{webhook}: negated mirror test in {expr}"
     );
+    // Only a node's mirror pods are skipped: anyone else's annotation counts for nothing.
+    assert!(
+        expr.contains("!request.userInfo.username.startsWith('system:node:')"),
+        "{webhook}: node username test in {expr}"
+    );
+    assert!(
+        expr.contains("!('system:nodes' in request.userInfo.groups)"),
+        "{webhook}: nodes group test in {expr}"
+    );
 }
 
-fn expect_service_client(config: &Option<ServiceReference>, path: &str, service: &Service) {
+fn expect_service_client(
+    config: &Option<ServiceReference>,
+    path: &str,
+    service: &Service,
+    ns: &str,
+) {
     let svc = config
         .as_ref()
         .unwrap_or_else(|| panic!("{path}: no service"));
     assert_eq!(svc.name, SERVICE);
-    assert_eq!(svc.namespace, NAMESPACE);
+    assert_eq!(svc.namespace, ns);
+    assert_eq!(service.metadata.namespace.as_deref(), Some(ns));
     assert_eq!(svc.path.as_deref(), Some(path));
     let port = svc.port.unwrap_or(443);
     let ports = service.spec.as_ref().unwrap().ports.as_deref().unwrap();
@@ -278,11 +328,18 @@ fn mutating_webhook(r: &Rendered) -> MutatingWebhook {
     webhooks.into_iter().next().unwrap()
 }
 
-fn validating_webhook(r: &Rendered) -> ValidatingWebhook {
+/// The validating configuration's webhooks: Pods and workloads, then podgate's policy ConfigMaps.
+fn validating_webhooks(r: &Rendered) -> (ValidatingWebhook, ValidatingWebhook) {
     let config: ValidatingWebhookConfiguration = r.one("ValidatingWebhookConfiguration");
     let webhooks = config.webhooks.unwrap_or_default();
-    assert_eq!(webhooks.len(), 1, "one validating webhook");
-    webhooks.into_iter().next().unwrap()
+    let names: Vec<&str> = webhooks.iter().map(|w| w.name.as_str()).collect();
+    assert_eq!(names, ["validate.podgate.dev", "policies.podgate.dev"]);
+    let mut it = webhooks.into_iter();
+    (it.next().unwrap(), it.next().unwrap())
+}
+
+fn validating_webhook(r: &Rendered) -> ValidatingWebhook {
+    validating_webhooks(r).0
 }
 
 /// The fields mutating and validating webhooks share, borrowed from either type.
@@ -325,6 +382,8 @@ fn check_webhook(
     max_timeout: i32,
     path: &str,
     service: &Service,
+    ns: &str,
+    excluded: &[String],
 ) -> BTreeSet<(String, String, Vec<String>)> {
     let name = w.name;
     assert_eq!(w.versions, ["v1"], "{name}");
@@ -340,9 +399,9 @@ fn check_webhook(
         !w.has_object_selector,
         "{name}: users could defeat an objectSelector"
     );
-    expect_namespace_exclusions(w.namespace_selector, name);
+    expect_namespace_exclusions(w.namespace_selector, name, ns, excluded);
     expect_skips_mirror_pods(w.match_conditions, name);
-    expect_service_client(&w.client_config.service, path, service);
+    expect_service_client(&w.client_config.service, path, service, ns);
     assert!(w.client_config.url.is_none(), "{name}");
     // Webhook names must be fully qualified.
     assert!(
@@ -352,18 +411,38 @@ fn check_webhook(
     rule_set(w.rules)
 }
 
-fn check_webhooks(r: &Rendered) {
-    let service: Service = r.one("Service");
+/// Both configurations as `settings` (deploy/base/webhook-settings.yaml's spec) says, for an
+/// install into `ns`.
+fn check_webhooks(r: &Rendered, ns: &str, settings: &Value) {
+    let service: Service = serde_json::from_value(r.named("Service", SERVICE).clone()).unwrap();
+    let excluded = excluded_namespaces(settings);
+    let failure_policy = settings["validatingFailurePolicy"].as_str().unwrap();
 
     // Mutating: fails open, short timeout, reinvoked when a later webhook changes the pod.
     let m = mutating_webhook(r);
-    let rules = check_webhook(&webhook_common!(m), "Ignore", 3, "/mutate", &service);
+    let rules = check_webhook(
+        &webhook_common!(m),
+        "Ignore",
+        3,
+        "/mutate",
+        &service,
+        ns,
+        &excluded,
+    );
     assert_eq!(rules, BTreeSet::from([rule("", "pods", &["CREATE"])]));
     assert_eq!(m.reinvocation_policy.as_deref(), Some("IfNeeded"));
 
-    // Validating: fails closed, pods, kubectl debug and every workload kind.
-    let v = validating_webhook(r);
-    let rules = check_webhook(&webhook_common!(v), "Fail", 5, "/validate", &service);
+    // Validating: the settings' failure policy, pods, kubectl debug and every workload kind.
+    let (v, p) = validating_webhooks(r);
+    let rules = check_webhook(
+        &webhook_common!(v),
+        failure_policy,
+        5,
+        "/validate",
+        &service,
+        ns,
+        &excluded,
+    );
     let workload = ["CREATE", "UPDATE"];
     assert_eq!(
         rules,
@@ -395,6 +474,48 @@ fn check_webhooks(r: &Rendered) {
         assert!(keep_template.expression.contains(needle), "{needle}");
     }
     assert_ne!(m.name, v.name, "webhook names are unique");
+    check_policies_webhook(&p, &service, ns, r);
+}
+
+/// The policy ConfigMap check: podgate's namespace only, labelled ConfigMaps only, fails open
+/// (a broken set must never stop the fix from being applied), same /validate endpoint.
+fn check_policies_webhook(p: &ValidatingWebhook, service: &Service, ns: &str, r: &Rendered) {
+    assert_eq!(p.failure_policy.as_deref(), Some("Ignore"));
+    assert_eq!(p.side_effects, "None");
+    assert_eq!(p.admission_review_versions, ["v1"]);
+    assert!(p.timeout_seconds.is_some_and(|t| (1..=5).contains(&t)));
+    expect_service_client(&p.client_config.service, "/validate", service, ns);
+    let exprs = p
+        .namespace_selector
+        .as_ref()
+        .and_then(|s| s.match_expressions.clone())
+        .unwrap_or_default();
+    assert_eq!(exprs.len(), 1, "{exprs:?}");
+    assert_eq!(exprs[0].key, "kubernetes.io/metadata.name");
+    assert_eq!(exprs[0].operator, "In");
+    assert_eq!(exprs[0].values.as_deref(), Some(&[ns.to_owned()][..]));
+    assert_eq!(
+        rule_set(&p.rules),
+        BTreeSet::from([rule("", "configmaps", &["CREATE", "UPDATE"])])
+    );
+    // The label the objectSelector wants is on the generated policy ConfigMap.
+    let wanted = p
+        .object_selector
+        .as_ref()
+        .and_then(|s| s.match_labels.clone())
+        .unwrap_or_default();
+    assert_eq!(
+        wanted,
+        BTreeMap::from([("podgate.dev/policies".to_owned(), "true".to_owned())])
+    );
+    let cm = r.named("ConfigMap", "podgate-policies");
+    for (k, v) in &wanted {
+        assert_eq!(
+            cm["metadata"]["labels"][k],
+            v.as_str(),
+            "label {k} on the ConfigMap"
+        );
+    }
 }
 
 fn container_port(container: &Container, port: &IntOrString) -> i32 {
@@ -428,9 +549,9 @@ fn the_container(d: &Deployment) -> &Container {
     &spec.containers[0]
 }
 
-fn check_deployment(r: &Rendered) {
+fn check_deployment(r: &Rendered, ns: &str) {
     let d: Deployment = r.one("Deployment");
-    assert_eq!(d.metadata.namespace.as_deref(), Some(NAMESPACE));
+    assert_eq!(d.metadata.namespace.as_deref(), Some(ns));
     let spec = &d.spec;
     assert_eq!(spec.replicas, Some(3));
     let strategy = spec.strategy.as_ref().unwrap();
@@ -643,7 +764,7 @@ fn check_service_and_pdb(r: &Rendered) {
         .unwrap();
     let c = the_container(&d);
 
-    let service: Service = r.one("Service");
+    let service: Service = serde_json::from_value(r.named("Service", SERVICE).clone()).unwrap();
     let spec = service.spec.as_ref().unwrap();
     let selector = spec.selector.as_ref().unwrap();
     assert!(!selector.is_empty());
@@ -671,16 +792,25 @@ fn check_service_and_pdb(r: &Rendered) {
     assert!(labels.iter().all(|(k, v)| pod_labels.get(k) == Some(v)));
 }
 
-fn check_namespaces(r: &Rendered) {
-    let ns = r.named("Namespace", NAMESPACE);
+fn check_namespaces(r: &Rendered, ns: &str) {
+    let namespace = r.named("Namespace", ns);
     assert_eq!(
-        ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"],
+        namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"],
         "restricted"
+    );
+    assert_eq!(r.all("Namespace").len(), 1);
+    assert!(
+        r.all("WebhookSettings").is_empty(),
+        "the settings are local-config, never applied"
     );
     let cluster_scoped = [
         "Namespace",
         "MutatingWebhookConfiguration",
         "ValidatingWebhookConfiguration",
+        // The optional audit components (#12): the PolicyReport CRD and the audit's RBAC.
+        "CustomResourceDefinition",
+        "ClusterRole",
+        "ClusterRoleBinding",
     ];
     for o in &r.objects {
         let kind = o["kind"].as_str().unwrap();
@@ -688,7 +818,7 @@ fn check_namespaces(r: &Rendered) {
         if cluster_scoped.contains(&kind) {
             assert!(namespace.is_null(), "{kind} is cluster-scoped");
         } else {
-            assert_eq!(namespace, NAMESPACE, "{kind} {}", o["metadata"]["name"]);
+            assert_eq!(namespace, ns, "{kind} {}", o["metadata"]["name"]);
         }
     }
 }
@@ -709,7 +839,8 @@ fn policy_files() -> BTreeMap<String, String> {
 }
 
 fn check_policies_config_map(r: &Rendered) {
-    let cm: ConfigMap = r.one("ConfigMap");
+    let cm: ConfigMap =
+        serde_json::from_value(r.named("ConfigMap", "podgate-policies").clone()).unwrap();
     assert_eq!(cm.metadata.name.as_deref(), Some("podgate-policies"));
     let data = cm.data.unwrap_or_default();
     let files = policy_files();
@@ -726,12 +857,23 @@ fn check_policies_config_map(r: &Rendered) {
     assert!(cm.binary_data.is_none());
 }
 
-fn check_common(r: &Rendered) {
-    check_namespaces(r);
-    check_webhooks(r);
-    check_deployment(r);
+/// What every install has, in namespace `ns`.
+fn check_workload(r: &Rendered, ns: &str) {
+    check_namespaces(r, ns);
+    check_deployment(r, ns);
     check_service_and_pdb(r);
     check_policies_config_map(r);
+}
+
+/// An install that registers the webhooks statically, in namespace `ns`, with the repository's
+/// settings.
+fn check_common_in(r: &Rendered, ns: &str) {
+    check_workload(r, ns);
+    check_webhooks(r, ns, &settings());
+}
+
+fn check_common(r: &Rendered) {
+    check_common_in(r, NAMESPACE);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -746,24 +888,21 @@ fn kubectl_is_available_for_the_manifest_tests() {
 }
 
 #[test]
-fn base_renders_without_certificates_or_ca_bundle() {
+fn base_renders_the_workload_without_certificates_or_webhook_registration() {
+    // Registration comes from an overlay: ../webhooks (dev, cert-manager) or podgate itself.
     let r = kustomize(&repo().join("deploy/base"));
-    check_common(&r);
+    check_workload(&r, NAMESPACE);
     assert!(r.all("Secret").is_empty());
-    assert!(mutating_webhook(&r).client_config.ca_bundle.is_none());
-    assert!(validating_webhook(&r).client_config.ca_bundle.is_none());
     assert_eq!(
         r.kinds(),
         BTreeSet::from(
             [
                 "ConfigMap",
                 "Deployment",
-                "MutatingWebhookConfiguration",
                 "Namespace",
                 "PodDisruptionBudget",
                 "Service",
                 "ServiceAccount",
-                "ValidatingWebhookConfiguration",
             ]
             .map(String::from)
         )
@@ -783,8 +922,12 @@ fn dev_overlay_carries_the_generated_ca_bundle_and_tls_secret() {
         "printed caBundle is base64 of ca.crt"
     );
     let m = mutating_webhook(&r);
-    let v = validating_webhook(&r);
-    for bundle in [m.client_config.ca_bundle, v.client_config.ca_bundle] {
+    let (v, p) = validating_webhooks(&r);
+    for bundle in [
+        m.client_config.ca_bundle,
+        v.client_config.ca_bundle,
+        p.client_config.ca_bundle,
+    ] {
         assert_eq!(bundle.map(|b| b64(&b.0)), Some(tree.ca_bundle.clone()));
     }
 
@@ -1021,7 +1164,7 @@ fn expect_podgate_passes_its_own_policies(r: &Rendered, dir: &Path) {
     let kinds: BTreeSet<&str> = report.iter().map(|e| e["kind"].as_str().unwrap()).collect();
     assert_eq!(kinds, BTreeSet::from(["Deployment", "Pod"]), "{stdout}");
     for entry in &report {
-        assert_eq!(entry["namespace"], NAMESPACE, "{entry}");
+        assert_eq!(entry["namespace"], d["metadata"]["namespace"], "{entry}");
         assert_eq!(entry["denied"], false, "{entry}");
         assert_eq!(entry["violations"], serde_json::json!([]), "{entry}");
         assert_eq!(
@@ -1146,4 +1289,384 @@ fn repository_certs_folder_holds_no_generated_material_in_git() {
             "{path} is committed key material"
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// #11: the blast radius in one place, namespace overrides, optional components.
+
+/// Another namespace than the default, to prove every reference follows `namespace:`.
+const OTHER_NAMESPACE: &str = "policy-system";
+
+/// A kustomization in `root/wrap` that installs `overlay` (relative to `root/deploy`) into `ns`
+/// the documented way (deploy/README.md): `namespace:` plus the transformers, and `extra` lines.
+fn wrap(root: &Path, overlay: &str, ns: &str, extra: &str) -> PathBuf {
+    let dir = root.join("wrap");
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(
+        dir.join("kustomization.yaml"),
+        format!(
+            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n\
+             namespace: {ns}\nresources:\n  - ../deploy/{overlay}\n{extra}\
+             transformers:\n  - ../deploy/transformers\n"
+        ),
+    )
+    .unwrap();
+    dir
+}
+
+/// No text of the default namespace is left anywhere in the rendered objects.
+fn expect_no_default_namespace(r: &Rendered, what: &str) {
+    for o in &r.objects {
+        let text = serde_json::to_string(o).unwrap();
+        assert!(
+            !text.contains(NAMESPACE),
+            "{what}: {} {} still names {NAMESPACE}: {text}",
+            o["kind"],
+            o["metadata"]["name"]
+        );
+    }
+}
+
+/// cert-manager's references: the injector annotation and the serving certificate's names.
+fn expect_cert_manager_references(r: &Rendered, ns: &str) {
+    let serving = r.named("Certificate", "podgate-serving");
+    let dns: Vec<&str> = serving["spec"]["dnsNames"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap())
+        .collect();
+    assert_eq!(dns, podgate::certs::service_names(SERVICE, ns));
+    for kind in [
+        "MutatingWebhookConfiguration",
+        "ValidatingWebhookConfiguration",
+    ] {
+        assert_eq!(
+            r.named(kind, "podgate")["metadata"]["annotations"]["cert-manager.io/inject-ca-from"],
+            format!("{ns}/podgate-serving").as_str(),
+            "{kind}"
+        );
+    }
+}
+
+#[test]
+fn every_overlay_installs_into_another_namespace_with_every_reference_updated() {
+    // The dev overlay's certificate is made for the namespace by `podgate certs --namespace`.
+    let tree = dev_tree_in(OTHER_NAMESPACE);
+    let root = tree.root.path();
+    for overlay in ["base", "overlays/dev", "overlays/cert-manager"] {
+        let r = kustomize(&wrap(root, overlay, OTHER_NAMESPACE, ""));
+        if overlay == "base" {
+            check_workload(&r, OTHER_NAMESPACE);
+        } else {
+            check_common_in(&r, OTHER_NAMESPACE);
+        }
+        if overlay == "overlays/cert-manager" {
+            expect_cert_manager_references(&r, OTHER_NAMESPACE);
+        }
+        expect_no_default_namespace(&r, overlay);
+    }
+    // And with every optional component as well.
+    let r = kustomize(&wrap(
+        root,
+        "overlays/cert-manager",
+        OTHER_NAMESPACE,
+        &components_block(),
+    ));
+    check_common_in(&r, OTHER_NAMESPACE);
+    expect_cert_manager_references(&r, OTHER_NAMESPACE);
+    check_monitoring(&r);
+    expect_no_default_namespace(&r, "cert-manager with all components");
+}
+
+#[test]
+fn the_default_namespace_renders_the_same_references() {
+    // The cert-manager overlay as shipped (no wrapper) names podgate-system throughout.
+    let r = kustomize(&repo().join("deploy/overlays/cert-manager"));
+    expect_cert_manager_references(&r, NAMESPACE);
+}
+
+#[test]
+fn excluded_namespaces_are_the_settings_list_and_cover_the_infrastructure() {
+    let excluded = excluded_namespaces(&settings());
+    for ns in [
+        "kube-system",
+        "kube-public",
+        "kube-node-lease",
+        "cert-manager",
+        "calico-system",
+        "tigera-operator",
+        "cilium",
+        "kube-flannel",
+        "istio-system",
+        "linkerd",
+    ] {
+        assert!(excluded.iter().any(|e| e == ns), "{ns} is not excluded");
+    }
+    let unique: BTreeSet<_> = excluded.iter().collect();
+    assert_eq!(unique.len(), excluded.len(), "duplicates in {excluded:?}");
+    assert_eq!(settings()["validatingFailurePolicy"], "Fail");
+    // Every overlay carries exactly that list (check_common compares against settings()).
+    check_common(&kustomize(&repo().join("deploy/overlays/cert-manager")));
+    check_common(&kustomize(
+        &dev_tree().root.path().join("deploy/overlays/dev"),
+    ));
+}
+
+#[test]
+fn one_edit_of_the_settings_file_changes_every_overlay() {
+    let tree = dev_tree();
+    let root = tree.root.path();
+    let path = root.join("deploy/base/webhook-settings.yaml");
+    let text = fs::read_to_string(&path).unwrap();
+    let edited = text
+        .replacen(
+            "    - kube-public\n",
+            "    - kube-public\n    - my-infra\n",
+            1,
+        )
+        .replacen(
+            "validatingFailurePolicy: Fail",
+            "validatingFailurePolicy: Ignore",
+            1,
+        );
+    assert_ne!(edited, text);
+    fs::write(&path, edited).unwrap();
+    let settings = settings_at(root);
+    assert!(excluded_namespaces(&settings).contains(&"my-infra".to_owned()));
+    for overlay in ["overlays/dev", "overlays/cert-manager"] {
+        let r = kustomize(&root.join("deploy").join(overlay));
+        check_workload(&r, NAMESPACE);
+        check_webhooks(&r, NAMESPACE, &settings);
+        assert_eq!(
+            validating_webhook(&r).failure_policy.as_deref(),
+            Some("Ignore")
+        );
+    }
+}
+
+#[test]
+fn fail_open_component_flips_only_the_validating_failure_policy() {
+    let root = repo_layout_copy();
+    let r = kustomize(&wrap(
+        root.path(),
+        "overlays/cert-manager",
+        NAMESPACE,
+        "components:\n  - ../deploy/components/fail-open\n",
+    ));
+    let mut expected = settings();
+    expected["validatingFailurePolicy"] = Value::from("Ignore");
+    check_workload(&r, NAMESPACE);
+    check_webhooks(&r, NAMESPACE, &expected);
+    assert_eq!(
+        mutating_webhook(&r).failure_policy.as_deref(),
+        Some("Ignore")
+    );
+    let (v, p) = validating_webhooks(&r);
+    assert_eq!(v.failure_policy.as_deref(), Some("Ignore"));
+    assert_eq!(p.failure_policy.as_deref(), Some("Ignore"));
+}
+
+/// Every directory in deploy/components but the failure-policy switch, as kustomization lines.
+fn components_block() -> String {
+    let mut names: Vec<String> = fs::read_dir(repo().join("deploy/components"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n != "fail-open")
+        .collect();
+    names.sort();
+    let mut out = String::from("components:\n");
+    for n in names {
+        out.push_str(&format!("  - ../deploy/components/{n}\n"));
+    }
+    out
+}
+
+/// The monitoring components, wired to the rendered Deployment.
+fn check_monitoring(r: &Rendered) {
+    let d = r.named("Deployment", "podgate");
+    let pod_labels = d["spec"]["template"]["metadata"]["labels"]
+        .as_object()
+        .unwrap();
+    let container = &d["spec"]["template"]["spec"]["containers"][0];
+    let port_named = |name: &str| -> i64 {
+        container["ports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("no container port {name}"))["containerPort"]
+            .as_i64()
+            .unwrap()
+    };
+
+    // The metrics Service selects podgate's Pods, also not-Ready ones, on the probe port.
+    let svc = r.named("Service", "podgate-metrics");
+    for (k, v) in svc["spec"]["selector"].as_object().unwrap() {
+        assert_eq!(pod_labels.get(k), Some(v), "selector {k}");
+    }
+    assert_eq!(svc["spec"]["publishNotReadyAddresses"], true);
+    let port = &svc["spec"]["ports"][0];
+    assert_eq!(port["name"], "metrics");
+    assert_eq!(port_named(port["targetPort"].as_str().unwrap()), 9090);
+    let probe_listen = container["args"]
+        .as_array()
+        .unwrap()
+        .windows(2)
+        .find(|w| w[0] == "--probe-listen")
+        .map(|w| w[1].as_str().unwrap().to_owned())
+        .unwrap();
+    assert!(probe_listen.ends_with(":9090"), "{probe_listen}");
+
+    // The ServiceMonitor selects that Service (same namespace) and its port by name.
+    let sm = r.named("ServiceMonitor", "podgate");
+    assert_eq!(sm["apiVersion"], "monitoring.coreos.com/v1");
+    for (k, v) in sm["spec"]["selector"]["matchLabels"].as_object().unwrap() {
+        assert_eq!(&svc["metadata"]["labels"][k], v, "ServiceMonitor label {k}");
+    }
+    assert!(sm["spec"]["namespaceSelector"].is_null());
+    assert_eq!(sm["spec"]["endpoints"][0]["port"], "metrics");
+    assert_eq!(sm["spec"]["endpoints"][0]["path"], "/metrics");
+
+    // The alerts the issue asks for exist.
+    let rule = r.named("PrometheusRule", "podgate");
+    assert_eq!(rule["apiVersion"], "monitoring.coreos.com/v1");
+    let alerts: BTreeSet<&str> = rule["spec"]["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|g| g["rules"].as_array().unwrap())
+        .filter_map(|r| r["alert"].as_str())
+        .collect();
+    for alert in [
+        "PodgateCertificateExpiresSoon",
+        "PodgatePolicyReloadFailing",
+        "PodgateWebhookErrors",
+        "PodgateLatencyNearTimeout",
+        "PodgatePanics",
+        "PodgateEvaluationDeadlineExceeded",
+        "PodgateNotReady",
+        "PodgateNoReadyReplica",
+    ] {
+        assert!(alerts.contains(alert), "missing alert {alert}");
+    }
+
+    // The dashboard is JSON Grafana can load, labelled for its sidecar.
+    let cm = r.named("ConfigMap", "podgate-grafana-dashboard");
+    assert_eq!(cm["metadata"]["labels"]["grafana_dashboard"], "1");
+    let dashboard: Value =
+        serde_json::from_str(cm["data"]["podgate.json"].as_str().unwrap()).expect("dashboard JSON");
+    assert_eq!(dashboard["uid"], "podgate");
+    assert!(!dashboard["panels"].as_array().unwrap().is_empty());
+
+    // The NetworkPolicy: the webhook port from anywhere, the probe port from one namespace.
+    let np = r.named("NetworkPolicy", "podgate");
+    for (k, v) in np["spec"]["podSelector"]["matchLabels"]
+        .as_object()
+        .unwrap()
+    {
+        assert_eq!(pod_labels.get(k), Some(v), "podSelector {k}");
+    }
+    assert_eq!(np["spec"]["policyTypes"], serde_json::json!(["Ingress"]));
+    let ingress = np["spec"]["ingress"].as_array().unwrap();
+    assert_eq!(ingress.len(), 2);
+    let open = &ingress[0];
+    assert!(open["from"].is_null(), "the webhook port is open to all");
+    assert_eq!(port_named(open["ports"][0]["port"].as_str().unwrap()), 8443);
+    let metrics = &ingress[1];
+    assert_eq!(
+        port_named(metrics["ports"][0]["port"].as_str().unwrap()),
+        9090
+    );
+    let from = metrics["from"].as_array().unwrap();
+    assert_eq!(from.len(), 1);
+    assert_eq!(
+        from[0]["namespaceSelector"]["matchLabels"],
+        serde_json::json!({"kubernetes.io/metadata.name": "monitoring"})
+    );
+    assert!(from[0]["podSelector"].is_null());
+}
+
+#[test]
+fn monitoring_components_render_and_wire_to_the_deployment() {
+    let root = repo_layout_copy();
+    let r = kustomize(&wrap(
+        root.path(),
+        "overlays/cert-manager",
+        NAMESPACE,
+        &components_block(),
+    ));
+    check_common(&r);
+    check_monitoring(&r);
+}
+
+fn promtool() -> Command {
+    let probe = Command::new("promtool").arg("--version").output();
+    assert!(
+        probe.as_ref().is_ok_and(|o| o.status.success()),
+        "tests/deploy.rs needs promtool (Debian package `prometheus`; scripts/test installs it): {probe:?}"
+    );
+    Command::new("promtool")
+}
+
+#[test]
+fn alert_rules_pass_promtool_check_and_their_unit_tests() {
+    let root = repo_layout_copy();
+    let r = kustomize(&wrap(
+        root.path(),
+        "overlays/cert-manager",
+        NAMESPACE,
+        &components_block(),
+    ));
+    // promtool reads plain rule files: the rendered PrometheusRule's spec is one.
+    let dir = tempfile::tempdir().unwrap();
+    let spec = &r.named("PrometheusRule", "podgate")["spec"];
+    fs::write(
+        dir.path().join("rules.yaml"),
+        serde_json::to_string_pretty(spec).unwrap(),
+    )
+    .unwrap();
+    let tests_dir = repo().join("deploy/components/prometheus");
+    let mut tests = Vec::new();
+    for entry in fs::read_dir(&tests_dir).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        if name.ends_with(".test.yaml") {
+            fs::copy(tests_dir.join(&name), dir.path().join(&name)).unwrap();
+            tests.push(name);
+        }
+    }
+    tests.sort();
+    assert!(tests.len() >= 2, "{tests:?}");
+
+    let check = promtool()
+        .args(["check", "rules", "rules.yaml"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(check.status.success(), "promtool check rules: {check:?}");
+    let test = promtool()
+        .args(["test", "rules"])
+        .args(&tests)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        test.status.success(),
+        "promtool test rules: {}{}",
+        String::from_utf8_lossy(&test.stdout),
+        String::from_utf8_lossy(&test.stderr)
+    );
+
+    // The unit tests can fail: a rule with a wrong threshold is caught.
+    let broken = serde_json::to_string_pretty(spec)
+        .unwrap()
+        .replace("14 * 86400", "16 * 86400");
+    fs::write(dir.path().join("rules.yaml"), broken).unwrap();
+    let test = promtool()
+        .args(["test", "rules"])
+        .args(&tests)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(!test.status.success(), "a changed threshold went unnoticed");
 }

@@ -6,7 +6,12 @@
 
 use std::path::Path;
 
-use podgate::admission::{Webhook, review, verify_response};
+use podgate::admission::{Webhook, review};
+#[path = "common/contract.rs"]
+mod contract;
+
+use contract::verify_response;
+
 use podgate::policy::PolicySet;
 
 fn artifact(name: &str) -> Vec<u8> {

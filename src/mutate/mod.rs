@@ -10,31 +10,8 @@ pub mod host_aliases;
 pub mod pull_policy;
 
 use json_patch::PatchOperation;
-use json_patch::jsonptr::PointerBuf;
 
 use crate::rules::Violation;
-
-/// Where the pod spec lives in the object, as a JSON pointer and as a field path.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SpecLocation {
-    /// JSON-pointer tokens of the pod spec (`["spec"]`, `["spec", "template", "spec"]`).
-    pub pointer: &'static [&'static str],
-    /// Field path of the pod spec (`spec`, `spec.template.spec`).
-    pub path: &'static str,
-}
-
-impl SpecLocation {
-    /// A Pod's own spec.
-    pub const POD: SpecLocation = SpecLocation {
-        pointer: &["spec"],
-        path: "spec",
-    };
-
-    /// A JSON pointer below the pod spec.
-    pub fn pointer_to(&self, tokens: &[&str]) -> PointerBuf {
-        PointerBuf::from_tokens(self.pointer.iter().chain(tokens).copied())
-    }
-}
 
 /// What one mutation did to the working copy.
 #[derive(Debug, Default, Clone, PartialEq)]

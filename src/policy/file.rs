@@ -9,6 +9,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Deserializer};
 use serde_saphyr::Spanned;
 
+use super::{Action, OnConflict, Operator, PullPolicy};
+
 /// One YAML document of a policy file.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -47,9 +49,10 @@ pub struct SpecDoc {
     /// What happens to a violation: `Enforce` (deny; default), `Warn` (admission warning) or
     /// `Audit` (audit annotation and log only; no patch either).
     #[serde(default)]
-    pub action: Option<ActionDoc>,
-    /// Human description, shown by `podgate check`.
+    pub action: Option<Action>,
+    /// Human description, for the people who read the policy file; podgate does not use it.
     #[serde(default)]
+    #[allow(dead_code)]
     pub description: Option<String>,
     /// Which objects the policy applies to; every given criterion must hold.
     #[serde(default, rename = "match")]
@@ -63,17 +66,6 @@ pub struct SpecDoc {
     /// Mutations; a present key turns its mutation on.
     #[serde(default)]
     pub mutate: Option<MutateDoc>,
-}
-
-/// `spec.action`.
-#[derive(Debug, Clone, Copy, Deserialize)]
-pub enum ActionDoc {
-    /// Violations deny the request; mutations patch.
-    Enforce,
-    /// Violations become admission warnings; mutations patch.
-    Warn,
-    /// Violations and would-be patches only go to audit annotations and the log.
-    Audit,
 }
 
 /// `spec.match`.
@@ -110,23 +102,10 @@ pub struct ExpressionDoc {
     /// The label key.
     pub key: String,
     /// `In`, `NotIn`, `Exists` or `DoesNotExist`.
-    pub operator: OperatorDoc,
+    pub operator: Operator,
     /// Values for `In` / `NotIn` (non-empty); must be empty for `Exists` / `DoesNotExist`.
     #[serde(default)]
     pub values: Vec<String>,
-}
-
-/// A label-selector operator.
-#[derive(Debug, Clone, Copy, Deserialize)]
-pub enum OperatorDoc {
-    /// The label's value is one of `values`.
-    In,
-    /// The label is absent or its value is none of `values`.
-    NotIn,
-    /// The label is present.
-    Exists,
-    /// The label is absent.
-    DoesNotExist,
 }
 
 /// One `spec.exemptions` entry. Every given criterion must hold; at least one is required.
@@ -207,21 +186,10 @@ pub struct ImagePullPolicyDoc {
     pub mutable_tags: Option<Vec<Spanned<String>>>,
     /// The policy to set (default `Always`).
     #[serde(default)]
-    pub set: Option<PullPolicyDoc>,
+    pub set: Option<PullPolicy>,
     /// Existing values that are replaced (default `[IfNotPresent]`); others are kept.
     #[serde(default)]
-    pub replace: Option<Vec<PullPolicyDoc>>,
-}
-
-/// A container `imagePullPolicy` value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-pub enum PullPolicyDoc {
-    /// Always pull.
-    Always,
-    /// Pull when the image is not on the node.
-    IfNotPresent,
-    /// Never pull.
-    Never,
+    pub replace: Option<Vec<PullPolicy>>,
 }
 
 /// `spec.mutate.hostAliases`.
@@ -232,7 +200,7 @@ pub struct HostAliasesDoc {
     pub entries: Vec<HostAliasDoc>,
     /// What to do when the Pod already maps one of the hostnames to another IP.
     #[serde(default)]
-    pub on_conflict: Option<OnConflictDoc>,
+    pub on_conflict: Option<OnConflict>,
 }
 
 /// One `hostAliases` entry.
@@ -243,17 +211,6 @@ pub struct HostAliasDoc {
     pub ip: Spanned<String>,
     /// DNS-1123 subdomains.
     pub hostnames: Vec<Spanned<String>>,
-}
-
-/// `spec.mutate.hostAliases.onConflict`.
-#[derive(Debug, Clone, Copy, Deserialize)]
-pub enum OnConflictDoc {
-    /// Keep the Pod's mapping and skip the hostname (default).
-    KeepPod,
-    /// Move the hostname to the policy's IP.
-    Override,
-    /// Treat the conflict as a violation.
-    Deny,
 }
 
 /// Maps a present key to `Some`, even when its value is null (`hostsFile:`).

@@ -12,8 +12,7 @@ use serde_saphyr::{Location, Spanned};
 use sha2::{Digest, Sha256};
 
 use super::file::{
-    ActionDoc, ExemptionDoc, HostAliasesDoc, ImagePullPolicyDoc, MatchDoc, OnConflictDoc,
-    OperatorDoc, PolicyDoc, PullPolicyDoc, SelectorDoc,
+    ExemptionDoc, HostAliasesDoc, ImagePullPolicyDoc, MatchDoc, PolicyDoc, SelectorDoc,
 };
 use super::{
     Action, Atom, Exemption, Globs, HostAlias, HostAliasesMutation, Match, Mutate, OnConflict,
@@ -180,6 +179,55 @@ fn pull_policy_cycles(policies: &[Policy]) -> Vec<LoadError> {
             }
         }
     }
+    errors.extend(pull_policy_three_cycles(&with_pull));
+    errors
+}
+
+/// The longer form of the same fight: three policies whose replacements go round the three
+/// values for a tag all three call mutable (x -> y -> z -> x). No two of them undo each other,
+/// but together they never settle. With no cycle of either length, a container's policy can
+/// only move along a chain of at most three steps, which bounds the engine's combined plan.
+fn pull_policy_three_cycles(with_pull: &[(&Policy, &PullPolicyMutation)]) -> Vec<LoadError> {
+    use PullPolicy::{Always, IfNotPresent, Never};
+    let mut errors = Vec::new();
+    let mut tags: Vec<&String> = with_pull
+        .iter()
+        .flat_map(|(_, m)| &m.mutable_tags)
+        .collect();
+    tags.sort();
+    tags.dedup();
+    // The first policy (in set order) that moves `from` to `to` for `tag`.
+    let edge = |tag: &str, from: PullPolicy, to: PullPolicy| {
+        with_pull.iter().position(|(_, m)| {
+            m.set == to && m.replace.contains(&from) && m.mutable_tags.iter().any(|t| t == tag)
+        })
+    };
+    for tag in tags {
+        for [x, y, z] in [[Always, IfNotPresent, Never], [Always, Never, IfNotPresent]] {
+            let (Some(a), Some(b), Some(c)) = (edge(tag, x, y), edge(tag, y, z), edge(tag, z, x))
+            else {
+                continue;
+            };
+            let mut three = [a, b, c];
+            three.sort_unstable();
+            let names: Vec<String> = three
+                .iter()
+                .filter_map(|&i| with_pull.get(i))
+                .map(|(p, m)| format!("{:?} (sets {})", p.name, m.set.as_str()))
+                .collect();
+            if let Some((last, _)) = three.last().and_then(|&i| with_pull.get(i)) {
+                errors.push(error_at(
+                    &last.source.file,
+                    last.source.line,
+                    0,
+                    format!(
+                        "policies {} replace each other's imagePullPolicy in a circle for tag {tag:?}: they would never settle; drop one value from one policy's replace",
+                        names.join(", ")
+                    ),
+                ));
+            }
+        }
+    }
     errors
 }
 
@@ -294,11 +342,7 @@ impl Checker<'_> {
             );
         }
         let spec = doc.spec;
-        let action = match spec.action.unwrap_or(ActionDoc::Enforce) {
-            ActionDoc::Enforce => Action::Enforce,
-            ActionDoc::Warn => Action::Warn,
-            ActionDoc::Audit => Action::Audit,
-        };
+        let action = spec.action.unwrap_or(Action::Enforce);
         let match_ = self.match_(spec.match_.unwrap_or_default());
         let exemptions = spec
             .exemptions
@@ -364,7 +408,6 @@ impl Checker<'_> {
             exemptions,
             validate,
             mutate,
-            description: spec.description,
             source: Source {
                 file: self.file.to_string(),
                 line: name.referenced.line(),
@@ -413,12 +456,7 @@ impl Checker<'_> {
             })
             .collect();
         for expr in doc.match_expressions {
-            let operator = match expr.operator {
-                OperatorDoc::In => Operator::In,
-                OperatorDoc::NotIn => Operator::NotIn,
-                OperatorDoc::Exists => Operator::Exists,
-                OperatorDoc::DoesNotExist => Operator::DoesNotExist,
-            };
+            let operator = expr.operator;
             let needs_values = matches!(operator, Operator::In | Operator::NotIn);
             if needs_values && expr.values.is_empty() {
                 self.err(
@@ -515,17 +553,11 @@ impl Checker<'_> {
             pod_selector: doc.pod_selector.map(|s| self.selector(s)),
             expires,
             reason,
-            line: at.line(),
         };
         (self.errors.len() == before).then_some(exemption)
     }
 
     fn pull_policy(&mut self, doc: ImagePullPolicyDoc) -> PullPolicyMutation {
-        let convert = |p: PullPolicyDoc| match p {
-            PullPolicyDoc::Always => PullPolicy::Always,
-            PullPolicyDoc::IfNotPresent => PullPolicy::IfNotPresent,
-            PullPolicyDoc::Never => PullPolicy::Never,
-        };
         let mut mutable_tags = Vec::new();
         match doc.mutable_tags {
             None => mutable_tags.push("latest".to_string()),
@@ -547,13 +579,10 @@ impl Checker<'_> {
         }
         PullPolicyMutation {
             mutable_tags,
-            set: convert(doc.set.unwrap_or(PullPolicyDoc::Always)),
+            set: doc.set.unwrap_or(PullPolicy::Always),
             replace: doc
                 .replace
-                .unwrap_or_else(|| vec![PullPolicyDoc::IfNotPresent])
-                .into_iter()
-                .map(convert)
-                .collect(),
+                .unwrap_or_else(|| vec![PullPolicy::IfNotPresent]),
         }
     }
 
@@ -612,11 +641,7 @@ impl Checker<'_> {
         }
         HostAliasesMutation {
             entries,
-            on_conflict: match doc.on_conflict.unwrap_or(OnConflictDoc::KeepPod) {
-                OnConflictDoc::KeepPod => OnConflict::KeepPod,
-                OnConflictDoc::Override => OnConflict::Override,
-                OnConflictDoc::Deny => OnConflict::Deny,
-            },
+            on_conflict: doc.on_conflict.unwrap_or(OnConflict::KeepPod),
         }
     }
 }
@@ -882,6 +907,18 @@ spec:
                 .to_string()
                 .starts_with("b.yaml:3:0: policy \"cached\" sets imagePullPolicy IfNotPresent"),
             "{fight}"
+        );
+        // Three policies going round the three values are refused too.
+        let circle = PolicySet::from_sources(&[
+            ("a.yaml".into(), pull("always", "Always", "IfNotPresent")),
+            ("b.yaml".into(), pull("never", "Never", "Always")),
+            ("c.yaml".into(), pull("cached", "IfNotPresent", "Never")),
+        ])
+        .unwrap_err();
+        assert_eq!(circle.0.len(), 1, "{circle}");
+        assert!(
+            circle.0[0].to_string().starts_with("c.yaml:3:0: policies \"always\" (sets Always), \"never\" (sets Never), \"cached\" (sets IfNotPresent) replace each other's imagePullPolicy in a circle for tag \"latest\""),
+            "{circle}"
         );
         // One-way is stable: the second keeps what the first set.
         assert!(

@@ -24,18 +24,27 @@ pub struct Source {
     pub line: u64,
 }
 
-/// What a violation of a policy does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// What a violation of a policy does (`spec.action`; the policy-file spelling is the variant
+/// name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Deserialize)]
 pub enum Action {
-    /// Deny the request; mutations patch.
+    /// Violations deny the request; mutations patch.
     Enforce,
-    /// Admission warnings; mutations patch.
+    /// Violations become admission warnings; mutations patch.
     Warn,
-    /// Audit annotations and logs only; nothing is denied or patched.
+    /// Violations and would-be patches only go to audit annotations and the log; nothing is
+    /// denied or patched.
     Audit,
 }
 
 impl Action {
+    /// True when the policy's mutations are applied (Enforce, Warn); an Audit policy only
+    /// reports what they would change. The engine needs this to plan; everything else an
+    /// action means is decided in `verdict`.
+    pub fn patches(self) -> bool {
+        self != Action::Audit
+    }
+
     /// The name used in policy files, metrics and logs.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -136,8 +145,6 @@ pub struct Exemption {
     pub expires: Option<jiff::civil::Date>,
     /// Why it exists.
     pub reason: String,
-    /// Where it was written.
-    pub line: u64,
 }
 
 /// Who asks and about what, as far as exemptions care.
@@ -253,14 +260,14 @@ pub struct Validate {
     pub forbidden_combinations: Vec<Vec<Atom>>,
 }
 
-/// A container image pull policy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A container `imagePullPolicy` value, spelled as in Kubernetes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
 pub enum PullPolicy {
-    /// `Always`.
+    /// Always pull.
     Always,
-    /// `IfNotPresent`.
+    /// Pull when the image is not on the node.
     IfNotPresent,
-    /// `Never`.
+    /// Never pull.
     Never,
 }
 
@@ -286,10 +293,10 @@ pub struct PullPolicyMutation {
     pub replace: Vec<PullPolicy>,
 }
 
-/// What to do when the Pod maps a hostname to another IP.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What to do when the Pod maps a hostname to another IP (`onConflict`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
 pub enum OnConflict {
-    /// Keep the Pod's mapping.
+    /// Keep the Pod's mapping and skip the hostname (default).
     KeepPod,
     /// Move the hostname to the policy's IP.
     Override,
@@ -348,8 +355,6 @@ pub struct Policy {
     pub validate: Validate,
     /// Mutations.
     pub mutate: Mutate,
-    /// Optional description.
-    pub description: Option<String>,
     /// Where it was defined.
     pub source: Source,
 }

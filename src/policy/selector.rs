@@ -2,8 +2,8 @@
 
 use std::collections::BTreeMap;
 
-/// A set-based operator.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A set-based label-selector operator, spelled as in `matchExpressions`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
 pub enum Operator {
     /// Value in the set.
     In,

@@ -210,97 +210,17 @@ pub fn format_ts(secs: i64) -> String {
         .unwrap_or_else(|_| secs.to_string())
 }
 
-/// Splits one DER TLV off the front of `buf`: (tag, content, rest).
-fn tlv(buf: &[u8]) -> Option<(u8, &[u8], &[u8])> {
-    let (&tag, rest) = buf.split_first()?;
-    let (&first, rest) = rest.split_first()?;
-    let (len, rest) = if first < 0x80 {
-        (usize::from(first), rest)
-    } else {
-        let n = usize::from(first & 0x7f);
-        if n == 0 || n > 4 || rest.len() < n {
-            return None;
-        }
-        let (bytes, rest) = rest.split_at(n);
-        let len = bytes
-            .iter()
-            .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
-        (len, rest)
-    };
-    if rest.len() < len {
-        return None;
-    }
-    let (content, rest) = rest.split_at(len);
-    Some((tag, content, rest))
-}
-
-/// notAfter of an X.509 certificate, Unix seconds. A tiny DER walk so that we need no
-/// X.509 parser crate: Certificate{ tbs{ [0]version?, serial, sigAlg, issuer, validity{nb, na} } }.
+/// notAfter of a DER X.509 certificate, Unix seconds (`x509-parser`); `None` when the bytes
+/// are not a certificate.
 pub fn not_after(der: &[u8]) -> Option<i64> {
-    let (0x30, cert, _) = tlv(der)? else {
-        return None;
-    };
-    let (0x30, tbs, _) = tlv(cert)? else {
-        return None;
-    };
-    let mut rest = tbs;
-    let (tag, _, r) = tlv(rest)?;
-    if tag == 0xa0 {
-        rest = r; // explicit version
-    }
-    let (_serial, _, r) = tlv(rest)?;
-    let (_sig_alg, _, r) = tlv(r)?;
-    let (_issuer, _, r) = tlv(r)?;
-    let (0x30, validity, _) = tlv(r)? else {
-        return None;
-    };
-    let (_, _, r) = tlv(validity)?;
-    let (tag, time, _) = tlv(r)?;
-    parse_time(tag, time)
-}
-
-fn parse_time(tag: u8, bytes: &[u8]) -> Option<i64> {
-    let text = std::str::from_utf8(bytes).ok()?;
-    let digits = text.strip_suffix('Z')?;
-    let (year, rest) = match tag {
-        // UTCTime YYMMDDHHMMSSZ (RFC 5280 4.1.2.5.1: YY >= 50 means 19YY)
-        0x17 => {
-            let yy: i16 = digits.get(0..2)?.parse().ok()?;
-            (
-                if yy >= 50 { 1900 + yy } else { 2000 + yy },
-                digits.get(2..)?,
-            )
-        }
-        // GeneralizedTime YYYYMMDDHHMMSSZ
-        0x18 => (digits.get(0..4)?.parse().ok()?, digits.get(4..)?),
-        _ => return None,
-    };
-    let field = |range: std::ops::Range<usize>| -> Option<i8> { rest.get(range)?.parse().ok() };
-    let dt = jiff::civil::DateTime::new(
-        year,
-        field(0..2)?,
-        field(2..4)?,
-        field(4..6)?,
-        field(6..8)?,
-        field(8..10)?,
-        0,
-    )
-    .ok()?;
-    Some(jiff::tz::TimeZone::UTC.to_timestamp(dt).ok()?.as_second())
+    use x509_parser::prelude::{FromDer, X509Certificate};
+    let (_, cert) = X509Certificate::from_der(der).ok()?;
+    Some(cert.validity().not_after.timestamp())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn reads_utc_and_generalized_times() {
-        assert_eq!(parse_time(0x17, b"700101000000Z"), Some(0));
-        assert_eq!(parse_time(0x17, b"300101000000Z"), Some(1_893_456_000));
-        assert_eq!(parse_time(0x18, b"20300101000000Z"), Some(1_893_456_000));
-        assert_eq!(parse_time(0x18, b"2030010100000"), None);
-        assert_eq!(parse_time(0x05, b"300101000000Z"), None);
-    }
 
     #[test]
     fn not_after_rejects_truncated_der_without_panicking() {

@@ -1,0 +1,249 @@
+//! The AdmissionReview envelope as read and written on the wire: podgate's own types (kube-core's
+//! `AdmissionResponse` encodes `patch` as a number array instead of the documented base64,
+//! kube-rs#1781, and its `invalid()` loses the uid), and `parse`, which reads a body in one pass.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use super::ReviewError;
+use crate::workload::{self, Kind, Workload, WorkloadError};
+
+pub(super) const V1: &str = "admission.k8s.io/v1";
+pub(super) const V1BETA1: &str = "admission.k8s.io/v1beta1";
+
+#[derive(Deserialize)]
+pub(super) struct ReviewIn<'a> {
+    #[serde(rename = "apiVersion", default)]
+    pub(super) api_version: Option<String>,
+    #[serde(default)]
+    pub(super) kind: Option<String>,
+    #[serde(borrow, default)]
+    pub(super) request: Option<RequestIn<'a>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct RequestIn<'a> {
+    pub(super) uid: String,
+    #[serde(default)]
+    pub(super) kind: Option<GroupKind>,
+    #[serde(default)]
+    pub(super) sub_resource: Option<String>,
+    #[serde(default)]
+    pub(super) name: Option<String>,
+    #[serde(default)]
+    pub(super) namespace: Option<String>,
+    #[serde(default)]
+    pub(super) operation: Option<String>,
+    #[serde(default)]
+    pub(super) user_info: Option<UserInfoIn>,
+    #[serde(borrow, default)]
+    pub(super) object: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    pub(super) old_object: Option<&'a RawValue>,
+    /// The object as `FastRequestIn` read it (`None` inside for `null`); when set, `object`
+    /// is unset and unread.
+    #[serde(skip)]
+    pub(super) read_object: Option<Option<Result<Workload, WorkloadError>>>,
+    #[serde(default)]
+    pub(super) dry_run: Option<bool>,
+}
+
+#[derive(Deserialize, Default)]
+pub(super) struct GroupKind {
+    #[serde(default)]
+    pub(super) group: String,
+    #[serde(default)]
+    pub(super) kind: String,
+}
+
+#[derive(Deserialize, Default)]
+pub(super) struct UserInfoIn {
+    #[serde(default)]
+    pub(super) username: String,
+    #[serde(default)]
+    pub(super) groups: Vec<String>,
+}
+
+/// `ReviewIn` read in one pass: `request.object` is decoded straight into its workload when
+/// `request.kind` came before it (as the apiserver writes it), instead of being scanned as
+/// raw text and parsed again. Anything this reader does not take exactly as `ReviewIn` would
+/// (a duplicate field, a request written as an array, an object that does not parse) is an
+/// error, and `parse` then reads the body with `ReviewIn`, so answers never differ.
+#[derive(Deserialize)]
+pub(super) struct FastReviewIn<'a> {
+    #[serde(rename = "apiVersion", default)]
+    pub(super) api_version: Option<String>,
+    #[serde(default)]
+    pub(super) kind: Option<String>,
+    #[serde(borrow, default)]
+    pub(super) request: Option<FastRequestIn<'a>>,
+}
+
+pub(super) struct FastRequestIn<'a>(RequestIn<'a>);
+
+const REQUEST_FIELDS: &[&str] = &[
+    "uid",
+    "kind",
+    "subResource",
+    "name",
+    "namespace",
+    "operation",
+    "userInfo",
+    "object",
+    "oldObject",
+    "dryRun",
+];
+
+impl<'de: 'a, 'a> Deserialize<'de> for FastRequestIn<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::{self, IgnoredAny, MapAccess, Visitor};
+
+        struct Key;
+        impl<'de> de::DeserializeSeed<'de> for Key {
+            type Value = usize;
+            fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<usize, D::Error> {
+                d.deserialize_identifier(Key)
+            }
+        }
+        impl Visitor<'_> for Key {
+            type Value = usize;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("field identifier")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<usize, E> {
+                Ok(REQUEST_FIELDS
+                    .iter()
+                    .position(|n| *n == v)
+                    .unwrap_or(REQUEST_FIELDS.len()))
+            }
+        }
+
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = FastRequestIn<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("struct RequestIn")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut r = RequestIn::default();
+                let mut seen = [false; 10];
+                while let Some(i) = map.next_key_seed(Key)? {
+                    if let Some(s) = seen.get_mut(i) {
+                        if *s {
+                            return Err(de::Error::duplicate_field(
+                                REQUEST_FIELDS.get(i).copied().unwrap_or(""),
+                            ));
+                        }
+                        *s = true;
+                    }
+                    match i {
+                        0 => r.uid = map.next_value()?,
+                        1 => r.kind = map.next_value()?,
+                        2 => r.sub_resource = map.next_value()?,
+                        3 => r.name = map.next_value()?,
+                        4 => r.namespace = map.next_value()?,
+                        5 => r.operation = map.next_value()?,
+                        6 => r.user_info = map.next_value()?,
+                        7 => {
+                            let kind = r
+                                .kind
+                                .as_ref()
+                                .and_then(|gk| Kind::from_group_kind(&gk.group, &gk.kind));
+                            match kind {
+                                Some(k) => {
+                                    r.read_object =
+                                        Some(map.next_value_seed(workload::ObjectSeed(k))?)
+                                }
+                                None => r.object = map.next_value()?,
+                            }
+                        }
+                        8 => r.old_object = map.next_value()?,
+                        9 => r.dry_run = map.next_value()?,
+                        _ => {
+                            let _: IgnoredAny = map.next_value()?;
+                        }
+                    }
+                }
+                if !seen[0] {
+                    return Err(de::Error::missing_field("uid"));
+                }
+                Ok(FastRequestIn(r))
+            }
+        }
+        d.deserialize_struct("RequestIn", REQUEST_FIELDS, V(std::marker::PhantomData))
+    }
+}
+
+#[derive(Serialize)]
+pub(super) struct ReviewOut<'a> {
+    #[serde(rename = "apiVersion")]
+    pub(super) api_version: &'a str,
+    pub(super) kind: &'static str,
+    pub(super) response: ResponseOut<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct ResponseOut<'a> {
+    pub(super) uid: &'a str,
+    pub(super) allowed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) status: Option<StatusOut>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) patch_type: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) patch: Option<String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub(super) audit_annotations: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(super) warnings: Vec<String>,
+}
+
+#[derive(Serialize)]
+pub(super) struct StatusOut {
+    pub(super) metadata: BTreeMap<String, String>,
+    pub(super) status: &'static str,
+    pub(super) message: String,
+    pub(super) reason: &'static str,
+    pub(super) code: u16,
+}
+
+pub(super) fn parse(body: &[u8]) -> Result<ReviewIn<'_>, ReviewError> {
+    let review: ReviewIn<'_> = match serde_json::from_slice::<FastReviewIn<'_>>(body) {
+        Ok(r) => ReviewIn {
+            api_version: r.api_version,
+            kind: r.kind,
+            request: r.request.map(|r| r.0),
+        },
+        Err(_) => match serde_json::from_slice(body) {
+            Ok(r) => r,
+            Err(e) if e.is_syntax() || e.is_eof() => {
+                return Err(ReviewError::Json(e.to_string()));
+            }
+            Err(e) => return Err(ReviewError::NotReview(e.to_string())),
+        },
+    };
+    match review.api_version.as_deref() {
+        Some(V1) | Some(V1BETA1) => {}
+        Some(other) => {
+            return Err(ReviewError::NotReview(format!(
+                "apiVersion {other:?} is not {V1} or {V1BETA1}"
+            )));
+        }
+        None => return Err(ReviewError::NotReview("apiVersion is missing".into())),
+    }
+    if review.kind.as_deref() != Some("AdmissionReview") {
+        return Err(ReviewError::NotReview(format!(
+            "kind is {:?}, not \"AdmissionReview\"",
+            review.kind.as_deref().unwrap_or("")
+        )));
+    }
+    match &review.request {
+        None => Err(ReviewError::NotReview("request is missing".into())),
+        Some(r) if r.uid.is_empty() => Err(ReviewError::NotReview("request.uid is empty".into())),
+        Some(_) => Ok(review),
+    }
+}
