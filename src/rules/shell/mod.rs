@@ -100,9 +100,10 @@ pub struct Budget {
     brush_left: usize,
 }
 
-/// Units of work one review may spend: far above any honest Pod (a 7 MiB body of plain script
-/// uses about three units per byte), and small enough to finish in tens of milliseconds.
-pub const WORK_BUDGET: u64 = 48 << 20;
+/// Units of work one review may spend: far above any honest Pod's commands (a script costs
+/// about two to four units a byte), and small enough that the worst case measured in
+/// BENCHMARKS.md stays far under a second. A 7 MiB script reaches it and is undecided.
+pub const WORK_BUDGET: u64 = 16 << 20;
 
 /// Bytes of script that may go through `brush-parser` in one review (about 100 ns a byte in
 /// release); the rest goes through the linear lexer.
@@ -150,6 +151,13 @@ impl Budget {
 /// How many scripts deep (`sh -c` inside `sh -c`, `$(...)`) we follow. Real commands nest two or
 /// three levels; the cap keeps adversarial input from costing stack or time.
 pub const MAX_DEPTH: usize = 8;
+
+/// Units charged for each simple command and each word on top of their text, so that work
+/// that is not proportional to bytes (tables, allocations) is counted too.
+const COMMAND_COST: usize = 64;
+/// Units per byte parsed by brush-parser, which is slower per byte than the lexer.
+const BRUSH_COST: usize = 8;
+const WORD_COST: usize = 8;
 
 /// Scripts larger than this skip `brush-parser` and go straight to the linear lexer.
 const PARSER_MAX_BYTES: usize = 32 << 10;
@@ -535,7 +543,10 @@ impl Scan<'_> {
                     unterminated = true;
                 }
             }
-            if lexer.max_nesting() <= PARSER_MAX_NESTING && !unterminated {
+            if lexer.max_nesting() <= PARSER_MAX_NESTING
+                && !unterminated
+                && self.charge(BRUSH_COST * text.len())
+            {
                 self.budget.brush_left -= text.len();
                 if let Some(program) = walk::parse_with_brush(text) {
                     for list in &program.complete_commands {
@@ -560,7 +571,7 @@ impl Scan<'_> {
                 }
             })
             .collect();
-        let saved = std::mem::replace(&mut self.args, Some(args));
+        let saved = self.args.replace(args);
         self.script(script, depth + 1);
         self.args = saved;
     }
@@ -569,9 +580,22 @@ impl Scan<'_> {
 
     /// Expands a raw word and analyses the command substitutions in it.
     fn expand(&mut self, raw: &str, mode: Mode, depth: usize) -> Expanded {
+        // Most words are plain text: nothing to expand, one field.
+        if mode != Mode::Heredoc && !raw.is_empty() && raw.bytes().all(words::is_plain) {
+            if !self.charge(WORD_COST + raw.len()) {
+                return Expanded {
+                    fields: vec![UNKNOWN.to_string()],
+                    ..Expanded::default()
+                };
+            }
+            return Expanded {
+                fields: vec![raw.to_string()],
+                ..Expanded::default()
+            };
+        }
         let expanded = words::expand(raw, mode, &self.env());
         let produced: usize = expanded.fields.iter().map(String::len).sum();
-        if !self.charge(raw.len() + produced) {
+        if !self.charge(WORD_COST + 2 * raw.len() + produced) {
             return Expanded {
                 fields: vec![UNKNOWN.to_string()],
                 ..Expanded::default()
@@ -607,6 +631,9 @@ impl Scan<'_> {
     /// Runs the analysis of one simple command given its standard input; returns what it
     /// prints to the next pipeline stage, when known.
     fn run_simple(&mut self, cmd: &Cmd, piped: &Stdin, depth: usize) -> Option<Text> {
+        if !self.charge(COMMAND_COST) {
+            return None;
+        }
         if cmd.words.len() > MAX_WORDS {
             self.undecided(format!("a command has more than {MAX_WORDS} words"));
             return None;
@@ -707,10 +734,11 @@ impl Scan<'_> {
                 }
             };
             match self.reach(&target) {
-                Reach::Hosts => {
+                Reach::Hosts if self.found.len() < MAX_FINDINGS => {
                     let e = entries();
                     self.push(&how, e);
                 }
+                Reach::Hosts => {}
                 Reach::Maybe => self.undecided(format!(
                     "redirects with `{symbol}` to `{}`, a path it cannot resolve",
                     words::display(&target)

@@ -802,15 +802,15 @@ impl Scan<'_> {
             ShellRun::Script { script, params } => self.shell_script(script, params, depth),
             ShellRun::File(file) => {
                 if file.contains(UNKNOWN) || is_pipe_path(file) {
-                    self.from_stdin(stdin, depth, "runs a script");
+                    self.script_from_stdin(stdin, depth, "runs a script");
                 }
             }
-            ShellRun::Stdin => self.from_stdin(stdin, depth, "runs a script"),
+            ShellRun::Stdin => self.script_from_stdin(stdin, depth, "runs a script"),
         }
     }
 
     /// A script read from standard input (`| sh`, `sh /dev/stdin`, `source /dev/fd/63`).
-    fn from_stdin(&mut self, stdin: &Stdin, depth: usize, what: &str) {
+    fn script_from_stdin(&mut self, stdin: &Stdin, depth: usize, what: &str) {
         match stdin {
             Stdin::Known(text) => {
                 let text = text.clone();
@@ -851,9 +851,7 @@ impl Scan<'_> {
                 n += 2;
             } else if matches!(a.as_str(), "-u" | "--unset") {
                 n += 2;
-            } else if a.starts_with('-') && a.len() > 1 {
-                n += 1;
-            } else if super::lexer::is_assignment(a) {
+            } else if (a.starts_with('-') && a.len() > 1) || super::lexer::is_assignment(a) {
                 n += 1;
             } else {
                 break;
@@ -1195,7 +1193,7 @@ impl Scan<'_> {
                         display(file)
                     )),
                     Some(file) if is_pipe_path(file) => {
-                        self.from_stdin(stdin, depth, "sources text")
+                        self.script_from_stdin(stdin, depth, "sources text")
                     }
                     _ => {}
                 }

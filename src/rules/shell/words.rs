@@ -86,6 +86,15 @@ fn slice(text: &str, from: usize, to: usize) -> &str {
     text.get(from..to.min(text.len())).unwrap_or("")
 }
 
+/// True for a byte that no expansion, quoting or splitting touches.
+pub(super) fn is_plain(c: u8) -> bool {
+    c.is_ascii_alphanumeric()
+        || matches!(
+            c,
+            b'/' | b'.' | b'-' | b'_' | b':' | b'=' | b'+' | b'@' | b'%' | b'^'
+        )
+}
+
 /// Expands one raw word.
 pub(super) fn expand(raw: &str, mode: Mode, env: &dyn Env) -> Expanded {
     let mut x = Expander {
