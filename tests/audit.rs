@@ -149,6 +149,7 @@ fn mixed_cluster(server: &ApiServer) {
     ));
     let mut mirror = pod("shop", "static-node1", spec(true, false, "x:1"), None);
     mirror["metadata"]["annotations"] = json!({"kubernetes.io/config.mirror": "abc"});
+    mirror["metadata"]["ownerReferences"] = owner("Node", "v1", "node1", "node-uid-1");
     server.insert(mirror);
     server.insert(pod(
         "kube-system",

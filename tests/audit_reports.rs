@@ -407,3 +407,125 @@ fn the_shipped_crd_is_the_v1alpha2_policy_report_and_builds_with_kustomize() {
         schema
     );
 }
+
+#[test]
+fn the_audit_component_grants_exactly_what_the_audit_uses_and_turns_it_on() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let tree = tempfile::tempdir().unwrap();
+    for dir in ["deploy", "policies"] {
+        let status = std::process::Command::new("cp")
+            .arg("-R")
+            .arg(root.join(dir))
+            .arg(tree.path())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    let wrap = tree.path().join("wrap");
+    std::fs::create_dir_all(&wrap).unwrap();
+    std::fs::write(
+        wrap.join("kustomization.yaml"),
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: policy-system\nresources:\n  - ../deploy/base\ncomponents:\n  - ../deploy/components/audit\n  - ../deploy/components/policy-report-crd\ntransformers:\n  - ../deploy/transformers\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new("kubectl")
+        .arg("kustomize")
+        .arg(&wrap)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let objects: Vec<Value> = text
+        .split("\n---\n")
+        .map(|d| serde_saphyr::from_str::<Value>(d).unwrap())
+        .collect();
+    let find = |kind: &str, name: &str| {
+        objects
+            .iter()
+            .find(|o| o["kind"] == kind && o["metadata"]["name"] == name)
+            .unwrap_or_else(|| panic!("no {kind} {name}"))
+    };
+    // Every kind the audit lists, with `list`; PolicyReports written and pruned.
+    let role = find("ClusterRole", "podgate-audit");
+    let allows = |group: &str, resource: &str, verb: &str| {
+        role["rules"].as_array().unwrap().iter().any(|r| {
+            r["apiGroups"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|g| g == group)
+                && r["resources"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|x| x == resource)
+                && r["verbs"].as_array().unwrap().iter().any(|v| v == verb)
+        })
+    };
+    for kind in podgate::audit::inventory::KINDS {
+        let (group, _, resource) = podgate::audit::cluster::resource_of(kind);
+        assert!(allows(group, resource, "list"), "list {resource}.{group}");
+    }
+    for verb in ["list", "patch", "create", "delete", "get"] {
+        assert!(
+            allows("wgpolicyk8s.io", "policyreports", verb),
+            "{verb} policyreports"
+        );
+    }
+    assert!(
+        !allows("", "secrets", "list"),
+        "nothing beyond what the audit reads"
+    );
+    let binding = find("ClusterRoleBinding", "podgate-audit");
+    assert_eq!(
+        binding["subjects"][0]["namespace"], "policy-system",
+        "follows `namespace:`"
+    );
+    let lease_role = find("Role", "podgate-audit-lease");
+    assert_eq!(lease_role["metadata"]["namespace"], "policy-system");
+    assert!(
+        lease_role["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["resourceNames"][0] == podgate::audit::background::LEASE_NAME)
+    );
+    let container = &find("Deployment", "podgate")["spec"]["template"]["spec"]["containers"][0];
+    let args: Vec<&str> = container["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert_eq!(args[0], "serve");
+    let env = container["env"].as_array().unwrap();
+    let names: Vec<&str> = env.iter().map(|e| e["name"].as_str().unwrap()).collect();
+    assert!(
+        names.contains(&"POD_NAME") && names.contains(&"PODGATE_NAMESPACE"),
+        "{names:?}"
+    );
+    let interval = env
+        .iter()
+        .find(|e| e["name"] == "PODGATE_AUDIT_INTERVAL")
+        .unwrap();
+    assert_eq!(interval["value"], "1h");
+    // `serve` reads it as --audit-interval (clap's env form) and parses the Deployment's args.
+    let help = std::process::Command::new(env!("CARGO_BIN_EXE_podgate"))
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(
+        help.contains("--audit-interval") && help.contains("PODGATE_AUDIT_INTERVAL"),
+        "{help}"
+    );
+    let cli = <podgate::cli::Cli as clap::Parser>::try_parse_from(
+        std::iter::once("podgate").chain(args.iter().copied()),
+    )
+    .unwrap();
+    assert!(matches!(cli.command, podgate::cli::Command::Serve(_)));
+}

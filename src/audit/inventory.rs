@@ -73,14 +73,28 @@ impl Listed {
             .and_then(Value::as_str)
     }
 
-    /// A static Pod's mirror (the webhook skips them: the kubelet creates them).
+    /// A static Pod's mirror, which the webhook skips when a node creates it. A stored object
+    /// does not say who created it; the kubelet makes its Node the mirror Pod's controller
+    /// owner, so the annotation counts only with that owner (the annotation alone anyone can
+    /// write, and the webhook judges such Pods).
     pub fn is_mirror_pod(&self) -> bool {
-        self.kind == Kind::Pod
-            && self
-                .object
-                .pointer("/metadata/annotations")
-                .and_then(|a| a.get("kubernetes.io/config.mirror"))
-                .is_some()
+        let annotated = self
+            .object
+            .pointer("/metadata/annotations")
+            .and_then(|a| a.get("kubernetes.io/config.mirror"))
+            .is_some();
+        let node_owned = self
+            .object
+            .pointer("/metadata/ownerReferences")
+            .and_then(Value::as_array)
+            .is_some_and(|refs| {
+                refs.iter().any(|r| {
+                    r.get("kind").and_then(Value::as_str) == Some("Node")
+                        && r.get("apiVersion").and_then(Value::as_str) == Some("v1")
+                        && r.get("controller").and_then(Value::as_bool) == Some(true)
+                })
+            });
+        self.kind == Kind::Pod && annotated && node_owned
     }
 }
 
@@ -240,15 +254,26 @@ mod tests {
     fn mirror_pods_and_excluded_namespaces_are_skipped_and_counted() {
         let mut mirror = obj(Kind::Pod, "a", "etcd-node1", None);
         mirror.object["metadata"]["annotations"] = json!({"kubernetes.io/config.mirror": "x"});
+        mirror.object["metadata"]["ownerReferences"] = json!([{"apiVersion": "v1", "kind": "Node", "name": "node1", "uid": "n1", "controller": true}]);
+        // The annotation alone is anyone's to write: judged like any Pod.
+        let mut forged = obj(Kind::Pod, "a", "fake-mirror", None);
+        forged.object["metadata"]["annotations"] = json!({"kubernetes.io/config.mirror": "x"});
         let objects = vec![
             mirror,
+            forged,
             obj(Kind::Pod, "kube-system", "dns", None),
             obj(Kind::Deployment, "kube-system", "coredns", None),
             obj(Kind::Pod, "a", "p", None),
         ];
         let excluded = BTreeSet::from(["kube-system".to_string()]);
         let p = plan(&objects, &excluded);
-        assert_eq!(names(&objects, &p), vec![("Pod/a/p".to_string(), 1, 0)]);
+        assert_eq!(
+            names(&objects, &p),
+            vec![
+                ("Pod/a/fake-mirror".to_string(), 1, 0),
+                ("Pod/a/p".to_string(), 1, 0)
+            ]
+        );
         assert_eq!(
             p.skipped,
             Skipped {

@@ -6,9 +6,11 @@
 //! PolicyReport objects) and the edges `cluster` (paged lists), `publish` (server-side apply
 //! and pruning of reports) and `background` (the periodic audit behind a Lease).
 
+pub mod background;
 pub mod cluster;
 pub mod evaluate;
 pub mod inventory;
+pub mod lease;
 pub mod publish;
 pub mod render;
 pub mod report;
