@@ -1,5 +1,7 @@
 //! Offline evaluation of manifests (`podgate check`): the same engine as the webhook, on
-//! objects read from files, as if a plain user created each one in its namespace.
+//! objects read from files, as if a plain user created each one in its namespace. podgate's own
+//! policy ConfigMaps (label `podgate.dev/policies: "true"`) among them are loaded as the webhook
+//! `policies.podgate.dev` would load them, so a broken set fails in CI as it would at apply time.
 //!
 //! Pure: the caller reads the files (`manifests`) and prints the report.
 
@@ -7,7 +9,7 @@ use serde::Serialize;
 
 use crate::engine::{self, Mode, Requester, Subject};
 use crate::manifests::Document;
-use crate::policy::{Action, PolicySet};
+use crate::policy::{Action, PolicySet, configmap};
 use crate::workload::{self, Kind, Source};
 
 /// The user every manifest is evaluated as.
@@ -66,7 +68,8 @@ pub struct ChangeReport {
     pub change: String,
 }
 
-/// Evaluates every document that holds a pod spec; other objects are skipped.
+/// Evaluates every document that holds a pod spec and loads every policy ConfigMap; other
+/// objects are skipped.
 pub fn check_documents(
     set: &PolicySet,
     docs: &[Document],
@@ -86,6 +89,10 @@ pub fn check_documents(
             .and_then(|v| v.as_str())
             .unwrap_or("");
         let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
+        if configmap::is_policy_config_map(&doc.object) {
+            reports.push(policy_config_map_report(doc));
+            continue;
+        }
         let Some(kind) = Kind::from_group_kind(group, kind_name) else {
             continue;
         };
@@ -161,6 +168,32 @@ pub fn check_documents(
     reports
 }
 
+/// A policy ConfigMap: its set loads, or `error` holds every `file:line:column: reason`.
+fn policy_config_map_report(doc: &Document) -> ObjectReport {
+    let field = |name: &str| {
+        doc.object
+            .pointer(&format!("/metadata/{name}"))
+            .and_then(|v| v.as_str())
+            .unwrap_or("")
+            .to_string()
+    };
+    ObjectReport {
+        file: doc.file.display().to_string(),
+        document: doc.index,
+        line: doc.line,
+        kind: "ConfigMap".into(),
+        name: field("name"),
+        namespace: field("namespace"),
+        denied: false,
+        violations: Vec::new(),
+        changes: Vec::new(),
+        notes: Vec::new(),
+        error: configmap::load(&doc.object)
+            .err()
+            .map(|errors| format!("policy set does not load:\n{errors}")),
+    }
+}
+
 /// Human-readable report, one block per object that has something to say, then a summary.
 pub fn render_text(reports: &[ObjectReport]) -> String {
     let mut out = String::new();
@@ -174,7 +207,11 @@ pub fn render_text(reports: &[ObjectReport]) -> String {
             r.file, r.document, r.line, r.kind, r.name, r.namespace
         ));
         if let Some(e) = &r.error {
-            out.push_str(&format!("  ERROR {e}\n"));
+            let mut lines = e.lines();
+            out.push_str(&format!("  ERROR {}\n", lines.next().unwrap_or_default()));
+            for line in lines {
+                out.push_str(&format!("    {line}\n"));
+            }
         }
         for v in &r.violations {
             let label = match v.action {
@@ -196,6 +233,8 @@ pub fn render_text(reports: &[ObjectReport]) -> String {
             out.push_str(&format!("  NOTE {n}\n"));
         }
     }
+    let (sets, reports): (Vec<&ObjectReport>, Vec<&ObjectReport>) =
+        reports.iter().partition(|r| r.kind == "ConfigMap");
     let denied = reports.iter().filter(|r| r.denied).count();
     let errors = reports.iter().filter(|r| r.error.is_some()).count();
     let changes: usize = reports.iter().map(|r| r.changes.len()).sum();
@@ -203,5 +242,12 @@ pub fn render_text(reports: &[ObjectReport]) -> String {
         "{} objects with a pod spec checked: {denied} denied, {errors} unreadable, {changes} changes\n",
         reports.len()
     ));
+    if !sets.is_empty() {
+        let broken = sets.iter().filter(|r| r.error.is_some()).count();
+        out.push_str(&format!(
+            "{} policy ConfigMaps checked: {broken} do not load\n",
+            sets.len()
+        ));
+    }
     out
 }

@@ -1149,7 +1149,12 @@ fn expect_podgate_passes_its_own_policies(r: &Rendered, dir: &Path) {
     );
     let report: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap();
     let kinds: BTreeSet<&str> = report.iter().map(|e| e["kind"].as_str().unwrap()).collect();
-    assert_eq!(kinds, BTreeSet::from(["Deployment", "Pod"]), "{stdout}");
+    // The policy ConfigMap is loaded as the webhook policies.podgate.dev would load it.
+    assert_eq!(
+        kinds,
+        BTreeSet::from(["ConfigMap", "Deployment", "Pod"]),
+        "{stdout}"
+    );
     for entry in &report {
         assert_eq!(entry["namespace"], d["metadata"]["namespace"], "{entry}");
         assert_eq!(entry["denied"], false, "{entry}");
@@ -1656,4 +1661,41 @@ fn alert_rules_pass_promtool_check_and_their_unit_tests() {
         .output()
         .unwrap();
     assert!(!test.status.success(), "a changed threshold went unnoticed");
+}
+
+#[test]
+fn podgate_check_refuses_a_rendered_policy_config_map_that_does_not_load() {
+    // One source of truth: the rendered ConfigMap goes through the loader `serve` uses, so a
+    // broken policy file fails CI (scripts/validate-manifests.sh runs this) with its position.
+    let root = repo_layout_copy();
+    let file = root.path().join("policies/hosts-file.yaml");
+    let text = fs::read_to_string(&file).unwrap();
+    let broken = text.replacen("action: Enforce", "action: Enforced", 1);
+    assert_ne!(broken, text);
+    let line = broken
+        .lines()
+        .position(|l| l.contains("action: Enforced"))
+        .unwrap()
+        + 1;
+    fs::write(&file, broken).unwrap();
+    let r = kustomize(&root.path().join("deploy/overlays/cert-manager"));
+    let rendered = root.path().join("rendered.json");
+    let cm = r.named("ConfigMap", "podgate-policies");
+    fs::write(&rendered, serde_json::to_vec(cm).unwrap()).unwrap();
+    let output = podgate_cmd()
+        .args(["check", "--policies"])
+        .arg(repo().join("policies"))
+        .arg(&rendered)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(2), "{stdout}");
+    assert!(
+        stdout.contains(&format!("hosts-file.yaml:{line}:11: ")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("1 policy ConfigMaps checked: 1 do not load"),
+        "{stdout}"
+    );
 }
