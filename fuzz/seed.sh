@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Seeds fuzz/corpus/<target>/ from the recorded AdmissionReviews (../shared/fixtures, or
-# $PODGATE_FIXTURES), the shipped policies and a few hand-written requests. Idempotent:
+# Seeds fuzz/corpus/<target>/ from the repository's AdmissionReview fixtures
+# (tests/fixtures/reviews), an extra corpus when one exists ($PODGATE_EXTRA_FIXTURES, else
+# ../shared/fixtures), the shipped policies and a few hand-written requests. Idempotent:
 # seeds are named by content, and what libFuzzer added to the corpus is kept.
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(dirname "$here")"
-fixtures="${PODGATE_FIXTURES:-$root/../shared/fixtures}"
+extra="${PODGATE_EXTRA_FIXTURES:-$root/../shared/fixtures}"
 review="$here/corpus/review"
 policy="$here/corpus/policy_file"
 mkdir -p "$review" "$policy"
@@ -19,8 +20,14 @@ put() {
     mv "$tmp" "$dir/seed-$(sha1sum "$tmp" | cut -c1-16)"
 }
 
-if [ -d "$fixtures" ]; then
-    for f in "$fixtures"/*.json; do
+fixture_dirs=("$root/tests/fixtures/reviews")
+if [ -d "$extra" ]; then
+    fixture_dirs+=("$extra")
+else
+    echo "seed.sh: no extra fixture corpus at $extra; seeding the repository's own" >&2
+fi
+for dir in "${fixture_dirs[@]}"; do
+    for f in "$dir"/*.json; do
         for version in admission.k8s.io/v1 admission.k8s.io/v1beta1; do
             if grep -q '"request"[[:space:]]*:' "$f"; then
                 # A whole AdmissionReview envelope.
@@ -33,9 +40,7 @@ if [ -d "$fixtures" ]; then
             fi
         done
     done
-else
-    echo "seed.sh: no fixtures at $fixtures; seeding hand-written requests only" >&2
-fi
+done
 
 # Hand-written requests for what the fixtures lack: opted-in Pods with conflicting
 # hostAliases and unknown fields, a pods/ephemeralcontainers update, a CronJob template.

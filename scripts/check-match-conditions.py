@@ -51,8 +51,16 @@ def with_finalizer(obj):
     return obj
 
 
-def request(operation, group, resource, sub=""):
-    req = {"operation": operation, "resource": {"group": group, "version": "v1", "resource": resource}}
+USER = {"username": "alice", "groups": ["devs", "system:authenticated"]}
+NODE = {"username": "system:node:worker-1", "groups": ["system:nodes", "system:authenticated"]}
+
+
+def request(operation, group, resource, sub="", user=USER):
+    req = {
+        "operation": operation,
+        "resource": {"group": group, "version": "v1", "resource": resource},
+        "userInfo": user,
+    }
     if sub:
         req["subResource"] = sub
     return req
@@ -63,7 +71,13 @@ CASES = [
     ("pod create", request("CREATE", "", "pods"), pod({"a": "b"}), None, True),
     ("pod create without annotations", request("CREATE", "", "pods"), pod(), None, True),
     ("pod create without metadata", request("CREATE", "", "pods"), {"kind": "Pod"}, None, True),
-    ("mirror pod create", request("CREATE", "", "pods"), pod({MIRROR: "abc"}), None, False),
+    ("mirror pod create by a node", request("CREATE", "", "pods", user=NODE), pod({MIRROR: "abc"}),
+     None, False),
+    ("mirror annotation from a user", request("CREATE", "", "pods"), pod({MIRROR: "abc"}), None, True),
+    ("mirror annotation from a node-named user outside system:nodes",
+     request("CREATE", "", "pods", user={"username": "system:node:x", "groups": ["g"]}),
+     pod({MIRROR: "abc"}), None, True),
+    ("pod create by a node", request("CREATE", "", "pods", user=NODE), pod(), None, True),
     ("kubectl debug (ephemeral container)", request("UPDATE", "", "pods", "ephemeralcontainers"),
      pod(), pod(), True),
     ("deployment create", request("CREATE", "apps", "deployments"), deployment(), None, True),

@@ -4,7 +4,7 @@
 //! it. [`write_bundle`] is the only file I/O; [`run`] is the CLI edge. The kube-apiserver checks
 //! the serving certificate against the webhook's `caBundle` with the server name
 //! `<svc>.<ns>.svc`, and Go ignores the CN, so every name must be a SAN (see
-//! `shared/CONTRACT.md` section 1).
+//! `docs/apiserver-contract.md` section 1).
 //!
 //! The dev overlay (`deploy/overlays/dev`) includes the kustomize component in `certs/`, which
 //! reads `tls.crt` and `tls.key` and the caBundle from `ca-bundle.env` in the same folder

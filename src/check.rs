@@ -7,9 +7,10 @@
 
 use serde::Serialize;
 
-use crate::engine::{self, Mode, Requester, Subject};
+use crate::engine::{self, Question, Requester, Subject};
 use crate::manifests::Document;
-use crate::policy::{Action, PolicySet, configmap};
+use crate::policy::{PolicySet, configmap};
+use crate::verdict::{self, Effect, Verdict};
 use crate::workload::{self, Kind, Source};
 
 /// The user every manifest is evaluated as.
@@ -49,8 +50,10 @@ pub struct ObjectReport {
 pub struct ViolationReport {
     /// Policy name.
     pub policy: String,
-    /// Enforce, Warn or Audit.
+    /// The policy's action: Enforce, Warn or Audit.
     pub action: &'static str,
+    /// What the violation does: `deny`, `warn` or `audit`.
+    pub effect: Effect,
     /// Rule name.
     pub rule: &'static str,
     /// Message with field path.
@@ -62,8 +65,10 @@ pub struct ViolationReport {
 pub struct ChangeReport {
     /// Policy name.
     pub policy: String,
-    /// Enforce, Warn or Audit (Audit changes would not be applied).
+    /// The policy's action: Enforce, Warn or Audit.
     pub action: &'static str,
+    /// False when the policy only reports the change (Audit).
+    pub applied: bool,
     /// What would change.
     pub change: String,
 }
@@ -103,14 +108,10 @@ pub fn check_documents(
                 .unwrap_or("")
                 .to_string()
         };
-        let name = match field("name") {
-            n if n.is_empty() => field("generateName"),
-            n => n,
-        };
-        let namespace = match field("namespace") {
-            n if n.is_empty() => "default".to_string(),
-            n => n,
-        };
+        // Read from the document itself, so an object that does not parse is still named.
+        let name =
+            engine::display_name(Some(&field("name")), Some(&field("generateName"))).to_string();
+        let namespace = engine::namespace_of(None, Some(&field("namespace"))).to_string();
         let mut report = ObjectReport {
             file: doc.file.display().to_string(),
             document: doc.index,
@@ -132,40 +133,66 @@ pub fn check_documents(
                 continue;
             }
         };
-        let subject = Subject {
-            workload: &w,
-            namespace: &report.namespace,
-            requester: Requester {
-                username: CHECK_USER,
-                groups: &groups,
-            },
-            new_ephemeral: None,
+        let requester = Requester {
+            username: CHECK_USER,
+            groups: &groups,
         };
-        let outcome = engine::evaluate(set, &subject, Mode::Check, today);
-        report.denied = outcome.denied();
-        report.violations = outcome
+        let subject = Subject::new(&w, None, requester);
+        let evaluation = engine::evaluate(set, &subject, Question::Check, today);
+        fill(&mut report, verdict::decide(&evaluation, Question::Check));
+        reports.push(report);
+    }
+    reports
+}
+
+/// A verdict in check's shape: what `check` (and `audit`) print for one object.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VerdictReport {
+    /// True when a finding denies the object.
+    pub denied: bool,
+    /// Violations.
+    pub violations: Vec<ViolationReport>,
+    /// Changes a mutation would make.
+    pub changes: Vec<ChangeReport>,
+    /// Notes a mutation would send as warnings.
+    pub notes: Vec<String>,
+}
+
+/// Renders a verdict in check's shape.
+pub fn report(verdict: Verdict) -> VerdictReport {
+    VerdictReport {
+        denied: verdict.denied(),
+        violations: verdict
             .findings
             .into_iter()
             .map(|f| ViolationReport {
                 policy: f.policy,
                 action: f.action.as_str(),
+                effect: f.effect,
                 rule: f.rule.as_str(),
                 message: f.message,
             })
-            .collect();
-        report.changes = outcome
+            .collect(),
+        changes: verdict
             .changes
             .into_iter()
             .map(|c| ChangeReport {
                 policy: c.policy,
                 action: c.action.as_str(),
+                applied: c.applied,
                 change: c.text,
             })
-            .collect();
-        report.notes = outcome.notes;
-        reports.push(report);
+            .collect(),
+        notes: verdict.notes,
     }
-    reports
+}
+
+fn fill(out: &mut ObjectReport, verdict: Verdict) {
+    let r = report(verdict);
+    out.denied = r.denied;
+    out.violations = r.violations;
+    out.changes = r.changes;
+    out.notes = r.notes;
 }
 
 /// A policy ConfigMap: its set loads, or `error` holds every `file:line:column: reason`.
@@ -214,18 +241,18 @@ pub fn render_text(reports: &[ObjectReport]) -> String {
             }
         }
         for v in &r.violations {
-            let label = match v.action {
-                "Enforce" => "DENY",
-                "Warn" => "WARN",
-                _ => "AUDIT",
+            let label = match v.effect {
+                Effect::Deny => "DENY",
+                Effect::Warn => "WARN",
+                Effect::Audit => "AUDIT",
             };
             out.push_str(&format!("  {label} [{}] {}\n", v.policy, v.message));
         }
         for c in &r.changes {
-            let label = if c.action == Action::Audit.as_str() {
-                "WOULD CHANGE (audit)"
-            } else {
+            let label = if c.applied {
                 "CHANGE"
+            } else {
+                "WOULD CHANGE (audit)"
             };
             out.push_str(&format!("  {label} [{}] {}\n", c.policy, c.change));
         }

@@ -26,6 +26,8 @@ pub struct Cli {
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
+// Parsed once per process: the size of `serve`'s flags does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Serve the admission webhook over HTTPS (plus a plain-HTTP probe port).
     Serve(crate::server::ServeArgs),
@@ -33,6 +35,8 @@ pub enum Command {
     Review(ReviewArgs),
     /// Evaluate manifests (YAML or JSON files, folders, Lists) against the policies.
     Check(CheckArgs),
+    /// Evaluate what runs in a cluster (Pods and workloads) against the policies.
+    Audit(crate::audit::AuditArgs),
     /// Make a CA and a serving certificate for the webhook Service; print the caBundle.
     Certs(crate::certs::CertsArgs),
 }
@@ -77,6 +81,8 @@ pub enum Output {
     Text,
     /// One JSON document.
     Json,
+    /// SARIF 2.1.0, for CI systems that show findings inline.
+    Sarif,
 }
 
 /// Parses the command line and runs it.
@@ -86,6 +92,7 @@ pub fn main() -> ExitCode {
         Command::Serve(args) => crate::server::run(args).map(|()| ExitCode::SUCCESS),
         Command::Review(args) => review(&args),
         Command::Check(args) => check(&args),
+        Command::Audit(args) => crate::audit::run(&args),
         Command::Certs(args) => crate::certs::run(&args).map(|()| ExitCode::SUCCESS),
     };
     match result {
@@ -158,6 +165,10 @@ fn check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     match args.output {
         Output::Text => print!("{}", check::render_text(&reports)),
         Output::Json => println!("{}", serde_json::to_string_pretty(&reports)?),
+        Output::Sarif => println!(
+            "{}",
+            serde_json::to_string_pretty(&crate::sarif::from_check(&reports))?
+        ),
     }
     let code = if reports.iter().any(|r| r.error.is_some()) {
         ExitCode::from(2)

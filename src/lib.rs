@@ -1,10 +1,12 @@
 //! podgate: a Kubernetes admission webhook guarding Pods and the workloads that stamp them out.
 //!
 //! The pure core (`policy`, `rules`, `mutate`, `workload`, `image`, `engine`, `admission`,
-//! `check`) does no I/O apart from `policy::loader`, which reads policy files. The edges are
-//! `cli`, `manifests` (reads manifest files), `certs` and the TLS server.
+//! `check`, `sarif`) does no I/O apart from `policy::loader`, which reads policy files. The edges
+//! are `cli`, `manifests` (reads manifest files), `certs`, the TLS server and `audit`'s cluster
+//! I/O (`audit::cluster`; the rest of `audit` is pure).
 
 pub mod admission;
+pub mod audit;
 pub mod certs;
 pub mod check;
 pub mod cli;
@@ -15,5 +17,7 @@ pub mod mutate;
 pub mod pod;
 pub mod policy;
 pub mod rules;
+pub mod sarif;
 pub mod server;
+pub mod verdict;
 pub mod workload;

@@ -127,7 +127,8 @@ pub struct Workload {
 }
 
 impl Workload {
-    /// True for a static Pod's mirror, which the kubelet creates and no webhook can change.
+    /// True when the Pod carries the mirror-pod annotation. Only a node's word makes it a
+    /// static Pod's mirror (see `Requester::is_node`): anyone can write the annotation.
     pub fn is_mirror_pod(&self) -> bool {
         self.kind == Kind::Pod
             && self

@@ -201,11 +201,78 @@ fn delete_with_null_object_is_allowed() {
 }
 
 #[test]
-fn mirror_pods_are_allowed_untouched() {
-    let mut obj = bad_pod();
-    obj["metadata"]["annotations"] = json!({"kubernetes.io/config.mirror": "abc"});
-    let a = answer(&hosts_and_ns("Enforce"), &request(obj), Webhook::Validate);
-    assert_eq!(a.json["response"]["allowed"], true);
+fn mirror_pods_are_trusted_only_from_nodes() {
+    // (name, username, groups, skipped as a mirror pod)
+    let cases = [
+        (
+            "kubelet",
+            "system:node:worker-1",
+            vec!["system:nodes", "system:authenticated"],
+            true,
+        ),
+        (
+            "ordinary user",
+            "alice",
+            vec!["devs", "system:authenticated"],
+            false,
+        ),
+        (
+            "node-looking name without the nodes group",
+            "system:node:worker-1",
+            vec!["system:authenticated"],
+            false,
+        ),
+        (
+            "nodes group without a node name",
+            "mallory",
+            vec!["system:nodes", "system:authenticated"],
+            false,
+        ),
+        (
+            "empty node name",
+            "system:node:",
+            vec!["system:nodes"],
+            false,
+        ),
+        (
+            "service account",
+            "system:serviceaccount:kube-system:replicaset-controller",
+            vec!["system:serviceaccounts", "system:authenticated"],
+            false,
+        ),
+    ];
+    let set = policies(&[
+        "metadata: {name: guard}\nspec:\n  action: Enforce\n  validate:\n    hostsFile: {}\n    hostNamespaces:\n      forbiddenCombinations: [[hostPID, privileged]]\n",
+        "metadata: {name: pull}\nspec:\n  action: Enforce\n  mutate:\n    imagePullPolicy: {}\n",
+    ]);
+    for (name, username, groups, skipped) in cases {
+        let mut obj = bad_pod();
+        obj["metadata"]["annotations"] = json!({"kubernetes.io/config.mirror": "abc"});
+        obj["spec"]["containers"][0]["image"] = json!("nginx:latest");
+        let mut req = request(obj);
+        req["request"]["userInfo"] = json!({"username": username, "groups": groups});
+        let validated = answer(&set, &req, Webhook::Validate);
+        let mutated = answer(&set, &req, Webhook::Mutate);
+        assert_eq!(
+            validated.json["response"]["uid"], "7f0b2891-916f-4ed6-b7cd-27bff1815a8c",
+            "{name}"
+        );
+        if skipped {
+            assert_eq!(validated.json["response"]["allowed"], true, "{name}");
+            assert!(validated.summary.findings.is_empty(), "{name}");
+            assert_eq!(patch_of(&mutated), json!([]), "{name}");
+        } else {
+            let r = &validated.json["response"];
+            assert_eq!(r["allowed"], false, "{name}");
+            let message = r["status"]["message"].as_str().unwrap();
+            assert!(message.contains("3 violations"), "{name}: {message}");
+            assert_ne!(
+                patch_of(&mutated),
+                json!([]),
+                "{name}: mutated like any Pod"
+            );
+        }
+    }
 }
 
 #[test]
@@ -411,7 +478,7 @@ fn exemptions_by_service_account_user_group_and_expiry() {
         Webhook::Validate,
     );
     assert_eq!(
-        a.json["response"]["auditAnnotations"]["exempted"],
+        a.json["response"]["auditAnnotations"]["exempted_policies"],
         "guard: test"
     );
 }

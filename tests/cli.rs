@@ -2,6 +2,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
 
+mod fixture_set;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -31,12 +33,9 @@ fn podgate(args: &[&str], stdin: Option<&[u8]>) -> Output {
     child.wait_with_output().unwrap()
 }
 
+/// An own fixture (`tests/fixtures/reviews`) by file name, as a path argument.
 fn fixture(name: &str) -> String {
-    root()
-        .join("../shared/fixtures")
-        .join(name)
-        .display()
-        .to_string()
+    fixture_set::own_path(name).display().to_string()
 }
 
 fn write(dir: &Path, name: &str, text: &str) -> String {
@@ -48,13 +47,11 @@ fn write(dir: &Path, name: &str, text: &str) -> String {
 
 #[test]
 fn review_answers_a_bare_request_and_exits_by_decision() {
-    let out = podgate(
-        &[
-            "review",
-            &fixture("kubewarden-pod-create-hostnetwork-hostpid-hostipc-hostport.json"),
-        ],
-        None,
-    );
+    // The bare `request` stanza, as many projects store fixtures: podgate wraps it.
+    let dir = tempfile::tempdir().unwrap();
+    let request = &fixture_set::own("pod-create-daemonset-host-namespaces.json")["request"];
+    let bare = write(dir.path(), "bare.json", &request.to_string());
+    let out = podgate(&["review", &bare], None);
     assert_eq!(
         out.status.code(),
         Some(1),
@@ -64,19 +61,13 @@ fn review_answers_a_bare_request_and_exits_by_decision() {
     let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(answer["apiVersion"], "admission.k8s.io/v1");
     assert_eq!(answer["response"]["allowed"], false);
-    let ok = podgate(
-        &["review", &fixture("kubewarden-pod-create-sysctls.json")],
-        None,
-    );
+    let ok = podgate(&["review", &fixture("pod-create-statefulset.json")], None);
     assert_eq!(ok.status.code(), Some(0));
 }
 
 #[test]
 fn review_reads_stdin_and_mutates_on_request() {
-    let body = std::fs::read(fixture(
-        "kubewarden-policy-server-review-pod-create-privileged.json",
-    ))
-    .unwrap();
+    let body = std::fs::read(fixture("pod-create-generatename-mutating.json")).unwrap();
     let out = podgate(&["review", "--webhook", "mutate", "-"], Some(&body));
     assert_eq!(out.status.code(), Some(0));
     let answer: Value = serde_json::from_slice(&out.stdout).unwrap();

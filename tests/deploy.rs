@@ -1,5 +1,5 @@
 //! Renders every kustomize overlay under `deploy/` with `kubectl kustomize` and checks what a
-//! reliable webhook install needs (shared/RELIABILITY.md section F): webhook timeouts,
+//! reliable webhook install needs (docs/promises.md section F): webhook timeouts,
 //! failure policies, selectors, rules and matchConditions; the Deployment's availability,
 //! probes and securityContext; the PDB; the policies ConfigMap equal to `policies/`; and each
 //! overlay's certificate wiring. Schema validation of the built-in kinds is
@@ -261,6 +261,15 @@ fn expect_skips_mirror_pods(conditions: &Option<Vec<MatchCondition>>, webhook: &
             "!('{MIRROR_ANNOTATION}' in object.metadata.annotations)"
         )),
         "{webhook}: negated mirror test in {expr}"
+    );
+    // Only a node's mirror pods are skipped: anyone else's annotation counts for nothing.
+    assert!(
+        expr.contains("!request.userInfo.username.startsWith('system:node:')"),
+        "{webhook}: node username test in {expr}"
+    );
+    assert!(
+        expr.contains("!('system:nodes' in request.userInfo.groups)"),
+        "{webhook}: nodes group test in {expr}"
     );
 }
 
@@ -798,6 +807,10 @@ fn check_namespaces(r: &Rendered, ns: &str) {
         "Namespace",
         "MutatingWebhookConfiguration",
         "ValidatingWebhookConfiguration",
+        // The optional audit components (#12): the PolicyReport CRD and the audit's RBAC.
+        "CustomResourceDefinition",
+        "ClusterRole",
+        "ClusterRoleBinding",
     ];
     for o in &r.objects {
         let kind = o["kind"].as_str().unwrap();

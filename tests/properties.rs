@@ -1,5 +1,5 @@
 //! Properties of the admission path over generated Pods, workloads and AdmissionReviews
-//! (RELIABILITY.md A5, A9, C1, E1-E3), and of the shell analysis (terminates on any text).
+//! (docs/promises.md A5, A9, C1, E1-E3), and of the shell analysis (terminates on any text).
 //!
 //! The generators build raw JSON, not k8s-openapi types, so that they can carry what a newer
 //! cluster would send: fields this build does not know (keys starting with `zzFuture`) at
@@ -14,9 +14,11 @@
 // test crate are test code too.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod fixture_set;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -754,7 +756,11 @@ fn envelope(
         "operation": operation,
         "userInfo": {
             "username": who.username,
-            "groups": ["system:authenticated"],
+            "groups": if who.username.starts_with("system:node:") {
+                json!(["system:nodes", "system:authenticated"])
+            } else {
+                json!(["system:authenticated"])
+            },
             "extra": {"x": ["y"]},
         },
         "object": object,
@@ -914,6 +920,127 @@ fn validation_findings(
         .collect()
 }
 
+/// One generated mutating policy (its name is set by `any_policy_set`): pull policy with any
+/// `set`, any `replace` and any mutable tags, and/or hostAliases with any onConflict over a
+/// small pool of IPs and hostnames, with any action and `templates`.
+fn any_mutating_policy() -> impl Strategy<Value = String> {
+    let pulls = ["Always", "IfNotPresent", "Never"];
+    let pull = proptest::option::weighted(
+        0.75,
+        (
+            select(pulls.to_vec()),
+            prop_oneof![
+                2 => select(pulls.to_vec()).prop_map(|p| vec![p]),
+                1 => proptest::sample::subsequence(pulls.to_vec(), 0..=3),
+            ],
+            prop_oneof![
+                3 => Just(vec!["latest"]),
+                1 => proptest::sample::subsequence(vec!["latest", "stable", "dev", "1.0"], 1..=3),
+            ],
+        ),
+    );
+    let hosts = vec!["foo.remote", "baz.remote", "db", "v6.remote"];
+    let aliases = proptest::option::of((
+        select(vec!["KeepPod", "Override", "Deny"]),
+        select(vec!["10.1.2.3", "10.9.9.9", "fd00::1"]),
+        select(vec!["10.7.7.7", "10.1.2.4"]),
+        Just(hosts.clone()).prop_shuffle(),
+        1..4usize,
+        0..4usize,
+    ));
+    (
+        select(vec!["Enforce", "Warn", "Audit"]),
+        any::<bool>(),
+        pull,
+        aliases,
+    )
+        .prop_filter("a policy turns something on", |(_, _, p, a)| {
+            p.is_some() || a.is_some()
+        })
+        .prop_map(|(action, templates, pull, aliases)| {
+            let mut mutate = format!("    templates: {templates}\n");
+            if let Some((set, replace, tags)) = pull {
+                mutate += &format!(
+                    "    imagePullPolicy: {{set: {set}, replace: [{}], mutableTags: [{}]}}\n",
+                    replace.join(", "),
+                    tags.join(", ")
+                );
+            }
+            if let Some((on_conflict, ip_a, ip_b, hosts, split, second)) = aliases {
+                let split = split.min(hosts.len() - 1);
+                let (first, rest) = hosts.split_at(split);
+                let mut entries = format!("{{ip: \"{ip_a}\", hostnames: [{}]}}", first.join(", "));
+                let second = &rest[..second.min(rest.len())];
+                if !second.is_empty() {
+                    entries += &format!(", {{ip: \"{ip_b}\", hostnames: [{}]}}", second.join(", "));
+                }
+                mutate += &format!(
+                    "    hostAliases: {{onConflict: {on_conflict}, entries: [{entries}]}}\n"
+                );
+            }
+            format!("apiVersion: podgate.dev/v1alpha1\nkind: PodPolicy\nmetadata: {{name: NAME}}\nspec:\n  action: {action}\n  mutate:\n{mutate}")
+        })
+}
+
+/// A CREATE of a small Pod whose containers are what pull-policy and hostAliases mutations
+/// act on: mutable and pinned tags, every pull policy or none, maybe hostAliases already.
+fn mutable_pod_request() -> impl Strategy<Value = (usize, Value)> {
+    let container = (
+        select(vec![
+            "busybox",
+            "nginx:latest",
+            "app:stable",
+            "app:dev",
+            "nginx:1.0",
+        ]),
+        select(vec![
+            None,
+            Some("Always"),
+            Some("IfNotPresent"),
+            Some("Never"),
+        ]),
+    )
+        .prop_map(|(image, policy)| {
+            let mut c = json!({"image": image});
+            if let Some(p) = policy {
+                c["imagePullPolicy"] = p.into();
+            }
+            c
+        });
+    (
+        who(),
+        proptest::collection::vec(container, 1..4),
+        host_aliases(),
+    )
+        .prop_map(|(who, containers, aliases)| {
+            let mut spec = json!({"containers": named(containers, "c")});
+            if let Some(a) = aliases {
+                spec["hostAliases"] = a;
+            }
+            let pod = json!({"apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": "p", "labels": {INJECT_LABEL: "true"}}, "spec": spec});
+            (0, envelope(&who, 0, "CREATE", None, Some(pod), None))
+        })
+}
+
+/// Any set of up to five such policies that the loader accepts.
+fn any_policy_set() -> impl Strategy<Value = (Vec<String>, Arc<PolicySet>)> {
+    proptest::collection::vec(any_mutating_policy(), 1..6).prop_filter_map(
+        "the loader refuses the set",
+        |docs| {
+            let docs: Vec<String> = docs
+                .iter()
+                .enumerate()
+                .map(|(i, d)| d.replace("NAME", &format!("p{i}")))
+                .collect();
+            let sources = vec![("set.yaml".to_string(), docs.join("---\n"))];
+            PolicySet::from_sources(&sources)
+                .ok()
+                .map(|set| (docs, Arc::new(set)))
+        },
+    )
+}
+
 /// Every unknown field, keyed by its path; entries of `hostAliases` are keyed by their
 /// marker (see `host_aliases`) since a patch may remove entries and shift the others.
 fn unknown_fields(v: &Value) -> BTreeMap<String, Value> {
@@ -1068,6 +1195,34 @@ proptest! {
                 "the mutation caused a finding: {:?}\nbefore: {:?}",
                 finding,
                 before
+            );
+        }
+    }
+
+    /// #14: for any policy set the loader accepts and any object, what the mutating webhook
+    /// sends leaves nothing for the validating webhook's re-check (the same combined plan,
+    /// run on the patched object) to report as missing.
+    #[test]
+    fn mutate_then_validate_never_reports_a_missing_mutation(
+        (docs, set) in any_policy_set(),
+        (_, body) in prop_oneof![create_request(), mutable_pod_request()],
+    ) {
+        let (answer, patched) = review_checked(&set, &body, Webhook::Mutate);
+        if answer["response"]["allowed"] == false {
+            // Denied: no object is created, so there is nothing to re-check.
+            return Ok(());
+        }
+        let object = patched.unwrap_or_else(|| body["request"]["object"].clone());
+        for finding in validation_findings(&set, &body, &object) {
+            if finding.1 == Action::Audit {
+                // An Audit policy never patches: what it would change is reported, not missing.
+                continue;
+            }
+            prop_assert!(
+                !finding.3.starts_with("not mutated") && !finding.3.contains("still change"),
+                "re-check reports {:?}\npolicies:\n{}",
+                finding,
+                docs.join("---\n")
             );
         }
     }
@@ -1366,25 +1521,13 @@ proptest! {
 // Fixtures
 // ---------------------------------------------------------------------------------------------
 
+/// The own fixture set, plus the extra corpus when present (`tests/fixture_set`).
 fn fixtures() -> Vec<(String, Value)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures");
-    let mut out = Vec::new();
-    let mut paths: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("fixtures at {}: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
-    paths.sort();
-    for p in paths {
-        let v: Value = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
-        let body = if v.get("request").is_some() {
-            v
-        } else {
-            json!({"apiVersion": V1, "kind": "AdmissionReview", "request": v})
-        };
-        out.push((p.file_name().unwrap().to_string_lossy().into_owned(), body));
-    }
-    out
+    fixture_set::suite()
+        .all()
+        .into_iter()
+        .map(|f| (f.name, f.review))
+        .collect()
 }
 
 /// The recorded requests, under every generated policy set and both API versions: the
@@ -1392,7 +1535,11 @@ fn fixtures() -> Vec<(String, Value)> {
 #[test]
 fn fixtures_get_accepted_idempotent_answers_under_every_policy_set() {
     let fixtures = fixtures();
-    assert!(fixtures.len() >= 19, "found {} fixtures", fixtures.len());
+    assert!(
+        fixtures.len() >= fixture_set::MIN_OWN,
+        "found {} fixtures",
+        fixtures.len()
+    );
     let mut patched_count = 0;
     for (name, body) in &fixtures {
         for (choice, set) in SETS.iter() {

@@ -1,4 +1,4 @@
-//! Arbitrary text -> the policy-file loader (RELIABILITY.md C1, D4). Errors are fine; a panic,
+//! Arbitrary text -> the policy-file loader (docs/promises.md C1, D4). Errors are fine; a panic,
 //! a hang or runaway memory (alias bombs) is a crash. Every error carries a reason.
 
 #![no_main]

@@ -1,5 +1,5 @@
 //! Bytes -> `review` for both webhooks -> `verify_response` must accept every answer that
-//! `review` produces (RELIABILITY.md C1). A panic anywhere on the path is a crash.
+//! `review` produces (docs/promises.md C1). A panic anywhere on the path is a crash.
 //!
 //! The policy set is the shipped `policies/` plus policies that use Warn, Audit, Override and
 //! Deny, so every branch of the engine is reachable from the bytes.

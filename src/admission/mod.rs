@@ -15,34 +15,17 @@ use std::collections::{BTreeMap, HashSet};
 
 use serde_json::value::RawValue;
 
-use crate::engine::{self, Mode, Outcome, Requester, Subject};
+use crate::engine::{self, Question, Requester, Subject};
 use crate::policy::PolicySet;
+use crate::verdict::{self, Verdict};
 use crate::workload::{self, Kind, Source, Workload, WorkloadError};
 
-pub use crate::engine::Finding;
+pub use crate::engine::Webhook;
+pub use crate::verdict::Finding;
 pub use response::{error_review, limit_warnings};
 
 use response::{respond, status};
 use wire::{RequestIn, ResponseOut, ReviewOut, V1, parse};
-
-/// Which webhook endpoint is answering (also `podgate review --webhook`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
-pub enum Webhook {
-    /// `/validate`: never patches.
-    Validate,
-    /// `/mutate`: may patch.
-    Mutate,
-}
-
-impl Webhook {
-    /// `validate` or `mutate`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Webhook::Validate => "validate",
-            Webhook::Mutate => "mutate",
-        }
-    }
-}
 
 /// The caller sent something that is not an AdmissionReview (the server answers HTTP 400).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -121,44 +104,51 @@ pub fn review(
         audit_annotations: BTreeMap::new(),
         warnings: Vec::new(),
     };
-    let outcome = match decision {
-        Decision::Skip => None,
+    match decision {
+        Decision::Skip => {}
         Decision::Invalid(message) => {
             response.allowed = false;
             response.status = Some(status(400, "BadRequest", message));
-            None
         }
         Decision::Refused(message) => {
             response.allowed = false;
             response.status = Some(status(422, "Invalid", message));
-            None
         }
-        Decision::Evaluated(outcome, name) => {
+        Decision::Evaluated(verdict, name) => {
             summary.evaluated = true;
             if summary.name.is_empty() {
                 summary.name = name;
             }
-            respond(&mut response, &outcome, webhook, &summary);
-            Some(outcome)
+            respond(&mut response, &verdict, &summary);
+            summary.patch_ops = if response.patch.is_some() {
+                verdict.patch.len()
+            } else {
+                0
+            };
+            summary.findings = verdict.findings;
         }
-    };
+    }
     summary.allowed = response.allowed;
     summary.code = response.status.as_ref().map_or(200, |s| s.code);
     summary.warnings = response.warnings.len();
-    summary.findings = outcome
-        .as_ref()
-        .map(|o| o.findings.clone())
-        .unwrap_or_default();
-    summary.patch_ops = match (&outcome, &response.patch) {
-        (Some(o), Some(_)) => o.ops.len(),
-        _ => 0,
-    };
-    let body = serde_json::to_vec(&ReviewOut {
+    let body = match serde_json::to_vec(&ReviewOut {
         api_version,
         kind: "AdmissionReview",
         response,
-    })
-    .map_err(|e| ReviewError::Json(e.to_string()))?;
+    }) {
+        Ok(body) => body,
+        // podgate's own answer failed to serialise: a server error, not the caller's.
+        Err(e) => {
+            summary.allowed = false;
+            summary.code = 500;
+            summary.patch_ops = 0;
+            error_review(
+                body,
+                500,
+                &format!("internal error: cannot write the answer: {e}"),
+            )
+        }
+    };
     Ok(Reviewed { body, summary })
 }
 
@@ -185,14 +175,14 @@ fn summarize(req: &RequestIn<'_>) -> Summary {
 }
 
 enum Decision {
-    /// Not podgate's business (other kinds, DELETE, status updates, mirror pods...).
+    /// Not podgate's business (other kinds, DELETE, status updates, nodes' mirror pods...).
     Skip,
     /// The object cannot be read.
     Invalid(String),
     /// A podgate policy ConfigMap whose files do not load (422 Invalid).
     Refused(String),
     /// The engine ran; the object's name (or generateName) for messages and logs.
-    Evaluated(Outcome, String),
+    Evaluated(Verdict, String),
 }
 
 fn decide(
@@ -254,7 +244,15 @@ fn decide(
         Ok(w) => w,
         Err(e) => return Decision::Invalid(e.to_string()),
     };
-    if w.is_mirror_pod() {
+    let user = req.user_info.as_ref();
+    let requester = Requester {
+        username: user.map_or("", |u| u.username.as_str()),
+        groups: user.map_or(&[], |u| u.groups.as_slice()),
+    };
+    // A static Pod's mirror is the kubelet's record of a Pod it already runs: nothing an
+    // admission decision can change. Only a node can be that kubelet; from anyone else the
+    // annotation is just one the user chose, and the Pod is judged like any other.
+    if w.is_mirror_pod() && requester.is_node() {
         return Decision::Skip;
     }
     // An update that keeps the pod template (scaling, finalizer removal by the garbage
@@ -272,33 +270,14 @@ fn decide(
     } else {
         None
     };
-    let user = req.user_info.as_ref();
-    let namespace = req
-        .namespace
-        .as_deref()
-        .or(w.metadata.namespace.as_deref())
-        .unwrap_or("default");
-    let subject = Subject {
-        workload: &w,
-        namespace,
-        requester: Requester {
-            username: user.map_or("", |u| u.username.as_str()),
-            groups: user.map_or(&[], |u| u.groups.as_slice()),
-        },
-        new_ephemeral: new_ephemeral.as_deref(),
-    };
-    let mode = match webhook {
-        Webhook::Validate => Mode::Validate,
-        Webhook::Mutate => Mode::Mutate,
-    };
-    let name = w
-        .metadata
-        .name
-        .clone()
-        .filter(|n| !n.is_empty())
-        .or_else(|| w.metadata.generate_name.clone())
-        .unwrap_or_default();
-    Decision::Evaluated(engine::evaluate(set, &subject, mode, today), name)
+    let mut subject = Subject::new(&w, req.namespace.as_deref(), requester);
+    subject.new_ephemeral = new_ephemeral.as_deref();
+    let question = Question::Webhook(webhook);
+    let evaluation = engine::evaluate(set, &subject, question, today);
+    Decision::Evaluated(
+        verdict::decide(&evaluation, question),
+        subject.name.to_string(),
+    )
 }
 
 fn same_template(new: &Workload, kind: Kind, old: Option<&RawValue>) -> bool {

@@ -6,10 +6,9 @@ use std::collections::BTreeMap;
 use base64::Engine as _;
 use serde::Deserialize;
 
+use super::Summary;
 use super::wire::{ResponseOut, ReviewOut, StatusOut, V1, V1BETA1};
-use super::{Summary, Webhook};
-use crate::engine::{Finding, Outcome};
-use crate::policy::Action;
+use crate::verdict::{Finding, Verdict};
 
 /// Admission warnings longer than this are truncated by the apiserver; we cut them first.
 pub(crate) const MAX_WARNING_CHARS: usize = 256;
@@ -62,41 +61,16 @@ pub fn error_review(body: &[u8], code: u16, message: &str) -> Vec<u8> {
     serde_json::to_vec(&out).unwrap_or_default()
 }
 
-pub(super) fn respond(
-    response: &mut ResponseOut<'_>,
-    outcome: &Outcome,
-    webhook: Webhook,
-    summary: &Summary,
-) {
-    let mut warnings: Vec<String> = outcome
-        .findings
-        .iter()
-        .filter(|f| f.action == Action::Warn)
-        .map(|f| format!("[{}] {}", f.policy, f.message))
-        .collect();
-    if webhook == Webhook::Mutate {
-        warnings.extend(outcome.notes.iter().cloned());
-    }
-    response.warnings = limit_warnings(warnings);
-    response.audit_annotations = outcome.audit.clone();
-    if !outcome.exempted.is_empty() {
-        let text: Vec<String> = outcome
-            .exempted
-            .iter()
-            .map(|(policy, reason)| format!("{policy}: {reason}"))
-            .collect();
-        response
-            .audit_annotations
-            .insert("exempted".into(), text.join("; "));
-    }
-    if outcome.denied() {
+pub(super) fn respond(response: &mut ResponseOut<'_>, verdict: &Verdict, summary: &Summary) {
+    response.warnings = limit_warnings(verdict.warnings.clone());
+    response.audit_annotations = verdict.audit_annotations.clone();
+    if verdict.denied() {
         response.allowed = false;
-        response.status = Some(status(403, "Forbidden", denial_message(outcome, summary)));
+        response.status = Some(status(403, "Forbidden", denial_message(verdict, summary)));
         return;
     }
-    if webhook == Webhook::Mutate
-        && !outcome.ops.is_empty()
-        && let Ok(json) = serde_json::to_vec(&outcome.ops)
+    if !verdict.patch.is_empty()
+        && let Ok(json) = serde_json::to_vec(&verdict.patch)
     {
         response.patch_type = Some("JSONPatch");
         response.patch = Some(base64::engine::general_purpose::STANDARD.encode(json));
@@ -109,12 +83,8 @@ const MAX_LISTED_VIOLATIONS: usize = 20;
 /// Each listed violation is cut to this many characters.
 const MAX_VIOLATION_CHARS: usize = 2000;
 
-fn denial_message(outcome: &Outcome, summary: &Summary) -> String {
-    let all: Vec<&Finding> = outcome
-        .findings
-        .iter()
-        .filter(|f| f.action == Action::Enforce)
-        .collect();
+fn denial_message(verdict: &Verdict, summary: &Summary) -> String {
+    let all: Vec<&Finding> = verdict.denials().collect();
     let mut denied: Vec<String> = all
         .iter()
         .take(MAX_LISTED_VIOLATIONS)

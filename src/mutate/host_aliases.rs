@@ -4,6 +4,7 @@
 //! the Pod already maps to another IP follows `onConflict`. Running on its own output yields
 //! no operation, so reinvocation (`reinvocationPolicy: IfNeeded`) is harmless.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
@@ -28,7 +29,7 @@ pub type Claims = BTreeMap<String, IpAddr>;
 /// disagree (say, staging and production addresses for one name) never undo each other's
 /// patch on reinvocation, nor deny what the other added.
 pub fn apply(
-    spec: &mut PodSpec,
+    spec: &mut Cow<'_, PodSpec>,
     at: SpecLocation,
     params: &HostAliasesMutation,
     claimed: &mut Claims,
@@ -75,13 +76,15 @@ pub fn apply(
                         });
                         continue;
                     }
-                    OnConflict::Override => remove_elsewhere(spec, at, entry.ip, host, &mut out),
+                    OnConflict::Override => {
+                        remove_elsewhere(spec.to_mut(), at, entry.ip, host, &mut out)
+                    }
                 }
             }
             missing.push(host);
         }
         if !missing.is_empty() {
-            add_hosts(spec, at, entry.ip, &missing, &mut out);
+            add_hosts(spec.to_mut(), at, entry.ip, &missing, &mut out);
         }
     }
     if !out.ops.is_empty() {
@@ -215,6 +218,19 @@ mod tests {
     use super::*;
     use crate::policy::HostAlias;
     use k8s_openapi::api::core::v1::{Container, VolumeMount};
+
+    /// `apply` on an owned spec, edited in place.
+    fn apply(
+        spec: &mut PodSpec,
+        at: SpecLocation,
+        params: &HostAliasesMutation,
+        claimed: &mut Claims,
+    ) -> Mutation {
+        let mut cow: Cow<'_, PodSpec> = Cow::Owned(std::mem::take(spec));
+        let m = super::apply(&mut cow, at, params, claimed);
+        *spec = cow.into_owned();
+        m
+    }
 
     fn params(on_conflict: OnConflict) -> HostAliasesMutation {
         HostAliasesMutation {

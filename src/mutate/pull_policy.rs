@@ -3,6 +3,8 @@
 //! The tag is found exactly as the apiserver's defaulting finds it (`parsers.ParseImageName`):
 //! an untagged, undigested image is `latest`; a digest-only image has no tag and is pinned.
 
+use std::borrow::Cow;
+
 use json_patch::{AddOperation, PatchOperation, ReplaceOperation};
 use k8s_openapi::api::core::v1::PodSpec;
 use serde_json::Value;
@@ -16,8 +18,16 @@ use crate::workload::SpecLocation;
 /// absent value is set, a value listed in `replace` is replaced (with a note naming the
 /// container), any other value is kept. Ephemeral containers are left alone: they cannot be
 /// set on create, and a Pod's spec is immutable afterwards.
-pub fn apply(spec: &mut PodSpec, at: SpecLocation, params: &PullPolicyMutation) -> Mutation {
+pub fn apply(
+    spec: &mut Cow<'_, PodSpec>,
+    at: SpecLocation,
+    params: &PullPolicyMutation,
+) -> Mutation {
     let (out, edits) = plan_edits(spec, at, params);
+    if edits.is_empty() {
+        return out;
+    }
+    let spec = spec.to_mut();
     for (init, index) in edits {
         let list = if init {
             spec.init_containers.as_mut()
@@ -29,13 +39,6 @@ pub fn apply(spec: &mut PodSpec, at: SpecLocation, params: &PullPolicyMutation) 
         }
     }
     out
-}
-
-/// What [`apply`] would do, without doing it: the same operations, changes and notes (each
-/// container's decision depends on that container alone, so editing as it goes changes
-/// nothing). The validating webhook re-checks with it without copying the spec.
-pub fn plan(spec: &PodSpec, at: SpecLocation, params: &PullPolicyMutation) -> Mutation {
-    plan_edits(spec, at, params).0
 }
 
 /// The mutation and the containers to edit: (is an init container, index).
@@ -128,6 +131,14 @@ mod tests {
     use super::*;
     use crate::policy::PullPolicy;
     use k8s_openapi::api::core::v1::Container;
+
+    /// `apply` on an owned spec, edited in place.
+    fn apply(spec: &mut PodSpec, at: SpecLocation, params: &PullPolicyMutation) -> Mutation {
+        let mut cow: Cow<'_, PodSpec> = Cow::Owned(std::mem::take(spec));
+        let m = super::apply(&mut cow, at, params);
+        *spec = cow.into_owned();
+        m
+    }
 
     fn params() -> PullPolicyMutation {
         PullPolicyMutation {

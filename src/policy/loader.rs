@@ -183,6 +183,55 @@ fn pull_policy_cycles(policies: &[Policy]) -> Vec<LoadError> {
             }
         }
     }
+    errors.extend(pull_policy_three_cycles(&with_pull));
+    errors
+}
+
+/// The longer form of the same fight: three policies whose replacements go round the three
+/// values for a tag all three call mutable (x -> y -> z -> x). No two of them undo each other,
+/// but together they never settle. With no cycle of either length, a container's policy can
+/// only move along a chain of at most three steps, which bounds the engine's combined plan.
+fn pull_policy_three_cycles(with_pull: &[(&Policy, &PullPolicyMutation)]) -> Vec<LoadError> {
+    use PullPolicy::{Always, IfNotPresent, Never};
+    let mut errors = Vec::new();
+    let mut tags: Vec<&String> = with_pull
+        .iter()
+        .flat_map(|(_, m)| &m.mutable_tags)
+        .collect();
+    tags.sort();
+    tags.dedup();
+    // The first policy (in set order) that moves `from` to `to` for `tag`.
+    let edge = |tag: &str, from: PullPolicy, to: PullPolicy| {
+        with_pull.iter().position(|(_, m)| {
+            m.set == to && m.replace.contains(&from) && m.mutable_tags.iter().any(|t| t == tag)
+        })
+    };
+    for tag in tags {
+        for [x, y, z] in [[Always, IfNotPresent, Never], [Always, Never, IfNotPresent]] {
+            let (Some(a), Some(b), Some(c)) = (edge(tag, x, y), edge(tag, y, z), edge(tag, z, x))
+            else {
+                continue;
+            };
+            let mut three = [a, b, c];
+            three.sort_unstable();
+            let names: Vec<String> = three
+                .iter()
+                .filter_map(|&i| with_pull.get(i))
+                .map(|(p, m)| format!("{:?} (sets {})", p.name, m.set.as_str()))
+                .collect();
+            if let Some((last, _)) = three.last().and_then(|&i| with_pull.get(i)) {
+                errors.push(error_at(
+                    &last.source.file,
+                    last.source.line,
+                    0,
+                    format!(
+                        "policies {} replace each other's imagePullPolicy in a circle for tag {tag:?}: they would never settle; drop one value from one policy's replace",
+                        names.join(", ")
+                    ),
+                ));
+            }
+        }
+    }
     errors
 }
 
@@ -862,6 +911,18 @@ spec:
                 .to_string()
                 .starts_with("b.yaml:3:0: policy \"cached\" sets imagePullPolicy IfNotPresent"),
             "{fight}"
+        );
+        // Three policies going round the three values are refused too.
+        let circle = PolicySet::from_sources(&[
+            ("a.yaml".into(), pull("always", "Always", "IfNotPresent")),
+            ("b.yaml".into(), pull("never", "Never", "Always")),
+            ("c.yaml".into(), pull("cached", "IfNotPresent", "Never")),
+        ])
+        .unwrap_err();
+        assert_eq!(circle.0.len(), 1, "{circle}");
+        assert!(
+            circle.0[0].to_string().starts_with("c.yaml:3:0: policies \"always\" (sets Always), \"never\" (sets Never), \"cached\" (sets IfNotPresent) replace each other's imagePullPolicy in a circle for tag \"latest\""),
+            "{circle}"
         );
         // One-way is stable: the second keeps what the first set.
         assert!(

@@ -39,6 +39,13 @@ pub enum Action {
 }
 
 impl Action {
+    /// True when the policy's mutations are applied (Enforce, Warn); an Audit policy only
+    /// reports what they would change. The engine needs this to plan; everything else an
+    /// action means is decided in `verdict`.
+    pub fn patches(self) -> bool {
+        self != Action::Audit
+    }
+
     /// The name used in policy files, metrics and logs.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -308,7 +308,7 @@ async fn review(
         evaluate(reviewer, &set, &body, webhook, now)
     } else {
         // Wait for a slot at most until the apiserver's deadline; no Retry-After, as the
-        // apiserver does not retry anyway (CONTRACT.md section 1).
+        // apiserver does not retry anyway (docs/apiserver-contract.md section 1).
         let permit = tokio::time::timeout_at(due, state.blocking.clone().acquire_owned())
             .await
             .ok()

@@ -106,6 +106,9 @@ pub struct ServeArgs {
     /// A connection with no request for this long is closed.
     #[arg(long, env = "PODGATE_IDLE_TIMEOUT", default_value = "90s", value_parser = parse_duration, hide = true)]
     pub idle_timeout: Duration,
+    /// The background audit (`--audit-interval` and friends).
+    #[command(flatten)]
+    pub audit: crate::audit::background::BackgroundArgs,
 }
 
 /// Most concurrent h2 streams per connection (rapid-reset hardening, CVE-2023-44487).
@@ -188,10 +191,12 @@ pub async fn serve(
         handshake_timeout,
         header_read_timeout,
         idle_timeout,
+        audit,
     } = args;
 
     let mut registry = Registry::default();
     let metrics = metrics::Metrics::register(&mut registry);
+    let audit_metrics = crate::audit::background::AuditMetrics::register(&mut registry);
     let health = Arc::new(probe::Health::new(metrics.ready.clone()));
 
     // The probe port comes up first: /healthz answers while we load, /readyz says 503.
@@ -278,7 +283,7 @@ pub async fn serve(
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("binding {listen}"))?;
-    let mut state = app::AppState::new(policy_set, metrics.clone(), max_body);
+    let mut state = app::AppState::new(policy_set.clone(), metrics.clone(), max_body);
     state.health = health.clone();
     let app = app::router(state);
     let limits = listener::ConnLimits {
@@ -288,6 +293,21 @@ pub async fn serve(
         max_h2_streams: MAX_H2_STREAMS,
     };
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let auditing = match audit.audit_interval {
+        Some(interval) => {
+            let background = crate::audit::background::Background::from_args(
+                &audit,
+                interval,
+                policy_set.clone(),
+                audit_metrics,
+            )
+            .await
+            .context("starting the background audit")?;
+            tracing::info!(interval = ?interval, lease = crate::audit::background::LEASE_NAME, "background audit on");
+            Some(tokio::spawn(background.run(shutdown_rx.clone())))
+        }
+        None => None,
+    };
     let server = tokio::spawn(listener::serve(
         listener,
         tls_config,
@@ -301,6 +321,10 @@ pub async fn serve(
     tracing::info!(%listen, %probe_listen, cert = %cert_path.display(), mtls, ready = health.ready(), "serving");
 
     let signal = stop.await;
+    if let Some(task) = &auditing {
+        // A run in progress stops; the Lease expires and another replica takes over.
+        task.abort();
+    }
     health.set_shutting_down();
     tracing::info!(signal, grace = ?shutdown_grace, "shutting down: not ready, no new connections");
     let _ = shutdown_tx.send(true);

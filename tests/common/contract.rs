@@ -15,7 +15,7 @@ const V1: &str = "admission.k8s.io/v1";
 const MAX_WARNING_CHARS: usize = 256;
 
 /// Checks an answer the way kube-apiserver judges it (`VerifyAdmissionResponse` and the
-/// dispatchers, see CONTRACT.md section 4), plus that a patch applies to the request's object
+/// dispatchers, see docs/apiserver-contract.md section 4), plus that a patch applies to the request's object
 /// under evanphx/json-patch v4 rules. Returns the patched object when there is a patch.
 /// Used by the tests of every layer and the fuzz targets.
 pub fn verify_response(

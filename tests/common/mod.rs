@@ -1,5 +1,5 @@
 //! Shared helpers for the server tests: PKI, kubelet-style volumes, in-process and
-//! out-of-process servers, TLS clients, and the apiserver's response checks (CONTRACT.md §4).
+//! out-of-process servers, TLS clients, and the apiserver's response checks (docs/apiserver-contract.md section 4).
 #![allow(dead_code)]
 // Test helpers: failing loudly is their job (clippy.toml allows this inside #[test] only).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -26,47 +26,24 @@ pub fn install_provider() {
 
 // ---------------------------------------------------------------- fixtures
 
-/// `../shared/fixtures` next to the repository (CI lays shared/ beside the clone).
-pub fn fixtures_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures")
-}
+#[path = "../fixture_set/mod.rs"]
+pub mod fixture_set;
 
-/// Every fixture as a full AdmissionReview body, bare `request` stanzas wrapped.
+/// Every fixture (the own set, plus the extra corpus when present) as request bytes.
 pub fn fixture_reviews() -> Vec<(String, Vec<u8>)> {
-    let mut out = Vec::new();
-    let dir = fixtures_dir();
-    let entries =
-        std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("fixtures at {}: {e}", dir.display()));
-    for entry in entries {
-        let path = entry.unwrap().path();
-        if path.extension().and_then(|e| e.to_str()) != Some("json") {
-            continue;
-        }
-        let value: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-        let review = if value.get("kind").and_then(Value::as_str) == Some("AdmissionReview") {
-            value
-        } else {
-            serde_json::json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": value})
-        };
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        out.push((name, serde_json::to_vec(&review).unwrap()));
-    }
-    out.sort();
-    assert!(
-        out.len() >= 10,
-        "expected the shared fixtures, found {}",
-        out.len()
-    );
-    out
+    fixture_set::suite()
+        .all()
+        .into_iter()
+        .map(|f| {
+            let bytes = f.bytes();
+            (f.name, bytes)
+        })
+        .collect()
 }
 
-/// A fixture by file name, as a full review.
+/// An own fixture by file name, as request bytes.
 pub fn fixture(name: &str) -> Vec<u8> {
-    fixture_reviews()
-        .into_iter()
-        .find(|(n, _)| n == name)
-        .unwrap_or_else(|| panic!("no fixture {name}"))
-        .1
+    fixture_set::own_bytes(name)
 }
 
 /// A Pod CREATE review with a fresh uid, that `DENY_HOST_NETWORK` denies (hostNetwork: true)
@@ -325,6 +302,7 @@ impl Layout {
             handshake_timeout: Duration::from_secs(10),
             header_read_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(90),
+            audit: Default::default(),
         }
     }
 }
@@ -597,7 +575,7 @@ fn is_qualified_name_part(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
 }
 
-/// Every check the apiserver applies to a webhook response (CONTRACT.md §4 and §9), plus the
+/// Every check the apiserver applies to a webhook response (docs/apiserver-contract.md sections 4 and 9), plus the
 /// HTTP framing it needs: 200, `application/json`, uid/apiVersion/kind echoed, patch rules per
 /// webhook (and the patch applies to the request object), denials with a code >= 400 and a
 /// message, warnings without control characters, audit annotation keys without `/`.
@@ -613,7 +591,13 @@ pub fn assert_contract(request: &[u8], reply: &Reply, hook: Hook) -> Value {
     let out = reply.json();
     assert_eq!(out["kind"], "AdmissionReview", "{ctx}");
     assert_eq!(out["apiVersion"], req["apiVersion"], "{ctx}");
-    assert_eq!(out["apiVersion"], "admission.k8s.io/v1", "{ctx}");
+    // The apiserver sends the first version it knows of the webhook's list and reads the
+    // answer as that version.
+    assert!(
+        out["apiVersion"] == "admission.k8s.io/v1"
+            || out["apiVersion"] == "admission.k8s.io/v1beta1",
+        "{ctx}"
+    );
     let response = out
         .get("response")
         .filter(|r| r.is_object())
