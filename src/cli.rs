@@ -104,8 +104,15 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// Loads the policy folder; the loader's warnings go to standard error, so that standard
+/// output stays the report (JSON and SARIF included).
 fn load_policies(dir: &Path) -> anyhow::Result<PolicySet> {
-    PolicySet::load_dir(dir).map_err(|e| anyhow::anyhow!("refusing bad policies:\n{e}"))
+    let set =
+        PolicySet::load_dir(dir).map_err(|e| anyhow::anyhow!("refusing bad policies:\n{e}"))?;
+    for warning in set.warnings() {
+        eprintln!("podgate: {warning}");
+    }
+    Ok(set)
 }
 
 fn read_input(file: Option<&Path>) -> anyhow::Result<Vec<u8>> {

@@ -304,7 +304,18 @@ fn volume(name: &'static str) -> impl Strategy<Value = Option<Value>> {
     prop_oneof![
         2 => Just(None),
         3 => (
-            select(vec!["/etc/hosts", "/etc", "/etc/", "/", "/var/log", "/etcd", "/etc/hostname"]),
+            select(vec![
+                "/etc/hosts",
+                "/etc",
+                "/etc/",
+                "/",
+                "/var/log",
+                "/etcd",
+                "/etc/hostname",
+                "/proc/1/root",
+                "/var/lib/kubelet",
+                "/var/lib/kubelet/plugins",
+            ]),
             proptest::option::of(select(vec!["File", "Directory", ""])),
         )
             .prop_map(move |(path, kind)| {

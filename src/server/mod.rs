@@ -244,6 +244,9 @@ pub async fn serve(
     let set = match PolicySet::load_dir(&policies) {
         Ok(set) => {
             tracing::info!(dir = %policies.display(), policies = set.len(), hash = set.hash(), "policy set loaded");
+            for warning in set.warnings() {
+                tracing::warn!(hash = set.hash(), warning = %warning, "policy warning");
+            }
             metrics
                 .policies_loaded
                 .set(i64::try_from(set.len()).unwrap_or(i64::MAX));

@@ -262,6 +262,9 @@ impl Reloader {
                     policies = set.len(),
                     "policy set reloaded"
                 );
+                for warning in set.warnings() {
+                    tracing::warn!(hash = set.hash(), warning = %warning, "policy warning");
+                }
                 self.metrics
                     .policies_loaded
                     .set(i64::try_from(set.len()).unwrap_or(i64::MAX));
