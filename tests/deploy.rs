@@ -1265,7 +1265,12 @@ fn every_overlay_directory_is_checked_by_a_test() {
         .collect();
     assert_eq!(
         overlays,
-        BTreeSet::from(["cert-manager".to_owned(), "dev".to_owned()]),
+        // overlays/managed: tests/deploy_managed.rs
+        BTreeSet::from([
+            "cert-manager".to_owned(),
+            "dev".to_owned(),
+            "managed".to_owned(),
+        ]),
         "add a test for the new overlay"
     );
 }
@@ -1472,14 +1477,14 @@ fn fail_open_component_flips_only_the_validating_failure_policy() {
     assert_eq!(p.failure_policy.as_deref(), Some("Ignore"));
 }
 
-/// Every directory in deploy/components but the failure-policy switch, as kustomization lines.
+/// The monitoring and NetworkPolicy components (#11), as kustomization lines.
 fn components_block() -> String {
-    let mut names: Vec<String> = fs::read_dir(repo().join("deploy/components"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .filter(|n| n != "fail-open")
-        .collect();
-    names.sort();
+    let names = [
+        "grafana-dashboard",
+        "metrics-service",
+        "network-policy",
+        "prometheus",
+    ];
     let mut out = String::from("components:\n");
     for n in names {
         out.push_str(&format!("  - ../deploy/components/{n}\n"));

@@ -22,6 +22,9 @@ pub struct Health {
     loaded: AtomicBool,
     policies: AtomicBool,
     shutting_down: AtomicBool,
+    /// `--manage-webhooks`: the first sync with the cluster (certificate Secret, webhook
+    /// registration or drift check) has not succeeded yet.
+    cluster_pending: AtomicBool,
     gauge: Gauge,
 }
 
@@ -59,10 +62,15 @@ impl Health {
     pub fn policies(&self) -> bool {
         self.policies.load(Ordering::SeqCst)
     }
+    pub fn set_cluster_pending(&self, pending: bool) {
+        self.cluster_pending.store(pending, Ordering::SeqCst);
+        self.publish();
+    }
     pub fn ready(&self) -> bool {
         self.loaded.load(Ordering::SeqCst)
             && self.policies()
             && !self.shutting_down.load(Ordering::SeqCst)
+            && !self.cluster_pending.load(Ordering::SeqCst)
     }
     fn publish(&self) {
         self.gauge.set(i64::from(self.ready()));
