@@ -1160,15 +1160,14 @@ fn expect_podgate_passes_its_own_policies(r: &Rendered, dir: &Path) {
         "podgate check denied podgate's own manifests: {stdout}{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let report: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap();
+    let run: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(run["errors"], serde_json::json!([]), "{stdout}");
+    let report = run["objects"].as_array().unwrap();
     let kinds: BTreeSet<&str> = report.iter().map(|e| e["kind"].as_str().unwrap()).collect();
-    // The policy ConfigMap is loaded as the webhook policies.podgate.dev would load it.
-    assert_eq!(
-        kinds,
-        BTreeSet::from(["ConfigMap", "Deployment", "Pod"]),
-        "{stdout}"
-    );
-    for entry in &report {
+    assert_eq!(kinds, BTreeSet::from(["Deployment", "Pod"]), "{stdout}");
+    // The policy ConfigMap was loaded as the webhook policies.podgate.dev would load it.
+    assert_eq!(run["summary"]["policy_config_maps"], 1, "{stdout}");
+    for entry in report {
         assert_eq!(entry["namespace"], d["metadata"]["namespace"], "{entry}");
         assert_eq!(entry["denied"], false, "{entry}");
         assert_eq!(entry["violations"], serde_json::json!([]), "{entry}");
@@ -1709,11 +1708,15 @@ fn podgate_check_refuses_a_rendered_policy_config_map_that_does_not_load() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(2), "{stdout}");
     assert!(
-        stdout.contains(&format!("hosts-file.yaml:{line}:11: ")),
+        stdout.contains(&format!("hosts-file.yaml:{line}:11: ERROR ")),
         "{stdout}"
     );
     assert!(
-        stdout.contains("1 policy ConfigMaps checked: 1 do not load"),
+        stdout.contains("policy ConfigMap podgate-system/podgate-policies"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("1 input errors; 1 policy ConfigMaps loaded"),
         "{stdout}"
     );
 }

@@ -4,6 +4,9 @@
 //! place, and the RBAC allows exactly what podgate does, checked like `kubectl auth can-i`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod rbac;
+
+use rbac::{Rbac, ask};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -233,105 +236,6 @@ fn the_webhook_specs_are_what_the_static_overlays_register_with_the_same_blast_r
 
 // ----------------------------------------------------------------------------- RBAC
 
-/// `kubectl auth can-i` over rendered RBAC objects, for the ServiceAccount `sa` in `sa_ns`:
-/// Roles bound by RoleBindings in their namespace, ClusterRoles by ClusterRoleBindings
-/// everywhere; a rule matches on apiGroup, resource and verb (or `*`), and on the name when it
-/// lists resourceNames (a request without a name, like create or an unnamed list, does not match
-/// such a rule).
-struct Rbac {
-    objects: Vec<Value>,
-    sa: String,
-    sa_ns: String,
-}
-
-struct Ask<'a> {
-    verb: &'a str,
-    group: &'a str,
-    resource: &'a str,
-    namespace: Option<&'a str>,
-    name: Option<&'a str>,
-}
-
-impl Rbac {
-    fn binds_us(&self, binding: &Value) -> bool {
-        binding["subjects"].as_array().is_some_and(|subjects| {
-            subjects.iter().any(|s| {
-                s["kind"] == "ServiceAccount"
-                    && s["name"] == self.sa.as_str()
-                    && s["namespace"] == self.sa_ns.as_str()
-            })
-        })
-    }
-
-    fn rule_allows(rule: &Value, ask: &Ask) -> bool {
-        let has = |field: &str, value: &str| {
-            rule[field]
-                .as_array()
-                .is_some_and(|a| a.iter().any(|v| v == value || v == "*"))
-        };
-        let names = rule["resourceNames"].as_array().filter(|a| !a.is_empty());
-        has("apiGroups", ask.group)
-            && has("resources", ask.resource)
-            && has("verbs", ask.verb)
-            && names.is_none_or(|n| ask.name.is_some_and(|name| n.iter().any(|v| v == name)))
-    }
-
-    fn role<'a>(&'a self, kind: &str, name: &str, namespace: Option<&str>) -> Option<&'a Value> {
-        self.objects.iter().find(|o| {
-            o["kind"] == kind
-                && o["metadata"]["name"] == name
-                && namespace.is_none_or(|ns| o["metadata"]["namespace"] == ns)
-        })
-    }
-
-    fn can(&self, ask: &Ask) -> bool {
-        let mut rules: Vec<&Value> = Vec::new();
-        for binding in self.objects.iter().filter(|o| self.binds_us(o)) {
-            let role_ref = &binding["roleRef"];
-            let role_name = role_ref["name"].as_str().unwrap();
-            match binding["kind"].as_str().unwrap() {
-                "ClusterRoleBinding" => {
-                    if let Some(role) = self.role("ClusterRole", role_name, None) {
-                        rules.extend(role["rules"].as_array().unwrap());
-                    }
-                }
-                "RoleBinding" => {
-                    let ns = binding["metadata"]["namespace"].as_str().unwrap();
-                    if ask.namespace != Some(ns) {
-                        continue;
-                    }
-                    let role = if role_ref["kind"] == "ClusterRole" {
-                        self.role("ClusterRole", role_name, None)
-                    } else {
-                        self.role("Role", role_name, Some(ns))
-                    };
-                    if let Some(role) = role {
-                        rules.extend(role["rules"].as_array().unwrap());
-                    }
-                }
-                _ => {}
-            }
-        }
-        rules.iter().any(|r| Self::rule_allows(r, ask))
-    }
-}
-
-fn ask<'a>(
-    verb: &'a str,
-    group: &'a str,
-    resource: &'a str,
-    namespace: Option<&'a str>,
-    name: Option<&'a str>,
-) -> Ask<'a> {
-    Ask {
-        verb,
-        group,
-        resource,
-        namespace,
-        name,
-    }
-}
-
 fn expect_least_privilege(objects: Vec<Value>, ns: &str) {
     let rbac = Rbac {
         objects,
@@ -448,4 +352,87 @@ fn the_can_i_checker_refuses_what_rbac_refuses() {
     assert!(!rbac.can(&ask("get", "", "secrets", Some("b"), Some("x"))));
     assert!(!rbac.can(&ask("get", "", "secrets", Some("a"), None)));
     assert!(!rbac.can(&ask("list", "", "pods", None, None)));
+}
+
+#[test]
+fn requests_become_the_authorizers_questions() {
+    let cases = [
+        (
+            "GET",
+            "/api/v1/namespaces/ns/secrets/x",
+            "",
+            None,
+            vec![ask("get", "", "secrets", Some("ns"), Some("x"))],
+        ),
+        (
+            "GET",
+            "/api/v1/namespaces/ns/secrets",
+            "fieldSelector=metadata.name%3Dx&watch=true&resourceVersion=5",
+            None,
+            vec![ask("watch", "", "secrets", Some("ns"), Some("x"))],
+        ),
+        (
+            "GET",
+            "/api/v1/namespaces/ns/secrets",
+            "limit=10",
+            None,
+            vec![ask("list", "", "secrets", Some("ns"), None)],
+        ),
+        (
+            "POST",
+            "/api/v1/namespaces/ns/secrets",
+            "",
+            None,
+            vec![ask("create", "", "secrets", Some("ns"), None)],
+        ),
+        (
+            "PUT",
+            "/api/v1/namespaces/ns/secrets/x",
+            "",
+            None,
+            vec![ask("update", "", "secrets", Some("ns"), Some("x"))],
+        ),
+        (
+            "PATCH",
+            "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/p",
+            "fieldManager=podgate&force=true",
+            Some("application/apply-patch+yaml"),
+            vec![
+                ask(
+                    "patch",
+                    "admissionregistration.k8s.io",
+                    "validatingwebhookconfigurations",
+                    None,
+                    Some("p"),
+                ),
+                ask(
+                    "create",
+                    "admissionregistration.k8s.io",
+                    "validatingwebhookconfigurations",
+                    None,
+                    Some("p"),
+                ),
+            ],
+        ),
+        (
+            "DELETE",
+            "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/p",
+            "",
+            None,
+            vec![ask(
+                "delete",
+                "admissionregistration.k8s.io",
+                "mutatingwebhookconfigurations",
+                None,
+                Some("p"),
+            )],
+        ),
+    ];
+    for (method, path, query, content_type, expected) in cases {
+        assert_eq!(
+            rbac::asks_for(method, path, query, content_type),
+            expected,
+            "{method} {path}?{query}"
+        );
+    }
 }

@@ -7,6 +7,7 @@
 
 mod apiserver;
 mod common;
+mod rbac;
 
 use apiserver::ApiServer;
 use base64::Engine;
@@ -248,6 +249,42 @@ async fn review(
     reply.peer_cert.ok_or_else(|| "no peer certificate".into())
 }
 
+/// Every request podgate sent so far is one the overlay's RBAC allows
+/// (deploy/overlays/managed/rbac.yaml as `kubectl kustomize` renders it).
+fn expect_rbac_allows_every_request(api: &ApiServer) {
+    static RENDERED: std::sync::OnceLock<Vec<Value>> = std::sync::OnceLock::new();
+    let objects = RENDERED.get_or_init(|| {
+        let output = std::process::Command::new("kubectl")
+            .arg("kustomize")
+            .arg(repo().join("deploy/overlays/managed"))
+            .output()
+            .expect("kubectl on PATH");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_saphyr::from_multiple(&String::from_utf8(output.stdout).unwrap()).unwrap()
+    });
+    let rbac = rbac::Rbac {
+        objects: objects.clone(),
+        sa: "podgate".into(),
+        sa_ns: NS.into(),
+    };
+    let requests = api.requests();
+    assert!(!requests.is_empty());
+    for r in &requests {
+        if r.path == "/api" || r.path == "/apis" || r.path.starts_with("/version") {
+            continue;
+        }
+        let asks = rbac::asks_for(&r.method, &r.path, &r.query, r.content_type.as_deref());
+        assert!(!asks.is_empty(), "unrecognised request {r:?}");
+        for a in asks {
+            assert!(rbac.can(&a), "rbac.yaml does not allow {a:?} ({r:?})");
+        }
+    }
+}
+
 fn patches_to_webhooks(api: &ApiServer) -> Vec<apiserver::RecordedRequest> {
     api.requests()
         .into_iter()
@@ -363,6 +400,7 @@ async fn first_start_creates_the_secret_and_registers_only_after_answering_a_rev
         .await
         .unwrap();
     assert_eq!(peer, certs_in(&cluster.secret_pem("tls.crt"))[0]);
+    expect_rbac_allows_every_request(&cluster.api);
     replica.stop().await;
 }
 
@@ -410,6 +448,7 @@ async fn three_replicas_starting_together_end_with_exactly_one_ca() {
         served.first().unwrap(),
         &certs_in(&cluster.secret_pem("tls.crt"))[0]
     );
+    expect_rbac_allows_every_request(&cluster.api);
     for r in replicas {
         r.stop().await;
     }
@@ -506,6 +545,8 @@ async fn serving_renewal_and_ca_rotation_fail_no_request_of_a_client_trusting_th
         "the first CA is still trusted after 75 s"
     );
     assert!(!certs_in(&cluster.secret_pem("ca.crt")).contains(&first_ca));
+    // Creates, updates and reports of a whole rotation: all within the overlay's RBAC.
+    expect_rbac_allows_every_request(&cluster.api);
     for r in replicas {
         r.stop().await;
     }
@@ -557,6 +598,7 @@ async fn drift_is_repaired_and_a_later_replica_only_checks() {
     .await
     .is_some();
     assert!(back, "deleted configuration not registered again");
+    expect_rbac_allows_every_request(&cluster.api);
     a.stop().await;
     b.stop().await;
 }

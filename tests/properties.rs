@@ -25,6 +25,8 @@ use base64::Engine as _;
 use podgate::admission::{Webhook, review};
 #[path = "common/contract.rs"]
 mod contract;
+#[path = "common/lean_equiv.rs"]
+mod lean_equiv;
 
 use contract::verify_response;
 
@@ -1238,6 +1240,24 @@ proptest! {
         }
     }
 
+    /// #14: the lean decode reads every generated object (and every patched one) as the full
+    /// typed decode does: same metadata, same spec apart from the skipped fields, same verdict
+    /// for every question.
+    #[test]
+    fn the_lean_decode_answers_generated_objects_as_the_typed_decode(
+        set in policy_set(),
+        (kind, body) in create_request(),
+    ) {
+        let set = &SETS[set].1;
+        let (group, _, name, _) = KINDS[kind];
+        let k = Kind::from_group_kind(group, name).unwrap();
+        lean_equiv::same_decode(set, k, &body["request"]["object"], "generated");
+        let (_, patched) = review_checked(set, &body, Webhook::Mutate);
+        if let Some(patched) = patched {
+            lean_equiv::same_decode(set, k, &patched, "patched");
+        }
+    }
+
     /// E2: patches touch only imagePullPolicy and hostAliases; fields unknown to
     /// k8s-openapi survive untouched; Override removes only entries that held a hostname a
     /// policy claims.
@@ -1621,4 +1641,87 @@ fn override_keeps_host_aliases_entries_without_the_conflicting_hostname() {
             json!({"ip": "fd00::1", "hostnames": ["v6.remote", "db"]}),
         ]
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// podgate check: every object accounted for, whatever else is in the stream
+// ---------------------------------------------------------------------------------------------
+
+/// The documents of the repository's manifest fixtures (`tests/fixtures/manifests`), each as
+/// its own YAML text, skipping those that do not parse alone.
+static MANIFEST_DOCS: LazyLock<Vec<String>> = LazyLock::new(|| {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/manifests");
+    let mut docs = Vec::new();
+    for sub in ["clean", "deprecated", "mixed"] {
+        let mut paths: Vec<_> = std::fs::read_dir(root.join(sub))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+            .collect();
+        paths.sort();
+        for path in paths {
+            let text = std::fs::read_to_string(&path).unwrap();
+            for chunk in text.split("\n---\n") {
+                let (found, errors) =
+                    podgate::manifests::parse_text_lenient(Path::new("x.yaml"), chunk);
+                if errors.is_empty() && found.len() == 1 {
+                    docs.push(format!("{}\n", chunk.trim_end()));
+                }
+            }
+        }
+    }
+    assert!(docs.len() >= 12, "found {} documents", docs.len());
+    docs
+});
+
+/// Documents that cannot be read, each on its own.
+const BAD_DOCS: &[&str] = &[
+    "a: 1\na: 2\n",
+    "kind: [\n",
+    "- just\n- a list of scalars\n",
+    "{unclosed: \n",
+    "key: 'unterminated\n",
+];
+
+proptest! {
+    #![proptest_config(config(128))]
+
+    /// However good and bad documents are mixed in one file, every good one is read (in
+    /// order, with its document number), each bad one is one input error, and the check
+    /// summary's object counts add up to the objects read.
+    #[test]
+    fn check_accounts_for_every_document_around_bad_ones(
+        picks in proptest::collection::vec((any::<bool>(), any::<prop::sample::Index>()), 1..12)
+    ) {
+        let mut chunks = Vec::new();
+        let mut good = Vec::new();
+        for (i, (is_bad, index)) in picks.iter().enumerate() {
+            if *is_bad {
+                chunks.push(BAD_DOCS[index.index(BAD_DOCS.len())].to_string());
+            } else {
+                chunks.push(MANIFEST_DOCS[index.index(MANIFEST_DOCS.len())].clone());
+                good.push(i + 1);
+            }
+        }
+        let text = chunks.join("---\n");
+        let (documents, errors) =
+            podgate::manifests::parse_text_lenient(Path::new("mixed.yaml"), &text);
+        let read: Vec<usize> = documents.iter().map(|d| d.index).collect();
+        prop_assert_eq!(&read, &good);
+        prop_assert_eq!(errors.len(), picks.len() - good.len());
+        let input = podgate::manifests::Input { documents, errors, files: 1 };
+        let set = &SETS[0].1;
+        let run = podgate::check::check_input(set, &input, jiff::civil::date(2026, 12, 1));
+        let s = &run.summary;
+        prop_assert_eq!(s.objects_read, good.len());
+        prop_assert_eq!(s.objects_read, s.checked + s.unreadable + s.without_pod_spec);
+        prop_assert_eq!(run.errors.len(), picks.len() - good.len());
+        prop_assert!(run.errors.iter().all(|e| e.line.is_some()));
+        let code = run.exit_code();
+        prop_assert_eq!(code == 1, s.denied > 0);
+        prop_assert_eq!(code == 2, s.denied == 0 && (s.unreadable > 0 || s.input_errors > 0));
+        // JSON output always parses, with an errors array.
+        let json: Value = serde_json::from_str(&serde_json::to_string(&run).unwrap()).unwrap();
+        prop_assert!(json["errors"].is_array());
+    }
 }
