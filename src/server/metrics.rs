@@ -39,6 +39,13 @@ pub struct ResultLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DeadlineLabels {
+    pub webhook: String,
+    /// `queue` (no evaluation slot in time) or `evaluation` (the analysis ran out of time)
+    pub stage: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct CodeLabels {
     pub code: String,
 }
@@ -55,6 +62,7 @@ pub struct Metrics {
     pub cert_reloads: Family<ResultLabels, Counter>,
     pub exemptions_expiring: Gauge,
     pub panics: Counter,
+    pub deadline_exceeded: Family<DeadlineLabels, Counter>,
     pub in_flight: Gauge,
     pub http_errors: Family<CodeLabels, Counter>,
     pub tls_handshake_errors: Counter,
@@ -73,6 +81,7 @@ impl Metrics {
             cert_reloads: Family::default(),
             exemptions_expiring: Gauge::default(),
             panics: Counter::default(),
+            deadline_exceeded: Family::default(),
             in_flight: Gauge::default(),
             http_errors: Family::default(),
             tls_handshake_errors: Counter::default(),
@@ -121,6 +130,12 @@ impl Metrics {
             "podgate_panics",
             "Panics caught while evaluating a review",
             m.panics.clone(),
+        );
+        registry.register(
+            "podgate_evaluation_deadline_exceeded",
+            "Reviews answered by the policies' actions because evaluation did not finish (or \
+             start) before the deadline, by webhook and stage (queue, evaluation)",
+            m.deadline_exceeded.clone(),
         );
         registry.register(
             "podgate_admission_in_flight",

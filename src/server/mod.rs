@@ -100,6 +100,10 @@ pub struct ServeArgs {
     /// A connection with no request for this long is closed.
     #[arg(long, env = "PODGATE_IDLE_TIMEOUT", default_value = "90s", value_parser = parse_duration, hide = true)]
     pub idle_timeout: Duration,
+    /// Longest time one review may be evaluated (or wait for an evaluation slot), below the
+    /// apiserver's `?timeout=` minus a margin; past it each matching policy's action decides.
+    #[arg(long, env = "PODGATE_MAX_EVALUATION_TIME", default_value = "30s", value_parser = parse_duration)]
+    pub max_evaluation_time: Duration,
     /// The background audit (`--audit-interval` and friends).
     #[command(flatten)]
     pub audit: crate::audit::background::BackgroundArgs,
@@ -185,6 +189,7 @@ pub async fn serve(
         handshake_timeout,
         header_read_timeout,
         idle_timeout,
+        max_evaluation_time,
         audit,
     } = args;
 
@@ -265,11 +270,9 @@ pub async fn serve(
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("binding {listen}"))?;
-    let app = app::router(app::AppState::new(
-        policy_set.clone(),
-        metrics.clone(),
-        max_body,
-    ));
+    let mut app_state = app::AppState::new(policy_set.clone(), metrics.clone(), max_body);
+    app_state.max_evaluation = max_evaluation_time.min(app::MAX_DEADLINE);
+    let app = app::router(app_state);
     let limits = listener::ConnLimits {
         handshake: handshake_timeout,
         header_read: header_read_timeout,
