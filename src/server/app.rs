@@ -46,6 +46,8 @@ pub struct AppState {
     /// Evaluation never runs longer than this, even when the apiserver allows more
     /// (`--max-evaluation-time`); the deadline is the earlier of the two.
     pub max_evaluation: Duration,
+    /// Whether a valid policy set is loaded; without one, answers that depend on it are 503.
+    pub health: Arc<super::probe::Health>,
 }
 
 impl AppState {
@@ -59,6 +61,7 @@ impl AppState {
                 std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
             )),
             max_evaluation: MAX_DEADLINE,
+            health: Arc::new(super::probe::Health::ready_now()),
         }
     }
 }
@@ -92,6 +95,8 @@ pub enum AppError {
     Timeout(Duration),
     #[error("{message}")]
     BadReview { message: String, body: bytes::Bytes },
+    #[error("podgate has no valid policy set loaded (its log lists every error); not deciding")]
+    NoPolicies { body: bytes::Bytes },
 }
 
 impl AppError {
@@ -103,6 +108,7 @@ impl AppError {
             AppError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::BodyRead(_) | AppError::BadReview { .. } => StatusCode::BAD_REQUEST,
             AppError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
+            AppError::NoPolicies { .. } => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }
@@ -114,9 +120,12 @@ impl IntoResponse for AppError {
         // All but a bad review answer before (all of) the body was read, and hyper closes a
         // connection whose request body is left unread: say so, or a keep-alive client
         // sends its next request into the closing connection.
-        let body_unread = !matches!(self, AppError::BadReview { .. });
+        let body_unread = !matches!(
+            self,
+            AppError::BadReview { .. } | AppError::NoPolicies { .. }
+        );
         let request: &[u8] = match &self {
-            AppError::BadReview { body, .. } => body,
+            AppError::BadReview { body, .. } | AppError::NoPolicies { body } => body,
             _ => &[],
         };
         let body = admission::error_review(request, status.as_u16(), &message);
@@ -342,12 +351,7 @@ async fn review(
             state
                 .metrics
                 .requests
-                .get_or_create(&RequestLabels {
-                    webhook: webhook.as_str().into(),
-                    operation: String::new(),
-                    kind: String::new(),
-                    decision: "error".into(),
-                })
+                .get_or_create(&RequestLabels::bounded(webhook.as_str(), "", "", "error"))
                 .inc();
             tracing::error!(
                 webhook = webhook.as_str(),
@@ -359,6 +363,12 @@ async fn review(
             return Ok(json_response(body));
         }
     };
+    // Without a valid policy set, an answer that came from the (empty) set would be a silent
+    // allow: refuse with 503 so the apiserver applies the webhook's failurePolicy. Answers that
+    // do not depend on the set (policy ConfigMaps, skipped kinds) are still given.
+    if reviewed.summary.evaluated && !state.health.policies() {
+        return Err(AppError::NoPolicies { body });
+    }
     record(state, webhook, &reviewed, set.hash(), started);
     Ok(json_response(reviewed.body))
 }
@@ -458,12 +468,12 @@ fn record(state: &AppState, webhook: Webhook, reviewed: &Reviewed, hash: &str, s
     state
         .metrics
         .requests
-        .get_or_create(&RequestLabels {
-            webhook: webhook.as_str().into(),
-            operation: s.operation.clone(),
-            kind: s.kind.clone(),
-            decision: decision.into(),
-        })
+        .get_or_create(&RequestLabels::bounded(
+            webhook.as_str(),
+            &s.operation,
+            &s.kind,
+            decision,
+        ))
         .inc();
     for f in &s.findings {
         state

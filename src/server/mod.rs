@@ -5,6 +5,12 @@
 //! and certificates), `metrics`, `probe`, `devcert` (the fresh-checkout default).
 //! This module wires them: load everything, serve, and on SIGTERM/SIGINT go unready, stop
 //! accepting, drain within the grace period and return.
+//!
+//! A broken policy set at startup (applied while podgate was down) is not fatal: every error is
+//! logged, the process serves not-Ready (the Service sends it no traffic; a review that reaches
+//! it anyway gets 503, so the webhook's failurePolicy decides), keeps watching and becomes
+//! Ready as soon as a valid set appears. Exiting would crash-loop every replica that restarts
+//! while the registered webhook stays in place. Only what no retry can fix ends the process.
 
 pub mod app;
 pub mod devcert;
@@ -104,6 +110,9 @@ pub struct ServeArgs {
     /// apiserver's `?timeout=` minus a margin; past it each matching policy's action decides.
     #[arg(long, env = "PODGATE_MAX_EVALUATION_TIME", default_value = "30s", value_parser = parse_duration)]
     pub max_evaluation_time: Duration,
+    /// Self-managed certificates and webhook registration (`--manage-webhooks` and friends).
+    #[command(flatten)]
+    pub managed: crate::cluster::ManagedArgs,
     /// The background audit (`--audit-interval` and friends).
     #[command(flatten)]
     pub audit: crate::audit::background::BackgroundArgs,
@@ -190,13 +199,15 @@ pub async fn serve(
         header_read_timeout,
         idle_timeout,
         max_evaluation_time,
+        managed,
         audit,
     } = args;
+    let mut stop = std::pin::pin!(stop);
 
     let mut registry = Registry::default();
     let metrics = metrics::Metrics::register(&mut registry);
     let audit_metrics = crate::audit::background::AuditMetrics::register(&mut registry);
-    let health = Arc::new(probe::Health::default());
+    let health = Arc::new(probe::Health::new(metrics.ready.clone()));
 
     // The probe port comes up first: /healthz answers while we load, /readyz says 503.
     let probe_listener = tokio::net::TcpListener::bind(probe_listen)
@@ -216,15 +227,34 @@ pub async fn serve(
             .await
     });
 
-    let (cert_path, key_path) = devcert::resolve(tls_cert, tls_key)?;
     let provider = tls::provider();
-    let loaded = tls::load_pair(
-        &cert_path,
-        &key_path,
-        &provider,
-        jiff::Timestamp::now().as_second(),
-    )
-    .context("loading the serving certificate")?;
+    let manage = managed.manage_webhooks;
+    let (cert_path, key_path, loaded, controller) = if manage {
+        // Not ready until the first sync with the cluster succeeded (certificates, then
+        // registration or drift check); see crate::cluster::controller.
+        health.set_cluster_pending(true);
+        let (controller, loaded) = tokio::select! {
+            boot = crate::cluster::controller::Controller::bootstrap(&managed) => boot,
+            signal = &mut stop => {
+                tracing::info!(signal, "stopped before a certificate was available");
+                let _ = probe_stop_tx.send(true);
+                let _ = probe_task.await;
+                return Ok(());
+            }
+        };
+        let secret = PathBuf::from(format!("secret/{}", managed.secret));
+        (secret.clone(), secret, loaded, Some(controller))
+    } else {
+        let (cert_path, key_path) = devcert::resolve(tls_cert, tls_key)?;
+        let loaded = tls::load_pair(
+            &cert_path,
+            &key_path,
+            &provider,
+            jiff::Timestamp::now().as_second(),
+        )
+        .context("loading the serving certificate")?;
+        (cert_path, key_path, loaded, None)
+    };
     metrics.cert_expiry.set(loaded.not_after);
     let resolver = Arc::new(tls::CertResolver::new(loaded.key));
     let client_roots = client_ca
@@ -240,16 +270,30 @@ pub async fn serve(
         client_roots,
     )?));
 
-    let set = PolicySet::load_dir(&policies).map_err(|errors| {
-        anyhow::anyhow!("loading policies from {}:\n{errors}", policies.display())
-    })?;
-    tracing::info!(dir = %policies.display(), policies = set.len(), hash = set.hash(), "policy set loaded");
-    for warning in set.warnings() {
-        tracing::warn!(hash = set.hash(), warning = %warning, "policy warning");
-    }
-    metrics
-        .policies_loaded
-        .set(i64::try_from(set.len()).unwrap_or(i64::MAX));
+    let set = match PolicySet::load_dir(&policies) {
+        Ok(set) => {
+            tracing::info!(dir = %policies.display(), policies = set.len(), hash = set.hash(), "policy set loaded");
+            for warning in set.warnings() {
+                tracing::warn!(hash = set.hash(), warning = %warning, "policy warning");
+            }
+            metrics
+                .policies_loaded
+                .set(i64::try_from(set.len()).unwrap_or(i64::MAX));
+            metrics.policy_last_reload_successful.set(1);
+            health.set_policies(true);
+            set
+        }
+        Err(errors) => {
+            reload::log_policy_errors(&policies, &errors);
+            tracing::error!(
+                dir = %policies.display(),
+                errors = errors.0.len(),
+                "no valid policy set: serving not Ready, watching the folder until a valid set appears"
+            );
+            metrics.policy_last_reload_successful.set(0);
+            PolicySet::empty()
+        }
+    };
     let policy_set = Arc::new(ArcSwap::from_pointee(set));
 
     let _reloader = reload::Reloader {
@@ -257,12 +301,14 @@ pub async fn serve(
         policies: policy_set.clone(),
         cert: cert_path.clone(),
         key: key_path.clone(),
-        resolver,
+        watch_cert: !manage,
+        resolver: resolver.clone(),
         client_ca,
         tls_config: tls_config.clone(),
         min_version: tls_min_version,
         metrics: metrics.clone(),
         interval: reload_interval,
+        health: health.clone(),
     }
     .spawn()
     .context("starting the reload thread")?;
@@ -270,9 +316,11 @@ pub async fn serve(
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("binding {listen}"))?;
-    let mut app_state = app::AppState::new(policy_set.clone(), metrics.clone(), max_body);
-    app_state.max_evaluation = max_evaluation_time.min(app::MAX_DEADLINE);
-    let app = app::router(app_state);
+    let bound = listener.local_addr().unwrap_or(listen);
+    let mut state = app::AppState::new(policy_set.clone(), metrics.clone(), max_body);
+    state.health = health.clone();
+    state.max_evaluation = max_evaluation_time.min(app::MAX_DEADLINE);
+    let app = app::router(state);
     let limits = listener::ConnLimits {
         handshake: handshake_timeout,
         header_read: header_read_timeout,
@@ -280,6 +328,15 @@ pub async fn serve(
         max_h2_streams: MAX_H2_STREAMS,
     };
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let managing = controller.map(|controller| {
+        let wiring = crate::cluster::controller::Wiring {
+            resolver,
+            health: health.clone(),
+            metrics: metrics.clone(),
+            listen: bound,
+        };
+        tokio::spawn(controller.run(wiring, shutdown_rx.clone()))
+    });
     let auditing = match audit.audit_interval {
         Some(interval) => {
             let background = crate::audit::background::Background::from_args(
@@ -305,9 +362,13 @@ pub async fn serve(
         shutdown_grace,
     ));
     health.set_loaded();
-    tracing::info!(%listen, %probe_listen, cert = %cert_path.display(), mtls, "serving");
+    tracing::info!(%listen, %probe_listen, cert = %cert_path.display(), mtls, ready = health.ready(), "serving");
 
     let signal = stop.await;
+    if let Some(task) = &managing {
+        // Registration and repairs stop with the process; the webhooks stay registered.
+        task.abort();
+    }
     if let Some(task) = &auditing {
         // A run in progress stops; the Lease expires and another replica takes over.
         task.abort();

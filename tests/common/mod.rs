@@ -303,6 +303,7 @@ impl Layout {
             header_read_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(90),
             max_evaluation_time: Duration::from_secs(30),
+            managed: Default::default(),
             audit: Default::default(),
         }
     }
@@ -849,7 +850,9 @@ impl Process {
         panic!("no free ports after 5 attempts");
     }
 
-    fn spawn(cwd: &Path, args: &[&str], log: PathBuf) -> Process {
+    /// Spawns `podgate serve` without waiting for anything (for a process that is meant to
+    /// stay not-Ready).
+    pub fn spawn(cwd: &Path, args: &[&str], log: PathBuf) -> Process {
         let (addr, probe) = (free_addr(), free_addr());
         let log_file = std::fs::File::create(&log).unwrap();
         let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_podgate"))
