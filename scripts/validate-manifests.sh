@@ -75,7 +75,7 @@ podgate certs --service podgate --namespace podgate-system --out "$tree/certs" \
 [ -s "$tree/certs/ca-bundle.env" ] && [ -s "$work/ca-bundle" ] ||
   die "podgate certs wrote no certificates to $tree/certs"
 
-overlays=(base overlays/dev overlays/cert-manager all-components other-namespace)
+overlays=(base overlays/dev overlays/cert-manager overlays/managed all-components other-namespace)
 status=0
 for overlay in "${overlays[@]}"; do
   name=${overlay//\//-}

@@ -113,6 +113,13 @@ pub enum CertError {
         #[source]
         source: rcgen::Error,
     },
+    #[error("validity of {seconds} seconds is out of range (1 second to {max} days)", max = MAX_DAYS)]
+    InvalidValidity { seconds: i64 },
+    #[error("the CA certificate or key cannot be used for signing")]
+    LoadCa {
+        #[source]
+        source: rcgen::Error,
+    },
     #[error("system clock is before 1970")]
     Clock,
     #[error("generating the {what}")]
@@ -167,13 +174,104 @@ fn generate_at(spec: &CertSpec, now_unix: i64) -> Result<CertBundle, CertError> 
     if spec.days == 0 || spec.days > MAX_DAYS {
         return Err(CertError::InvalidDays { days: spec.days });
     }
-    let not_before = OffsetDateTime::from_unix_timestamp(now_unix - BACKDATE_SECONDS)
-        .map_err(|_| CertError::Clock)?;
-    let not_after = OffsetDateTime::from_unix_timestamp(now_unix + i64::from(spec.days) * 86_400)
-        .map_err(|_| CertError::Clock)?;
+    let validity = i64::from(spec.days) * 86_400;
+    let ca = generate_ca_at(&spec.ca_common_name, validity, now_unix)?;
+    let leaf = issue_serving_at(&ca, &spec.dns_names, &spec.ip_addresses, validity, now_unix)?;
+    Ok(CertBundle {
+        ca_cert_pem: ca.cert_pem,
+        ca_key_pem: ca.key_pem,
+        cert_pem: leaf.cert_pem,
+        key_pem: leaf.key_pem,
+    })
+}
 
-    let mut sans = Vec::with_capacity(spec.dns_names.len() + spec.ip_addresses.len());
-    for name in &spec.dns_names {
+/// A PEM certificate with its PKCS#8 private key (a CA or a serving pair).
+#[derive(Clone, PartialEq, Eq)]
+pub struct PemPair {
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+impl std::fmt::Debug for PemPair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PemPair")
+            .field("cert_pem", &self.cert_pem)
+            .field("key_pem", &"<redacted>")
+            .finish()
+    }
+}
+
+/// How far `notBefore` goes back for a certificate valid `validity_secs`: an hour, or a tenth
+/// of the validity for short-lived certificates (tests, and anyone who asks for minutes).
+pub fn backdate_for(validity_secs: i64) -> i64 {
+    (validity_secs / 10).clamp(0, BACKDATE_SECONDS)
+}
+
+fn window(
+    validity_secs: i64,
+    now_unix: i64,
+) -> Result<(OffsetDateTime, OffsetDateTime), CertError> {
+    if validity_secs <= 0 || validity_secs > i64::from(MAX_DAYS) * 86_400 {
+        return Err(CertError::InvalidValidity {
+            seconds: validity_secs,
+        });
+    }
+    let not_before = OffsetDateTime::from_unix_timestamp(now_unix - backdate_for(validity_secs))
+        .map_err(|_| CertError::Clock)?;
+    let not_after = OffsetDateTime::from_unix_timestamp(now_unix + validity_secs)
+        .map_err(|_| CertError::Clock)?;
+    Ok((not_before, not_after))
+}
+
+fn ca_params(common_name: &str) -> CertificateParams {
+    let mut ca_params = CertificateParams::default();
+    ca_params.distinguished_name = distinguished_name(common_name);
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    ca_params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    ca_params
+}
+
+/// A self-signed ECDSA P-256 CA valid from a little before `now_unix` for `validity_secs`.
+pub fn generate_ca_at(
+    common_name: &str,
+    validity_secs: i64,
+    now_unix: i64,
+) -> Result<PemPair, CertError> {
+    let (not_before, not_after) = window(validity_secs, now_unix)?;
+    let gen_err = |what: &'static str| move |source| CertError::Generate { what, source };
+    let ca_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(gen_err("ca key"))?;
+    let mut params = ca_params(common_name);
+    params.not_before = not_before;
+    params.not_after = not_after;
+    let ca_cert = params
+        .self_signed(&ca_key)
+        .map_err(gen_err("ca certificate"))?;
+    Ok(PemPair {
+        cert_pem: ca_cert.pem(),
+        key_pem: ca_key.serialize_pem(),
+    })
+}
+
+/// A serving certificate (`serverAuth`, every name a SAN, the first DNS name also the CN)
+/// signed by `ca`, ECDSA P-256, valid from a little before `now_unix` for `validity_secs`.
+/// Callers that must not outlive the CA pass a shorter validity.
+pub fn issue_serving_at(
+    ca: &PemPair,
+    dns_names: &[String],
+    ip_addresses: &[IpAddr],
+    validity_secs: i64,
+    now_unix: i64,
+) -> Result<PemPair, CertError> {
+    if dns_names.is_empty() && ip_addresses.is_empty() {
+        return Err(CertError::NoNames);
+    }
+    let (not_before, not_after) = window(validity_secs, now_unix)?;
+    let mut sans = Vec::with_capacity(dns_names.len() + ip_addresses.len());
+    for name in dns_names {
         let ia5 = name
             .as_str()
             .try_into()
@@ -183,31 +281,18 @@ fn generate_at(spec: &CertSpec, now_unix: i64) -> Result<CertBundle, CertError> 
             })?;
         sans.push(SanType::DnsName(ia5));
     }
-    sans.extend(spec.ip_addresses.iter().copied().map(SanType::IpAddress));
-    let leaf_cn = spec
-        .dns_names
+    sans.extend(ip_addresses.iter().copied().map(SanType::IpAddress));
+    let leaf_cn = dns_names
         .first()
         .cloned()
-        .or_else(|| spec.ip_addresses.first().map(IpAddr::to_string))
+        .or_else(|| ip_addresses.first().map(IpAddr::to_string))
         .ok_or(CertError::NoNames)?;
 
+    let ca_key = KeyPair::from_pem(&ca.key_pem).map_err(|source| CertError::LoadCa { source })?;
+    let issuer = Issuer::from_ca_cert_pem(&ca.cert_pem, ca_key)
+        .map_err(|source| CertError::LoadCa { source })?;
+
     let gen_err = |what: &'static str| move |source| CertError::Generate { what, source };
-
-    let ca_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(gen_err("ca key"))?;
-    let mut ca_params = CertificateParams::default();
-    ca_params.distinguished_name = distinguished_name(&spec.ca_common_name);
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-    ca_params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    ca_params.not_before = not_before;
-    ca_params.not_after = not_after;
-    let ca_cert = ca_params
-        .self_signed(&ca_key)
-        .map_err(gen_err("ca certificate"))?;
-
     let leaf_key =
         KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(gen_err("serving key"))?;
     let mut leaf_params = CertificateParams::default();
@@ -219,14 +304,10 @@ fn generate_at(spec: &CertSpec, now_unix: i64) -> Result<CertBundle, CertError> 
     leaf_params.use_authority_key_identifier_extension = true;
     leaf_params.not_before = not_before;
     leaf_params.not_after = not_after;
-    let issuer = Issuer::new(ca_params, &ca_key);
     let leaf_cert = leaf_params
         .signed_by(&leaf_key, &issuer)
         .map_err(gen_err("serving certificate"))?;
-
-    Ok(CertBundle {
-        ca_cert_pem: ca_cert.pem(),
-        ca_key_pem: ca_key.serialize_pem(),
+    Ok(PemPair {
         cert_pem: leaf_cert.pem(),
         key_pem: leaf_key.serialize_pem(),
     })

@@ -30,7 +30,7 @@ pub struct Cli {
 #[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Serve the admission webhook over HTTPS (plus a plain-HTTP probe port).
-    Serve(crate::server::ServeArgs),
+    Serve(Box<crate::server::ServeArgs>),
     /// Answer one AdmissionReview (or a bare request) from a file or stdin, as the webhook would.
     Review(ReviewArgs),
     /// Evaluate manifests (YAML or JSON files, folders, Lists) against the policies.
@@ -39,6 +39,9 @@ pub enum Command {
     Audit(crate::audit::AuditArgs),
     /// Make a CA and a serving certificate for the webhook Service; print the caBundle.
     Certs(crate::certs::CertsArgs),
+    /// Delete both webhook configurations of `serve --manage-webhooks` (after switching
+    /// registration off), the first step of an uninstall.
+    UninstallWebhooks(crate::cluster::uninstall::UninstallArgs),
 }
 
 /// `podgate review`.
@@ -89,11 +92,14 @@ pub enum Output {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve(args) => crate::server::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Serve(args) => crate::server::run(*args).map(|()| ExitCode::SUCCESS),
         Command::Review(args) => review(&args),
         Command::Check(args) => check(&args),
         Command::Audit(args) => crate::audit::run(&args),
         Command::Certs(args) => crate::certs::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::UninstallWebhooks(args) => {
+            crate::cluster::uninstall::run(&args).map(|()| ExitCode::SUCCESS)
+        }
     };
     match result {
         Ok(code) => code,
@@ -104,8 +110,15 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// Loads the policy folder; the loader's warnings go to standard error, so that standard
+/// output stays the report (JSON and SARIF included).
 fn load_policies(dir: &Path) -> anyhow::Result<PolicySet> {
-    PolicySet::load_dir(dir).map_err(|e| anyhow::anyhow!("refusing bad policies:\n{e}"))
+    let set =
+        PolicySet::load_dir(dir).map_err(|e| anyhow::anyhow!("refusing bad policies:\n{e}"))?;
+    for warning in set.warnings() {
+        eprintln!("podgate: {warning}");
+    }
+    Ok(set)
 }
 
 fn read_input(file: Option<&Path>) -> anyhow::Result<Vec<u8>> {

@@ -57,6 +57,8 @@ pub struct ContainerView<'a> {
     pub lifecycle: Option<&'a Lifecycle>,
     /// `livenessProbe`, `readinessProbe`, `startupProbe` with their field names.
     pub probes: [(&'static str, Option<&'a Probe>); 3],
+    /// `terminationMessagePath` (the kubelet bind-mounts a writable file there).
+    pub termination_message_path: Option<&'a str>,
 }
 
 impl ContainerView<'_> {
@@ -100,6 +102,7 @@ macro_rules! view {
                 ("readinessProbe", $c.readiness_probe.as_ref()),
                 ("startupProbe", $c.startup_probe.as_ref()),
             ],
+            termination_message_path: $c.termination_message_path.as_deref(),
         }
     };
 }

@@ -730,3 +730,161 @@ fn rival_host_alias_policies_settle_on_the_first_and_stay_idempotent() {
         true
     );
 }
+
+/// Mounts, fields and capability names (#9 points 5 and 6), each case judged where a
+/// container can appear: a Pod, a Deployment's template and a `kubectl debug` update.
+#[test]
+fn mount_field_and_capability_cases_in_pods_templates_and_ephemeral_updates() {
+    let set = policies(&[
+        "metadata: {name: guard}\nspec:\n  action: Enforce\n  validate:\n    hostsFile: {}\n    hostNamespaces:\n      forbiddenCombinations: [[hostPID, \"capability:SYS_PTRACE\"]]\n",
+    ]);
+    let host = |path: &str| json!([{"name": "h", "hostPath": {"path": path}}]);
+    let mounted = json!([{"name": "h", "mountPath": "/host"}]);
+    let caps = |add: &[&str]| json!({"capabilities": {"add": add}});
+    // (name, extra container fields, volumes, expected message parts; none = allowed)
+    let cases: Vec<(&str, Value, Value, Vec<&str>)> = vec![
+        (
+            "writable hostPath /proc/1/root",
+            json!({"volumeMounts": mounted}),
+            host("/proc/1/root"),
+            vec![
+                "mounts hostPath \"/proc/1/root\" writable at /host",
+                "/proc/1/root is the node's",
+            ],
+        ),
+        (
+            "writable hostPath /proc",
+            json!({"volumeMounts": mounted}),
+            host("/proc/"),
+            vec!["mounts hostPath \"/proc\" writable"],
+        ),
+        (
+            "writable hostPath /var/lib/kubelet",
+            json!({"volumeMounts": mounted}),
+            host("/var/lib/kubelet"),
+            vec!["/var/lib/kubelet/pods/<uid>/etc-hosts"],
+        ),
+        (
+            "writable hostPath /var via subPath to a pod dir",
+            json!({"volumeMounts": [{"name": "h", "mountPath": "/host", "subPath": "lib/kubelet/pods/abc"}]}),
+            host("/var"),
+            vec!["mounts hostPath \"/var/lib/kubelet/pods/abc\" writable"],
+        ),
+        (
+            "writable hostPath /var/lib/docker/containers",
+            json!({"volumeMounts": mounted}),
+            host("/var/lib/docker/containers"),
+            vec!["/var/lib/docker/containers/<id>/hosts"],
+        ),
+        (
+            "read-only hostPath /proc/1/root",
+            json!({"volumeMounts": [{"name": "h", "mountPath": "/host", "readOnly": true}]}),
+            host("/proc/1/root"),
+            vec![],
+        ),
+        (
+            "writable hostPath /var/log",
+            json!({"volumeMounts": mounted}),
+            host("/var/log"),
+            vec![],
+        ),
+        (
+            "terminationMessagePath /etc//hosts",
+            json!({"terminationMessagePath": "/etc//hosts"}),
+            json!([]),
+            vec![
+                "sets terminationMessagePath \"/etc//hosts\"",
+                "terminationMessagePath):",
+            ],
+        ),
+        (
+            "terminationMessagePath /etc/./hosts",
+            json!({"terminationMessagePath": "/etc/./hosts"}),
+            json!([]),
+            vec!["the kubelet bind-mounts a writable file there"],
+        ),
+        (
+            "default terminationMessagePath",
+            json!({"terminationMessagePath": "/dev/termination-log"}),
+            json!([]),
+            vec![],
+        ),
+        (
+            "long s capability with hostPID",
+            json!({"securityContext": caps(&["\u{17F}ys_ptrace"])}),
+            json!([]),
+            vec![
+                "which is not a plain ASCII capability name: container runtimes read it as CAP_SYS_PTRACE",
+                "forbidden combination: hostPID (spec",
+            ],
+        ),
+        (
+            "dotless i capability alone",
+            json!({"securityContext": caps(&["\u{131}pc_lock"])}),
+            json!([]),
+            vec!["read it as CAP_IPC_LOCK"],
+        ),
+        (
+            "CAP_ prefixed lower-case capability with hostPID",
+            json!({"securityContext": caps(&["cap_sys_ptrace"])}),
+            json!([]),
+            vec!["forbidden combination: hostPID"],
+        ),
+        (
+            "plain other capability",
+            json!({"securityContext": caps(&["NET_BIND_SERVICE"])}),
+            json!([]),
+            vec![],
+        ),
+    ];
+    for (name, fields, volumes, expected) in cases {
+        let mut container = json!({"name": "c", "image": "busybox:1.36"});
+        for (k, v) in fields.as_object().unwrap() {
+            container[k] = v.clone();
+        }
+        let spec = |containers: Value, ephemeral: Value| json!({"hostPID": true, "containers": containers, "ephemeralContainers": ephemeral, "volumes": volumes});
+        let base = json!([{"name": "app", "image": "nginx:1.27"}]);
+
+        let in_pod = request(pod(spec(json!([container.clone()]), json!([]))));
+
+        let mut in_template = request(json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "namespace": "team-a"},
+            "spec": {"selector": {"matchLabels": {"app": "x"}}, "template": {
+                "metadata": {"labels": {"app": "x"}},
+                "spec": spec(json!([container.clone()]), json!([]))}}
+        }));
+        in_template["request"]["kind"] =
+            json!({"group": "apps", "version": "v1", "kind": "Deployment"});
+        in_template["request"]["resource"] =
+            json!({"group": "apps", "version": "v1", "resource": "deployments"});
+
+        let mut in_ephemeral = request(pod(spec(base.clone(), json!([container.clone()]))));
+        in_ephemeral["request"]["operation"] = json!("UPDATE");
+        in_ephemeral["request"]["subResource"] = json!("ephemeralcontainers");
+        in_ephemeral["request"]["oldObject"] = pod(spec(base.clone(), json!([])));
+
+        for (place, req, at) in [
+            ("pod", in_pod, "spec.containers[0]"),
+            ("template", in_template, "spec.template.spec.containers[0]"),
+            ("ephemeral", in_ephemeral, "spec.ephemeralContainers[0]"),
+        ] {
+            let a = answer(&set, &req, Webhook::Validate);
+            let r = &a.json["response"];
+            assert_eq!(r["uid"], "7f0b2891-916f-4ed6-b7cd-27bff1815a8c");
+            if expected.is_empty() {
+                assert_eq!(r["allowed"], true, "{name} in {place}: {r}");
+                continue;
+            }
+            assert_eq!(r["allowed"], false, "{name} in {place}");
+            let message = r["status"]["message"].as_str().unwrap();
+            assert!(message.contains(at), "{name} in {place}: {message}");
+            for part in &expected {
+                assert!(
+                    message.contains(part),
+                    "{name} in {place}: {part:?} in {message}"
+                );
+            }
+        }
+    }
+}

@@ -102,6 +102,52 @@ fn bad_policies_are_refused_with_file_line_and_exit_2() {
     }
 }
 
+#[test]
+fn check_prints_loader_warnings_on_stderr_and_keeps_stdout_the_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let policies = dir.path().join("policies");
+    let file = write(
+        &policies,
+        "exempt.yaml",
+        "apiVersion: podgate.dev/v1alpha1\nkind: PodPolicy\nmetadata: {name: x}\nspec:\n  validate:\n    hostsFile: {}\n  exemptions:\n    - podSelector: {matchLabels: {podgate-exempt: \"yes\"}}\n      reason: legacy apps\n",
+    );
+    let pod = write(dir.path(), "apps/pod.yaml", GOOD_POD);
+    for output in ["text", "json", "sarif"] {
+        let out = podgate(
+            &[
+                "check",
+                "--policies",
+                policies.to_str().unwrap(),
+                "-o",
+                output,
+                &pod,
+            ],
+            None,
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{output}: a warning is no failure"
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(&format!(
+                "podgate: {file}:8:7: warning: exemption relies only on podSelector"
+            )),
+            "{output}: {err}"
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(!stdout.contains("warning: exemption"), "{output}: {stdout}");
+        if output != "text" {
+            let _: Value = serde_json::from_slice(&out.stdout)
+                .unwrap_or_else(|e| panic!("{output}: stdout stays JSON: {e}"));
+        }
+    }
+    // The shipped policies load without warnings.
+    let out = podgate(&["check", &pod], None);
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+}
+
 const BAD_DEPLOYMENT: &str = r#"apiVersion: apps/v1
 kind: Deployment
 metadata:

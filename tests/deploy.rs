@@ -1260,7 +1260,12 @@ fn every_overlay_directory_is_checked_by_a_test() {
         .collect();
     assert_eq!(
         overlays,
-        BTreeSet::from(["cert-manager".to_owned(), "dev".to_owned()]),
+        // overlays/managed: tests/deploy_managed.rs
+        BTreeSet::from([
+            "cert-manager".to_owned(),
+            "dev".to_owned(),
+            "managed".to_owned(),
+        ]),
         "add a test for the new overlay"
     );
 }

@@ -59,6 +59,30 @@ impl std::fmt::Display for LoadErrors {
 
 impl std::error::Error for LoadErrors {}
 
+/// Something in a policy file that loads but probably does not do what its author wants.
+/// Never refuses the set: `podgate check` prints warnings, the server logs them at each load.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadWarning {
+    /// The file, as given.
+    pub file: String,
+    /// 1-based line; 0 when unknown.
+    pub line: u64,
+    /// 1-based column; 0 when unknown.
+    pub column: u64,
+    /// What is suspicious, and what to do instead.
+    pub reason: String,
+}
+
+impl std::fmt::Display for LoadWarning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: warning: {}",
+            self.file, self.line, self.column, self.reason
+        )
+    }
+}
+
 impl PolicySet {
     /// Reads every `*.yaml` / `*.yml` file directly in `dir` (names starting with `.` are
     /// skipped, which also skips the kubelet's `..data` folders while following its symlinks).
@@ -117,9 +141,13 @@ impl PolicySet {
     pub fn from_sources(sources: &[(String, String)]) -> Result<PolicySet, LoadErrors> {
         let mut policies = Vec::new();
         let mut errors = Vec::new();
+        let mut warnings = Vec::new();
         for (file, text) in sources {
-            match parse_policies(file, text) {
-                Ok(parsed) => policies.extend(parsed),
+            match parse_file(file, text) {
+                Ok((parsed, warned)) => {
+                    policies.extend(parsed);
+                    warnings.extend(warned);
+                }
                 Err(errs) => errors.extend(errs),
             }
         }
@@ -143,7 +171,7 @@ impl PolicySet {
         if !errors.is_empty() {
             return Err(LoadErrors(errors));
         }
-        Ok(PolicySet::new(policies, content_hash(sources)))
+        Ok(PolicySet::new(policies, content_hash(sources)).with_warnings(warnings))
     }
 }
 
@@ -266,6 +294,11 @@ fn error_at(file: &str, line: u64, column: u64, reason: impl Into<String>) -> Lo
 
 /// Parses one policy file (several YAML documents allowed). Pure.
 pub fn parse_policies(file: &str, text: &str) -> Result<Vec<Policy>, Vec<LoadError>> {
+    parse_file(file, text).map(|(policies, _)| policies)
+}
+
+/// Parses one policy file, with the warnings about what it says.
+fn parse_file(file: &str, text: &str) -> Result<(Vec<Policy>, Vec<LoadWarning>), Vec<LoadError>> {
     if text.len() > MAX_FILE_BYTES {
         return Err(vec![error_at(file, 0, 0, too_large(text.len()))]);
     }
@@ -283,13 +316,14 @@ pub fn parse_policies(file: &str, text: &str) -> Result<Vec<Policy>, Vec<LoadErr
     let mut checker = Checker {
         file,
         errors: Vec::new(),
+        warnings: Vec::new(),
     };
     let policies: Vec<Policy> = docs
         .into_iter()
         .filter_map(|doc| checker.policy(doc))
         .collect();
     if checker.errors.is_empty() {
-        Ok(policies)
+        Ok((policies, checker.warnings))
     } else {
         Err(checker.errors)
     }
@@ -306,12 +340,22 @@ fn yaml_reason(e: &serde_saphyr::Error) -> String {
 struct Checker<'a> {
     file: &'a str,
     errors: Vec<LoadError>,
+    warnings: Vec<LoadWarning>,
 }
 
 impl Checker<'_> {
     fn err(&mut self, at: &Location, reason: impl Into<String>) {
         self.errors
             .push(error_at(self.file, at.line(), at.column(), reason));
+    }
+
+    fn warn(&mut self, at: &Location, reason: impl Into<String>) {
+        self.warnings.push(LoadWarning {
+            file: self.file.to_string(),
+            line: at.line(),
+            column: at.column(),
+            reason: reason.into(),
+        });
     }
 
     fn policy(&mut self, doc: PolicyDoc) -> Option<Policy> {
@@ -416,6 +460,7 @@ impl Checker<'_> {
     }
 
     fn globs(&mut self, patterns: Vec<Spanned<String>>) -> Globs {
+        let first = patterns.first().map(|p| p.referenced);
         let mut kept = Vec::new();
         for p in patterns {
             if p.value.is_empty() {
@@ -431,8 +476,17 @@ impl Checker<'_> {
             }
             kept.push(p.value);
         }
-        // Each pattern compiled on its own above, so the set compiles too.
-        Globs::new(kept).unwrap_or_else(|_| Globs::empty())
+        // Each pattern compiled on its own above, so the set should compile too; if it does
+        // not, that is an error: an empty list would mean "match anything".
+        match Globs::new(kept) {
+            Ok(globs) => globs,
+            Err(e) => {
+                if let Some(at) = first {
+                    self.err(&at, format!("glob list does not compile: {}", e.kind()));
+                }
+                Globs::empty()
+            }
+        }
     }
 
     fn match_(&mut self, doc: MatchDoc) -> Match {
@@ -506,6 +560,21 @@ impl Checker<'_> {
                 &at,
                 "exemption matches everything: give serviceAccounts, namespaces, usernames, \
                  groups or podSelector",
+            );
+        }
+        let only_pod_selector = doc.service_accounts.is_empty()
+            && doc.namespaces.is_empty()
+            && doc.usernames.is_empty()
+            && doc.groups.is_empty()
+            && doc.pod_selector.is_some();
+        if only_pod_selector {
+            // Labels are written by whoever writes the Pod: anyone who may create Pods can
+            // give theirs the exempting labels.
+            self.warn(
+                &at,
+                "exemption relies only on podSelector, and anyone who can create a Pod sets \
+                 its labels: any such user can claim this exemption; add serviceAccounts, \
+                 namespaces, usernames or groups to say who it is for",
             );
         }
         let mut service_accounts = Vec::new();
@@ -955,6 +1024,77 @@ spec:
         let e = PolicySet::load_dir(dir.path()).unwrap_err();
         assert!(e.to_string().contains("bad.yml:"), "{e}");
         assert!(PolicySet::load_dir(&dir.path().join("missing")).is_err());
+    }
+
+    #[test]
+    fn warns_when_an_exemption_relies_only_on_pod_selector() {
+        let policy = |exemption: &str| {
+            format!(
+                "apiVersion: podgate.dev/v1alpha1\nkind: PodPolicy\nmetadata:\n  name: p\nspec:\n  \
+                 validate:\n    hostsFile: {{}}\n  exemptions:\n    - reason: r\n{exemption}"
+            )
+        };
+        let cases = [
+            (
+                "podSelector alone",
+                "      podSelector: {matchLabels: {exempt: \"true\"}}\n",
+                true,
+            ),
+            (
+                "podSelector with an expiry is still only labels",
+                "      podSelector: {matchLabels: {exempt: \"true\"}}\n      expires: \"2030-01-01\"\n",
+                true,
+            ),
+            ("empty podSelector", "      podSelector: {}\n", true),
+            (
+                "podSelector with a namespace",
+                "      podSelector: {matchLabels: {a: b}}\n      namespaces: [infra]\n",
+                false,
+            ),
+            (
+                "podSelector with a service account",
+                "      podSelector: {matchLabels: {a: b}}\n      serviceAccounts: [\"infra:agent\"]\n",
+                false,
+            ),
+            (
+                "podSelector with a username",
+                "      podSelector: {matchLabels: {a: b}}\n      usernames: [ci-bot]\n",
+                false,
+            ),
+            (
+                "podSelector with a group",
+                "      podSelector: {matchLabels: {a: b}}\n      groups: [platform]\n",
+                false,
+            ),
+            ("a namespace alone", "      namespaces: [infra]\n", false),
+        ];
+        for (name, exemption, warned) in cases {
+            let text = policy(exemption);
+            let set = PolicySet::from_sources(&[("p.yaml".into(), text)])
+                .unwrap_or_else(|e| panic!("{name}: a warning never refuses the set: {e}"));
+            assert_eq!(set.len(), 1, "{name}");
+            let warnings: Vec<String> = set.warnings().iter().map(|w| w.to_string()).collect();
+            if warned {
+                assert_eq!(warnings.len(), 1, "{name}: {warnings:?}");
+                // The exemption starts on line 9 (`- reason: r`), column 7.
+                assert!(
+                    warnings[0].starts_with("p.yaml:9:7: "),
+                    "{name}: {}",
+                    warnings[0]
+                );
+                assert!(
+                    warnings[0].contains("warning: exemption relies only on podSelector"),
+                    "{name}: {}",
+                    warnings[0]
+                );
+            } else {
+                assert!(warnings.is_empty(), "{name}: {warnings:?}");
+            }
+        }
+        // The shipped policies have no such exemption.
+        let shipped =
+            PolicySet::load_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("policies")).unwrap();
+        assert!(shipped.warnings().is_empty(), "{:?}", shipped.warnings());
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::net::IpAddr;
 
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 
-pub use loader::{LoadError, LoadErrors, parse_policies};
+pub use loader::{LoadError, LoadErrors, LoadWarning, parse_policies};
 pub use selector::{Operator, Requirement, Selector};
 
 /// Where a policy was defined.
@@ -364,12 +364,27 @@ pub struct Policy {
 pub struct PolicySet {
     policies: Vec<Policy>,
     hash: String,
+    warnings: Vec<LoadWarning>,
 }
 
 impl PolicySet {
     /// Builds a set from already-parsed policies; `hash` identifies the content.
     pub(crate) fn new(policies: Vec<Policy>, hash: String) -> PolicySet {
-        PolicySet { policies, hash }
+        PolicySet {
+            policies,
+            hash,
+            warnings: Vec::new(),
+        }
+    }
+
+    /// The same set, carrying the loader's warnings about it.
+    pub(crate) fn with_warnings(self, warnings: Vec<LoadWarning>) -> PolicySet {
+        PolicySet { warnings, ..self }
+    }
+
+    /// What the loader found suspicious but accepted (e.g. an exemption anyone can claim).
+    pub fn warnings(&self) -> &[LoadWarning] {
+        &self.warnings
     }
 
     /// An empty set: allows everything, patches nothing.

@@ -5,6 +5,17 @@
 //! file and with it `hostAliases`. `spec.hostAliases` is the durable way, and the message
 //! shows the entry that does what the edit tried to do.
 //! (kubelet: pkg/kubelet/kubelet_pods.go `makeMounts` / `ensureHostsFile`.)
+//!
+//! Mounts and fields are judged by where they land, whatever the container runs:
+//! - a volume at `/etc/hosts`, or `terminationMessagePath: /etc/hosts` (the kubelet bind-mounts
+//!   a writable termination-log file at that path, after the hosts file, so it shadows it), in
+//!   any spelling (`/etc//hosts`, `/etc/./hosts`, `/etc/../etc/hosts`);
+//! - a writable hostPath (with its subPath) that reaches a hosts file on the node: the node's
+//!   own `/etc/hosts`; every Pod's hosts file, which the kubelet keeps at
+//!   `/var/lib/kubelet/pods/<uid>/etc-hosts`; Docker's `/var/lib/docker/containers/<id>/hosts`;
+//!   and through `/proc`, any process's root (`/proc/<pid>/root`, `/proc/1/root` being the
+//!   node's), working directory or open files. Each of these paths and its every ancestor (up
+//!   to `/`) counts; a path below `/proc/<pid>/root` is judged as the path it names.
 
 use std::collections::BTreeMap;
 
@@ -35,12 +46,85 @@ pub fn check(spec: &PodSpec, spec_path: &str) -> Vec<Violation> {
     out
 }
 
-/// True when the container mounts something at exactly `/etc/hosts` (so the kubelet's file,
-/// and `hostAliases`, never reach it).
+/// True when the container mounts something at exactly `/etc/hosts`, a volume or its
+/// termination-message file (so the kubelet's file, and `hostAliases`, never reach it).
 pub fn mounts_over_hosts(c: &ContainerView<'_>) -> bool {
-    c.volume_mounts
-        .iter()
-        .any(|m| normalize_path(&m.mount_path).as_deref() == Some(HOSTS))
+    let at_hosts = |path: &str| normalize_path(path).as_deref() == Some(HOSTS);
+    c.volume_mounts.iter().any(|m| at_hosts(&m.mount_path))
+        || c.termination_message_path.is_some_and(at_hosts)
+}
+
+/// Which hosts files a writable host path gives access to; `None` when it reaches none.
+/// `path` must be normalised (absolute, no `.`, `..` or empty parts).
+pub fn host_path_reach(path: &str) -> Option<&'static str> {
+    let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+    reach(&parts)
+}
+
+/// Host paths that are hosts files, `*` standing for one path component (a Pod uid, a
+/// container id), with what reaching them means.
+const HOSTS_FILES: &[(&[&str], &str)] = &[
+    (&["etc", "hosts"], "the node's /etc/hosts"),
+    (
+        &["var", "lib", "kubelet", "pods", "*", "etc-hosts"],
+        "the hosts file of every Pod on the node (the kubelet keeps them at \
+         /var/lib/kubelet/pods/<uid>/etc-hosts)",
+    ),
+    (
+        &["var", "lib", "docker", "containers", "*", "hosts"],
+        "the hosts file of every Docker container on the node \
+         (/var/lib/docker/containers/<id>/hosts)",
+    ),
+];
+
+const THROUGH_PROC: &str = "every process's files through /proc, hosts files included \
+     (/proc/<pid>/root is a process's root; /proc/1/root is the node's)";
+
+fn reach(parts: &[&str]) -> Option<&'static str> {
+    // The path is a hosts file or one of its ancestors.
+    for (file, what) in HOSTS_FILES {
+        if parts.len() <= file.len()
+            && parts
+                .iter()
+                .zip(file.iter())
+                .all(|(p, f)| *f == "*" || p == f)
+        {
+            return Some(what);
+        }
+    }
+    // `/proc`, `/proc/<pid>`, and what a process's links lead to.
+    let ["proc", rest @ ..] = parts else {
+        return None;
+    };
+    let is_process = |p: &str| {
+        matches!(p, "self" | "thread-self")
+            || (!p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+    };
+    let process_links = |rest: &[&str]| -> Option<&'static str> {
+        match rest {
+            [] => Some(THROUGH_PROC),
+            ["root", inside @ ..] => {
+                if inside.is_empty() {
+                    Some(THROUGH_PROC)
+                } else {
+                    reach(inside)
+                }
+            }
+            // The working directory and open descriptors can be anywhere, the node's /etc
+            // included.
+            ["cwd" | "fd" | "map_files", ..] => Some(THROUGH_PROC),
+            _ => None,
+        }
+    };
+    match rest {
+        [] => Some(THROUGH_PROC),
+        [pid, after @ ..] if is_process(pid) => match after {
+            ["task"] => Some(THROUGH_PROC),
+            ["task", tid, in_task @ ..] if is_process(tid) => process_links(in_task),
+            other => process_links(other),
+        },
+        _ => None,
+    }
 }
 
 fn mounts(
@@ -83,20 +167,34 @@ fn mounts(
         let Some(exposed) = normalize_path(&exposed) else {
             continue;
         };
-        let covers_hosts =
-            exposed == HOSTS || exposed == "/" || HOSTS.starts_with(&format!("{exposed}/"));
-        if covers_hosts {
+        if let Some(what) = host_path_reach(&exposed) {
             let path = path();
             out.push(Violation {
                 rule: Rule::HostsFile,
                 message: format!(
-                    "container {:?} mounts hostPath {:?} writable at {} ({path}): that exposes \
-                     the node's /etc/hosts; set readOnly: true on the mount or mount a narrower path",
+                    "container {:?} mounts hostPath {:?} writable at {} ({path}): that reaches \
+                     {what}; set readOnly: true on the mount or mount a narrower path",
                     c.name, exposed, m.mount_path
                 ),
                 paths: vec![path],
             });
         }
+    }
+    if let Some(tmp) = c.termination_message_path
+        && normalize_path(tmp).as_deref() == Some(HOSTS)
+    {
+        let path = format!("{}.terminationMessagePath", base());
+        out.push(Violation {
+            rule: Rule::HostsFile,
+            message: format!(
+                "container {:?} sets terminationMessagePath {tmp:?} ({path}): the kubelet \
+                 bind-mounts a writable file there, which replaces the kubelet-managed \
+                 /etc/hosts and drops spec.hostAliases; keep the default /dev/termination-log \
+                 and declare the entries in spec.hostAliases",
+                c.name
+            ),
+            paths: vec![path],
+        });
     }
 }
 
@@ -369,10 +467,192 @@ mod tests {
                 0,
             ),
         ];
+        // Writable hostPaths, by where they lead (mounted at /host, no subPath).
+        let host_paths: Vec<(&str, &str, usize)> = vec![
+            ("proc", "/proc", 1),
+            ("proc trailing slash", "/proc/", 1),
+            ("init's root", "/proc/1/root", 1),
+            ("init's /etc through root", "/proc/1/root/etc", 1),
+            ("init's hosts through root", "/proc/1/root/etc/hosts", 1),
+            ("a process dir", "/proc/4242", 1),
+            ("self root", "/proc/self/root", 1),
+            ("thread-self root", "/proc/thread-self/root/etc", 1),
+            ("task root", "/proc/1/task/1/root/etc", 1),
+            ("task list", "/proc/1/task", 1),
+            ("working directory", "/proc/1/cwd", 1),
+            ("open files", "/proc/1/fd", 1),
+            (
+                "kubelet dir through init's root",
+                "/proc/1/root/var/lib/kubelet",
+                1,
+            ),
+            ("root within root", "/proc/1/root/proc/1/root", 1),
+            ("dotdot alias", "/proc/1/root/../root/etc", 1),
+            ("init's logs", "/proc/1/root/var/log", 0),
+            ("sysctls", "/proc/sys", 0),
+            ("sysctl file", "/proc/sys/net/ipv4/ip_forward", 0),
+            ("process environ", "/proc/1/environ", 0),
+            ("proc-like name", "/procfs", 0),
+            ("kubelet root", "/var/lib/kubelet", 1),
+            ("kubelet pods", "/var/lib/kubelet/pods", 1),
+            (
+                "one pod dir",
+                "/var/lib/kubelet/pods/0b7c6a9e-1111-4222-8333-444455556666",
+                1,
+            ),
+            (
+                "one pod's hosts file",
+                "/var/lib/kubelet/pods/0b7c6a9e-1111-4222-8333-444455556666/etc-hosts",
+                1,
+            ),
+            (
+                "one pod's volumes",
+                "/var/lib/kubelet/pods/0b7c6a9e-1111-4222-8333-444455556666/volumes",
+                0,
+            ),
+            ("kubelet plugins (CSI)", "/var/lib/kubelet/plugins", 0),
+            ("var", "/var", 1),
+            ("var lib", "/var/lib", 1),
+            ("var log", "/var/log", 0),
+            ("var lib containerd", "/var/lib/containerd", 0),
+            ("docker root", "/var/lib/docker", 1),
+            ("docker containers", "/var/lib/docker/containers", 1),
+            (
+                "docker hosts file",
+                "/var/lib/docker/containers/abc123/hosts",
+                1,
+            ),
+            (
+                "docker container log",
+                "/var/lib/docker/containers/abc123/abc123-json.log",
+                0,
+            ),
+            ("docker volumes", "/var/lib/docker/volumes", 0),
+        ];
+        let mut cases = cases;
+        for (name, host, expected) in host_paths {
+            cases.push((
+                name,
+                pod(vec![mount("h", "/host")], vec![host_path_volume("h", host)]),
+                expected,
+            ));
+        }
+        cases.extend([
+            (
+                "root with subPath to the kubelet",
+                pod(
+                    vec![sub(mount("h", "/host"), "var/lib/kubelet")],
+                    vec![host_path_volume("h", "/")],
+                ),
+                1,
+            ),
+            (
+                "var with subPath to pods",
+                pod(
+                    vec![sub(mount("h", "/host"), "lib/kubelet/pods")],
+                    vec![host_path_volume("h", "/var")],
+                ),
+                1,
+            ),
+            (
+                "proc with subPath to init's root",
+                pod(
+                    vec![sub(mount("h", "/host"), "1/root")],
+                    vec![host_path_volume("h", "/proc")],
+                ),
+                1,
+            ),
+            (
+                "kubelet with subPath to plugins",
+                pod(
+                    vec![sub(mount("h", "/host"), "plugins")],
+                    vec![host_path_volume("h", "/var/lib/kubelet")],
+                ),
+                0,
+            ),
+            (
+                "kubelet readOnly",
+                pod(
+                    vec![ro(mount("h", "/host"))],
+                    vec![host_path_volume("h", "/var/lib/kubelet")],
+                ),
+                0,
+            ),
+            (
+                "proc readOnly",
+                pod(
+                    vec![ro(mount("h", "/host"))],
+                    vec![host_path_volume("h", "/proc/1/root")],
+                ),
+                0,
+            ),
+        ]);
         for (name, spec, expected) in cases {
             let v = check(&spec, "spec");
             assert_eq!(v.len(), expected, "{name}: {v:?}");
             assert!(v.iter().all(|v| v.rule == Rule::HostsFile));
+        }
+    }
+
+    #[test]
+    fn host_path_messages_say_what_is_reached() {
+        for (host, says) in [
+            ("/", "the node's /etc/hosts"),
+            ("/var/lib/kubelet", "/var/lib/kubelet/pods/<uid>/etc-hosts"),
+            ("/var/lib/docker", "/var/lib/docker/containers/<id>/hosts"),
+            ("/proc/1/root", "/proc/1/root is the node's"),
+            ("/proc/1/root/var", "/var/lib/kubelet/pods/<uid>/etc-hosts"),
+        ] {
+            let spec = pod(vec![mount("h", "/host")], vec![host_path_volume("h", host)]);
+            let v = check(&spec, "spec");
+            assert_eq!(v.len(), 1, "{host}");
+            assert!(
+                v[0].message.contains(&format!("mounts hostPath {host:?} writable at /host (spec.containers[0].volumeMounts[0]): that reaches ")),
+                "{host}: {}",
+                v[0].message
+            );
+            assert!(v[0].message.contains(says), "{host}: {}", v[0].message);
+            assert_eq!(v[0].paths, ["spec.containers[0].volumeMounts[0]"]);
+        }
+    }
+
+    #[test]
+    fn termination_message_path_at_hosts_is_a_mount_over_it() {
+        let with_tmp = |tmp: Option<&str>| PodSpec {
+            containers: vec![Container {
+                name: "app".into(),
+                termination_message_path: tmp.map(String::from),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        for (tmp, denied) in [
+            (Some("/etc/hosts"), true),
+            (Some("/etc//hosts"), true),
+            (Some("/etc/./hosts"), true),
+            (Some("/etc/../etc/hosts"), true),
+            (Some("//etc/hosts/"), true),
+            (Some("/dev/termination-log"), false),
+            (Some("/etc/hosts.log"), false),
+            (Some("/tmp/etc/hosts"), false),
+            (None, false),
+        ] {
+            let spec = with_tmp(tmp);
+            let v = check(&spec, "spec");
+            let view = containers(&spec).next().unwrap();
+            assert_eq!(mounts_over_hosts(&view), denied, "{tmp:?}");
+            if denied {
+                assert_eq!(v.len(), 1, "{tmp:?}: {v:?}");
+                assert_eq!(v[0].paths, ["spec.containers[0].terminationMessagePath"]);
+                assert!(
+                    v[0].message
+                        .contains("the kubelet bind-mounts a writable file there"),
+                    "{}",
+                    v[0].message
+                );
+            } else {
+                assert!(v.is_empty(), "{tmp:?}: {v:?}");
+            }
         }
     }
 

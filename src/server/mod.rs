@@ -100,6 +100,9 @@ pub struct ServeArgs {
     /// A connection with no request for this long is closed.
     #[arg(long, env = "PODGATE_IDLE_TIMEOUT", default_value = "90s", value_parser = parse_duration, hide = true)]
     pub idle_timeout: Duration,
+    /// Self-managed certificates and webhook registration (`--manage-webhooks` and friends).
+    #[command(flatten)]
+    pub managed: crate::cluster::ManagedArgs,
     /// The background audit (`--audit-interval` and friends).
     #[command(flatten)]
     pub audit: crate::audit::background::BackgroundArgs,
@@ -185,8 +188,10 @@ pub async fn serve(
         handshake_timeout,
         header_read_timeout,
         idle_timeout,
+        managed,
         audit,
     } = args;
+    let mut stop = std::pin::pin!(stop);
 
     let mut registry = Registry::default();
     let metrics = metrics::Metrics::register(&mut registry);
@@ -211,15 +216,34 @@ pub async fn serve(
             .await
     });
 
-    let (cert_path, key_path) = devcert::resolve(tls_cert, tls_key)?;
     let provider = tls::provider();
-    let loaded = tls::load_pair(
-        &cert_path,
-        &key_path,
-        &provider,
-        jiff::Timestamp::now().as_second(),
-    )
-    .context("loading the serving certificate")?;
+    let manage = managed.manage_webhooks;
+    let (cert_path, key_path, loaded, controller) = if manage {
+        // Not ready until the first sync with the cluster succeeded (certificates, then
+        // registration or drift check); see crate::cluster::controller.
+        health.set_cluster_pending(true);
+        let (controller, loaded) = tokio::select! {
+            boot = crate::cluster::controller::Controller::bootstrap(&managed) => boot,
+            signal = &mut stop => {
+                tracing::info!(signal, "stopped before a certificate was available");
+                let _ = probe_stop_tx.send(true);
+                let _ = probe_task.await;
+                return Ok(());
+            }
+        };
+        let secret = PathBuf::from(format!("secret/{}", managed.secret));
+        (secret.clone(), secret, loaded, Some(controller))
+    } else {
+        let (cert_path, key_path) = devcert::resolve(tls_cert, tls_key)?;
+        let loaded = tls::load_pair(
+            &cert_path,
+            &key_path,
+            &provider,
+            jiff::Timestamp::now().as_second(),
+        )
+        .context("loading the serving certificate")?;
+        (cert_path, key_path, loaded, None)
+    };
     metrics.cert_expiry.set(loaded.not_after);
     let resolver = Arc::new(tls::CertResolver::new(loaded.key));
     let client_roots = client_ca
@@ -239,6 +263,9 @@ pub async fn serve(
         anyhow::anyhow!("loading policies from {}:\n{errors}", policies.display())
     })?;
     tracing::info!(dir = %policies.display(), policies = set.len(), hash = set.hash(), "policy set loaded");
+    for warning in set.warnings() {
+        tracing::warn!(hash = set.hash(), warning = %warning, "policy warning");
+    }
     metrics
         .policies_loaded
         .set(i64::try_from(set.len()).unwrap_or(i64::MAX));
@@ -249,7 +276,8 @@ pub async fn serve(
         policies: policy_set.clone(),
         cert: cert_path.clone(),
         key: key_path.clone(),
-        resolver,
+        watch_cert: !manage,
+        resolver: resolver.clone(),
         client_ca,
         tls_config: tls_config.clone(),
         min_version: tls_min_version,
@@ -262,6 +290,7 @@ pub async fn serve(
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("binding {listen}"))?;
+    let bound = listener.local_addr().unwrap_or(listen);
     let app = app::router(app::AppState::new(
         policy_set.clone(),
         metrics.clone(),
@@ -274,6 +303,15 @@ pub async fn serve(
         max_h2_streams: MAX_H2_STREAMS,
     };
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let managing = controller.map(|controller| {
+        let wiring = crate::cluster::controller::Wiring {
+            resolver,
+            health: health.clone(),
+            metrics: metrics.clone(),
+            listen: bound,
+        };
+        tokio::spawn(controller.run(wiring, shutdown_rx.clone()))
+    });
     let auditing = match audit.audit_interval {
         Some(interval) => {
             let background = crate::audit::background::Background::from_args(
@@ -302,6 +340,10 @@ pub async fn serve(
     tracing::info!(%listen, %probe_listen, cert = %cert_path.display(), mtls, "serving");
 
     let signal = stop.await;
+    if let Some(task) = &managing {
+        // Registration and repairs stop with the process; the webhooks stay registered.
+        task.abort();
+    }
     if let Some(task) = &auditing {
         // A run in progress stops; the Lease expires and another replica takes over.
         task.abort();

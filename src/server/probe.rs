@@ -17,6 +17,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 pub struct Health {
     loaded: AtomicBool,
     shutting_down: AtomicBool,
+    /// `--manage-webhooks`: the first sync with the cluster (certificate Secret, webhook
+    /// registration or drift check) has not succeeded yet.
+    cluster_pending: AtomicBool,
 }
 
 impl Health {
@@ -26,8 +29,13 @@ impl Health {
     pub fn set_shutting_down(&self) {
         self.shutting_down.store(true, Ordering::SeqCst);
     }
+    pub fn set_cluster_pending(&self, pending: bool) {
+        self.cluster_pending.store(pending, Ordering::SeqCst);
+    }
     pub fn ready(&self) -> bool {
-        self.loaded.load(Ordering::SeqCst) && !self.shutting_down.load(Ordering::SeqCst)
+        self.loaded.load(Ordering::SeqCst)
+            && !self.shutting_down.load(Ordering::SeqCst)
+            && !self.cluster_pending.load(Ordering::SeqCst)
     }
 }
 

@@ -29,6 +29,9 @@ pub struct Reloader {
     pub policies: Arc<ArcSwap<PolicySet>>,
     pub cert: PathBuf,
     pub key: PathBuf,
+    /// Reload `cert`/`key` from disk; off when the certificate comes from the API
+    /// (`--manage-webhooks`, see `crate::cluster`).
+    pub watch_cert: bool,
     pub resolver: Arc<CertResolver>,
     pub client_ca: Option<PathBuf>,
     pub tls_config: Arc<ArcSwap<rustls::ServerConfig>>,
@@ -170,11 +173,11 @@ impl Reloader {
                 return None;
             }
         };
-        let mut dirs = vec![
-            (self.policies_dir.clone(), RecursiveMode::Recursive),
-            (parent(&self.cert), RecursiveMode::NonRecursive),
-            (parent(&self.key), RecursiveMode::NonRecursive),
-        ];
+        let mut dirs = vec![(self.policies_dir.clone(), RecursiveMode::Recursive)];
+        if self.watch_cert {
+            dirs.push((parent(&self.cert), RecursiveMode::NonRecursive));
+            dirs.push((parent(&self.key), RecursiveMode::NonRecursive));
+        }
         if let Some(ca) = &self.client_ca {
             dirs.push((parent(ca), RecursiveMode::NonRecursive));
         }
@@ -242,6 +245,9 @@ impl Reloader {
                     policies = set.len(),
                     "policy set reloaded"
                 );
+                for warning in set.warnings() {
+                    tracing::warn!(hash = set.hash(), warning = %warning, "policy warning");
+                }
                 self.metrics
                     .policies_loaded
                     .set(i64::try_from(set.len()).unwrap_or(i64::MAX));
@@ -261,6 +267,9 @@ impl Reloader {
     }
 
     fn check_cert(&self, seen: &mut Seen) {
+        if !self.watch_cert {
+            return;
+        }
         let now = fingerprint_files(&[&self.cert, &self.key]);
         if now == seen.cert {
             return;
@@ -391,6 +400,7 @@ spec:
             policies: Arc::new(ArcSwap::from_pointee(PolicySet::load_dir(dir).unwrap())),
             cert,
             key,
+            watch_cert: true,
             resolver,
             client_ca: None,
             tls_config: Arc::new(ArcSwap::from_pointee(config)),

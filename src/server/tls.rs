@@ -82,7 +82,20 @@ pub fn load_pair(
 ) -> Result<LoadedCert, TlsError> {
     let cert_pem = read(cert_path)?;
     let key_pem = read(key_path)?;
-    let chain = CertificateDer::pem_slice_iter(&cert_pem)
+    pair_from_pem(&cert_pem, &key_pem, cert_path, key_path, provider, now)
+}
+
+/// [`load_pair`] on PEM already in memory (a Secret read through the API); `cert_path` and
+/// `key_path` only name the sources in errors.
+pub fn pair_from_pem(
+    cert_pem: &[u8],
+    key_pem: &[u8],
+    cert_path: &Path,
+    key_path: &Path,
+    provider: &CryptoProvider,
+    now: i64,
+) -> Result<LoadedCert, TlsError> {
+    let chain = CertificateDer::pem_slice_iter(cert_pem)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| TlsError::BadPem {
             path: cert_path.to_path_buf(),
@@ -102,7 +115,7 @@ pub fn load_pair(
             not_after: format_ts(not_after),
         });
     }
-    let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| TlsError::BadKey {
+    let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| TlsError::BadKey {
         path: key_path.to_path_buf(),
         reason: e.to_string(),
     })?;
