@@ -1160,10 +1160,12 @@ fn expect_podgate_passes_its_own_policies(r: &Rendered, dir: &Path) {
         "podgate check denied podgate's own manifests: {stdout}{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let report: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap();
+    let run: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(run["errors"], serde_json::json!([]), "{stdout}");
+    let report = run["objects"].as_array().unwrap();
     let kinds: BTreeSet<&str> = report.iter().map(|e| e["kind"].as_str().unwrap()).collect();
     assert_eq!(kinds, BTreeSet::from(["Deployment", "Pod"]), "{stdout}");
-    for entry in &report {
+    for entry in report {
         assert_eq!(entry["namespace"], d["metadata"]["namespace"], "{entry}");
         assert_eq!(entry["denied"], false, "{entry}");
         assert_eq!(entry["violations"], serde_json::json!([]), "{entry}");

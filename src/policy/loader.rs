@@ -15,8 +15,8 @@ use super::file::{
     ExemptionDoc, HostAliasesDoc, ImagePullPolicyDoc, MatchDoc, PolicyDoc, SelectorDoc,
 };
 use super::{
-    Action, Atom, Exemption, Globs, HostAlias, HostAliasesMutation, Match, Mutate, OnConflict,
-    Operator, Policy, PolicySet, PullPolicy, PullPolicyMutation, Requirement, Selector,
+    Action, Atom, Exemption, Globs, HostAlias, HostAliasesMutation, HostsFileRule, Match, Mutate,
+    OnConflict, Operator, Policy, PolicySet, PullPolicy, PullPolicyMutation, Requirement, Selector,
     ServiceAccountPattern, Source, Validate, is_dns1123_subdomain,
 };
 
@@ -395,7 +395,9 @@ impl Checker<'_> {
             .collect();
         let validate_doc = spec.validate.unwrap_or_default();
         let mut validate = Validate {
-            hosts_file: validate_doc.hosts_file.is_some(),
+            hosts_file: validate_doc.hosts_file.map(|h| HostsFileRule {
+                undecidable: h.undecidable.unwrap_or_default(),
+            }),
             forbidden_combinations: Vec::new(),
         };
         if let Some(host_ns) = validate_doc.host_namespaces {
@@ -433,7 +435,10 @@ impl Checker<'_> {
                 .map(|p| self.pull_policy(p.value)),
             host_aliases: mutate_doc.host_aliases.map(|h| self.host_aliases(h)),
         };
-        if !validate.hosts_file && validate.forbidden_combinations.is_empty() && mutate.is_empty() {
+        if validate.hosts_file.is_none()
+            && validate.forbidden_combinations.is_empty()
+            && mutate.is_empty()
+        {
             self.err(
                 &name.referenced,
                 format!(
@@ -784,7 +789,12 @@ spec:
         assert_eq!(p.source.line, 5);
         assert!(p.match_.namespaces.is_match("team-a"));
         assert!(p.match_.exclude_namespaces.is_match("kube-system"));
-        assert!(p.validate.hosts_file);
+        assert_eq!(
+            p.validate.hosts_file,
+            Some(HostsFileRule {
+                undecidable: crate::policy::Undecidable::Warn
+            })
+        );
         assert_eq!(
             p.validate.forbidden_combinations[1],
             vec![Atom::HostPid, Atom::Capability("SYS_PTRACE".into())]
@@ -810,7 +820,35 @@ spec:
             parse_policies("p.yaml", text).unwrap()[0]
                 .validate
                 .hosts_file
+                .is_some()
         );
+    }
+
+    #[test]
+    fn hosts_file_undecidable_is_read_and_checked_with_its_line() {
+        let with = |value: &str| {
+            format!(
+                "apiVersion: podgate.dev/v1alpha1\nkind: PodPolicy\nmetadata: {{name: a}}\nspec:\n  validate:\n    hostsFile:\n      undecidable: {value}\n"
+            )
+        };
+        for (value, expected) in [
+            ("Allow", crate::policy::Undecidable::Allow),
+            ("Warn", crate::policy::Undecidable::Warn),
+            ("Deny", crate::policy::Undecidable::Deny),
+        ] {
+            let p = parse_policies("p.yaml", &with(value)).unwrap();
+            assert_eq!(
+                p[0].validate.hosts_file,
+                Some(HostsFileRule {
+                    undecidable: expected
+                }),
+                "{value}"
+            );
+        }
+        let e = parse_policies("p.yaml", &with("Sometimes")).unwrap_err();
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert_eq!((e[0].file.as_str(), e[0].line), ("p.yaml", 7), "{}", e[0]);
+        assert!(e[0].reason.contains("Sometimes"), "{}", e[0]);
     }
 
     #[test]
