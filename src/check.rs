@@ -1,5 +1,8 @@
 //! Offline evaluation of manifests (`podgate check`): the same engine as the webhook, on
-//! objects read from files, as if a plain user created each one in its namespace.
+//! objects read from files, as if a plain user created each one in its namespace. podgate's own
+//! policy ConfigMaps (label `podgate.dev/policies: "true"`) among them are loaded as the webhook
+//! `policies.podgate.dev` loads them: each error of a set that does not load is an input error
+//! at `key:line:column`, so a broken set fails CI exactly as it would fail `kubectl apply`.
 //!
 //! Pure: the caller reads the files (`manifests::read_all`) and prints the run.
 //!
@@ -13,7 +16,7 @@ use serde::Serialize;
 
 use crate::engine::{self, Question, Requester, Subject};
 use crate::manifests::{Document, Input};
-use crate::policy::PolicySet;
+use crate::policy::{PolicySet, configmap};
 use crate::verdict::{self, Effect, Verdict};
 use crate::workload::{self, ApiKind, Source};
 
@@ -98,8 +101,10 @@ pub struct Summary {
     pub unreadable: usize,
     /// Objects of kinds without a pod spec (Services, ConfigMaps ...).
     pub without_pod_spec: usize,
-    /// Files, folders and documents that could not be read.
+    /// Files, folders and documents that could not be read, and errors of policy ConfigMaps.
     pub input_errors: usize,
+    /// podgate policy ConfigMaps whose files were loaded (also counted without a pod spec).
+    pub policy_config_maps: usize,
 }
 
 /// Everything one `podgate check` found.
@@ -166,7 +171,12 @@ pub fn check_input(set: &PolicySet, input: &Input, today: jiff::civil::Date) -> 
         ..Summary::default()
     };
     let mut objects = Vec::new();
+    let mut set_errors = Vec::new();
     for doc in &input.documents {
+        if configmap::is_policy_config_map(&doc.object) {
+            summary.policy_config_maps += 1;
+            set_errors.extend(policy_config_map_errors(doc));
+        }
         match check_document(set, doc, today) {
             Some(report) => {
                 if report.error.is_some() {
@@ -182,7 +192,7 @@ pub fn check_input(set: &PolicySet, input: &Input, today: jiff::civil::Date) -> 
             None => summary.without_pod_spec += 1,
         }
     }
-    let errors = input
+    let mut errors: Vec<InputError> = input
         .errors
         .iter()
         .map(|e| InputError {
@@ -192,11 +202,49 @@ pub fn check_input(set: &PolicySet, input: &Input, today: jiff::civil::Date) -> 
             reason: e.reason(),
         })
         .collect();
+    summary.input_errors += set_errors.len();
+    errors.extend(set_errors);
     CheckRun {
         summary,
         objects,
         errors,
     }
+}
+
+/// The errors of a policy ConfigMap's set (none when it loads): `key:line:column`, where the key
+/// is the policy file's name (kustomize's generator keeps it), and the manifest in the reason.
+fn policy_config_map_errors(doc: &Document) -> Vec<InputError> {
+    let Err(errors) = configmap::load(&doc.object) else {
+        return Vec::new();
+    };
+    let meta = |name: &str| {
+        doc.object
+            .pointer(&format!("/metadata/{name}"))
+            .and_then(|v| v.as_str())
+            .unwrap_or("")
+            .to_string()
+    };
+    let (namespace, name) = (meta("namespace"), meta("name"));
+    let shown = if namespace.is_empty() {
+        name
+    } else {
+        format!("{namespace}/{name}")
+    };
+    errors
+        .0
+        .into_iter()
+        .map(|e| InputError {
+            file: e.file,
+            line: (e.line > 0).then(|| usize::try_from(e.line).unwrap_or(usize::MAX)),
+            column: (e.column > 0).then(|| usize::try_from(e.column).unwrap_or(usize::MAX)),
+            reason: format!(
+                "{} (policy ConfigMap {shown}, {} document {}: podgate would refuse this set)",
+                e.reason,
+                doc.file.display(),
+                doc.index
+            ),
+        })
+        .collect()
 }
 
 /// Evaluates every document that holds a pod spec; other objects are left out.
@@ -419,6 +467,12 @@ pub fn summary_line(s: &Summary) -> String {
     }
     if s.input_errors > 0 {
         line.push_str(&format!("; {} input errors", s.input_errors));
+    }
+    if s.policy_config_maps > 0 {
+        line.push_str(&format!(
+            "; {} policy ConfigMaps loaded",
+            s.policy_config_maps
+        ));
     }
     line
 }

@@ -431,16 +431,30 @@ async fn explicit_cert_paths_that_do_not_exist_are_an_error_not_replaced() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn startup_with_a_broken_policy_fails_naming_file_line_and_column() {
+async fn startup_with_a_broken_policy_serves_not_ready_instead_of_exiting() {
+    // #11: exiting would crash-loop every restarting replica while the webhook stays
+    // registered. tests/availability.rs covers the rest (the log, 503s, Ready after a fix).
     let layout = Layout::new(&[
         ("ok.yaml", DENY_HOST_NETWORK),
         ("broken.yaml", BROKEN_POLICY),
     ]);
-    let error = podgate::server::serve(layout.args(), std::future::pending())
-        .await
-        .unwrap_err();
-    let text = format!("{error:#}");
-    assert!(text.contains("broken.yaml:"), "{text}");
+    let args = layout.args();
+    let probe = args.probe_listen;
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(podgate::server::serve(args, async move {
+        let _ = rx.await;
+        "test"
+    }));
+    let live = wait_until(Duration::from_secs(10), async || {
+        matches!(probe_get(probe, "/healthz").await, Some((200, _)))
+    })
+    .await;
+    assert!(live.is_some(), "no /healthz");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!task.is_finished(), "serve returned on a broken policy set");
+    assert_eq!(probe_get(probe, "/readyz").await.map(|r| r.0), Some(503));
+    let _ = tx.send(());
+    task.await.unwrap().unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

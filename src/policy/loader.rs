@@ -59,6 +59,12 @@ impl std::fmt::Display for LoadErrors {
 
 impl std::error::Error for LoadErrors {}
 
+/// A file the loader reads: `*.yaml` / `*.yml`, not starting with `.` (which also skips the
+/// kubelet's `..data` folders of a mounted ConfigMap). `configmap` applies the same rule to keys.
+pub(crate) fn is_policy_file(name: &str) -> bool {
+    !name.starts_with('.') && (name.ends_with(".yaml") || name.ends_with(".yml"))
+}
+
 /// Something in a policy file that loads but probably does not do what its author wants.
 /// Never refuses the set: `podgate check` prints warnings, the server logs them at each load.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,9 +101,7 @@ impl PolicySet {
         for entry in entries {
             let entry = entry.map_err(|e| io_error(format!("cannot list policy folder: {e}")))?;
             let name = entry.file_name();
-            let name = name.to_string_lossy();
-            let is_yaml = name.ends_with(".yaml") || name.ends_with(".yml");
-            if name.starts_with('.') || !is_yaml {
+            if !is_policy_file(&name.to_string_lossy()) {
                 continue;
             }
             let path = entry.path();

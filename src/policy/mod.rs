@@ -3,6 +3,7 @@
 //! A `PolicySet` is immutable once built; the server swaps whole sets on reload so that each
 //! decision sees exactly one version. Only `loader` touches the file system.
 
+pub mod configmap;
 mod file;
 mod loader;
 mod selector;
