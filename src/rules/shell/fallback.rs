@@ -96,7 +96,10 @@ impl Scan<'_> {
                     w.and_or.push(mark);
                 }
                 Tok::Separator => {
-                    w.redirect = None;
+                    // `cmd <(list)` / `cmd >(list)`: the command gets a pipe's path.
+                    if w.redirect.take().is_some() && !w.cmd.words.is_empty() {
+                        w.cmd.words.push("/dev/fd/63".to_string());
+                    }
                     if let Some(var) = w.for_var.take() {
                         self.for_loop(var, depth);
                     }

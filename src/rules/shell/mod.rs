@@ -48,6 +48,8 @@ mod paths;
 mod programs;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_model;
 mod walk;
 mod words;
 

@@ -802,7 +802,7 @@ impl Scan<'_> {
             ShellRun::Script { script, params } => self.shell_script(script, params, depth),
             ShellRun::File(file) => {
                 if file.contains(UNKNOWN) || is_pipe_path(file) {
-                    self.script_from_stdin(stdin, depth, "runs a script");
+                    self.script_from_pipe(stdin, depth, "runs a script");
                 }
             }
             ShellRun::Stdin => self.script_from_stdin(stdin, depth, "runs a script"),
@@ -820,6 +820,17 @@ impl Scan<'_> {
                 "{what} from a pipe or file whose text is not literal"
             )),
             Stdin::None => {}
+        }
+    }
+
+    /// A script read from a path that is a pipe (`/dev/stdin`, `/dev/fd/63` of a process
+    /// substitution): its text is the piped text, or unknown.
+    fn script_from_pipe(&mut self, stdin: &Stdin, depth: usize, what: &str) {
+        match stdin {
+            Stdin::Known(_) => self.script_from_stdin(stdin, depth, what),
+            Stdin::Unknown | Stdin::None => self.undecided(format!(
+                "{what} from a pipe or file whose text is not literal"
+            )),
         }
     }
 
@@ -1193,7 +1204,7 @@ impl Scan<'_> {
                         display(file)
                     )),
                     Some(file) if is_pipe_path(file) => {
-                        self.script_from_stdin(stdin, depth, "sources text")
+                        self.script_from_pipe(stdin, depth, "sources text")
                     }
                     _ => {}
                 }

@@ -3,6 +3,7 @@
 use brush_parser::ast;
 
 use super::lexer::strip_leading_tabs;
+use super::lexer::{Lexer, Tok};
 use super::words::{Mode, Value};
 use super::{Cmd, ROp, Redir, Scan, Stdin, Text, push_bounded};
 
@@ -85,8 +86,15 @@ impl Scan<'_> {
                 // recovers the commands at no risk. It is strictly shorter, so this ends.
                 // The text is strictly shorter, so this ends; brush only gets text nested at
                 // most PARSER_MAX_NESTING deep, which bounds the re-parses.
+                // Real arithmetic with a shift (`1<<2`) reads as an unterminated heredoc:
+                // then only its command substitutions can run.
+                let text = &arith.expr.value;
                 let mark = self.enter();
-                self.script(&arith.expr.value, depth);
+                if Lexer::new(text).any(|t| t == Tok::Unterminated) {
+                    self.expand(text, Mode::Assign, depth);
+                } else {
+                    self.script(text, depth);
+                }
                 self.leave(mark);
                 String::new()
             }
