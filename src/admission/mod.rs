@@ -324,6 +324,7 @@ pub fn unfinished(
     let message = format!(
         "podgate could not finish checking this request: {why}; its rules were not checked"
     );
+    summary.evaluated = evaluated;
     let verdict = verdict::unfinished(&applicable, webhook, &message);
     let mut response = ResponseOut {
         uid: &req.uid,

@@ -422,6 +422,10 @@ fn past_deadline(
         "review past its deadline; answered by the policies' actions"
     );
     match admission::unfinished(set, &body, webhook, &why) {
+        // Without a valid policy set nothing is decided, in time or not.
+        Ok(reviewed) if reviewed.summary.evaluated && !state.health.policies() => {
+            Err(AppError::NoPolicies { body })
+        }
         Ok(reviewed) => {
             record(state, webhook, &reviewed, set.hash(), started);
             Ok(json_response(reviewed.body))
