@@ -755,3 +755,97 @@ async fn uninstall_webhooks_removes_both_and_running_replicas_do_not_register_ag
     assert!(back);
     r.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_secret_change_is_served_at_once_through_the_watch() {
+    let cluster = Cluster::start().await;
+    // A sync every 10 minutes: only the watch can bring the change in quickly.
+    let timing = Timing {
+        sync: Duration::from_secs(600),
+        ..Timing::fast()
+    };
+    let r = cluster.replica("a", timing);
+    r.wait_ready(Duration::from_secs(60)).await;
+    let ca = podgate::certs::PemPair {
+        cert_pem: cluster.secret_pem("ca.crt"),
+        key_pem: cluster.secret_pem("ca.key"),
+    };
+    let before = review(&ca.cert_pem, r.addr, "/validate", "u-before")
+        .await
+        .unwrap();
+    // Someone (another replica, say) renews the serving certificate in the Secret.
+    let now = jiff::Timestamp::now().as_second();
+    let leaf = podgate::certs::issue_serving_at(
+        &ca,
+        &podgate::certs::service_names("podgate", NS),
+        &[],
+        3600,
+        now,
+    )
+    .unwrap();
+    let mut secret = cluster.secret().unwrap();
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    secret["data"]["tls.crt"] = json!(b64(&leaf.cert_pem));
+    secret["data"]["tls.key"] = json!(b64(&leaf.key_pem));
+    cluster.api.insert(secret);
+    let wanted = certs_in(&leaf.cert_pem)[0].clone();
+    assert_ne!(before, wanted);
+    let mut n = 0;
+    let served = wait_until(Duration::from_secs(10), async || {
+        n += 1;
+        review(&ca.cert_pem, r.addr, "/validate", &format!("u-{n}"))
+            .await
+            .unwrap()
+            == wanted
+    })
+    .await;
+    assert!(
+        served.is_some(),
+        "the new certificate was not served within 10 s"
+    );
+    r.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_replica_that_loses_the_create_race_uses_the_winners_secret() {
+    use k8s_openapi::api::core::v1::Secret;
+    use podgate::cluster::secret::{Got, get_or_create};
+    let cluster = Cluster::start().await;
+    let api: kube::Api<Secret> = kube::Api::namespaced(cluster.api.client(), NS);
+    // The winner's Secret appears between this replica's read (404) and its create (409).
+    let winner = json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "podgate-tls", "namespace": NS},
+        "data": {"ca.crt": "d2lubmVy"}
+    });
+    let got = get_or_create(&api, "podgate-tls", || {
+        cluster.api.insert(winner.clone());
+        Ok::<_, ()>(std::collections::BTreeMap::from([(
+            "ca.crt".to_string(),
+            b"loser".to_vec(),
+        )]))
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let Got::LostRace(secret) = got else {
+        panic!("expected to lose the race: {got:?}");
+    };
+    assert_eq!(secret.data.unwrap()["ca.crt"].0, b"winner");
+    let creates: Vec<_> = cluster
+        .api
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "POST")
+        .collect();
+    assert_eq!(creates.len(), 1, "{creates:?}");
+    // And with the Secret there, nobody creates.
+    let got = get_or_create(&api, "podgate-tls", || {
+        Err::<std::collections::BTreeMap<String, Vec<u8>>, _>("must not be called")
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(matches!(got, Got::Existing(_)), "{got:?}");
+}
