@@ -13,6 +13,7 @@ pub mod cli;
 pub mod cluster;
 pub mod engine;
 pub mod image;
+pub mod lean;
 pub mod managed;
 pub mod manifests;
 pub mod mutate;

@@ -12,7 +12,7 @@ use k8s_openapi::api::apps::v1::{
 };
 use k8s_openapi::api::batch::v1::{CronJob, CronJobSpec, CronJobStatus, Job, JobSpec, JobStatus};
 use k8s_openapi::api::core::v1::{
-    Pod, PodSpec, PodStatus, PodTemplateSpec, ReplicationController, ReplicationControllerSpec,
+    Pod, PodSpec, PodTemplateSpec, ReplicationController, ReplicationControllerSpec,
     ReplicationControllerStatus,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -20,6 +20,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use json_patch::jsonptr::PointerBuf;
 
 use self::object::Object;
+use crate::lean::LeanPodSpec;
 
 /// The kinds that hold a pod spec.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -177,6 +178,32 @@ pub fn read(kind: Kind, object: Source<'_>) -> Result<Workload, WorkloadError> {
     finish(kind, parsed)
 }
 
+/// The reference decode: the whole object in k8s-openapi's types, as podgate read it before
+/// the lean decode (`lean`); the equivalence tests compare `read` with it. Differs from
+/// [`read`] only for Pods.
+pub fn read_reference(kind: Kind, object: &serde_json::Value) -> Result<Workload, WorkloadError> {
+    if kind != Kind::Pod {
+        return read(kind, Source::Value(object));
+    }
+    let pod =
+        <Pod as serde::Deserialize>::deserialize(object).map_err(|e| WorkloadError::Invalid {
+            kind: kind.as_str(),
+            reason: e.to_string(),
+        })?;
+    let mut metadata = pod.metadata;
+    metadata.managed_fields = None;
+    let spec = pod.spec.ok_or(WorkloadError::NoPodSpec {
+        kind: kind.as_str(),
+        path: "spec",
+    })?;
+    Ok(Workload {
+        kind,
+        labels: metadata.labels.clone().unwrap_or_default(),
+        metadata,
+        spec,
+    })
+}
+
 /// Reads the object as `kind` while the caller's deserializer is at it (the AdmissionReview's
 /// `request.object`), so that the object is parsed once: `null` gives `None`; an object that
 /// parses gives what [`read`] gives for the same text. A parse error is the caller's error
@@ -215,7 +242,7 @@ impl<'de> serde::de::DeserializeSeed<'de> for ObjectSeed {
 /// The typed object of each kind.
 #[allow(clippy::large_enum_variant)] // lives on the stack between `parse_kind` and `finish`
 enum Parsed {
-    Pod(Object<Pod, PodSpec, PodStatus>),
+    Pod(Object<Pod, LeanPodSpec, object::Skipped>),
     Deployment(Object<Deployment, DeploymentSpec, DeploymentStatus>),
     ReplicaSet(Object<ReplicaSet, ReplicaSetSpec, ReplicaSetStatus>),
     StatefulSet(Object<StatefulSet, StatefulSetSpec, StatefulSetStatus>),
@@ -270,7 +297,7 @@ fn finish(kind: Kind, parsed: Parsed) -> Result<Workload, WorkloadError> {
     };
     match parsed {
         Parsed::Pod(o) => {
-            let spec = o.spec.ok_or(no_spec)?;
+            let spec = PodSpec::from(o.spec.ok_or(no_spec)?);
             let labels = o.metadata.labels.clone().unwrap_or_default();
             Ok(Workload {
                 kind,
@@ -318,12 +345,12 @@ pub enum Source<'a> {
     Value(&'a serde_json::Value),
 }
 
-/// The top level of an object, read exactly as k8s-openapi reads it (`apiVersion` and `kind`
-/// must match when present, unknown fields ignored, a later duplicate key wins, errors
-/// worded the same) with one saving: `metadata.managedFields[].fieldsV1`, which can be the
-/// largest part of a Pod and which podgate never reads, is checked as JSON but not built
-/// into a `serde_json::Value` (it accepts any JSON either way). `managedFields` is left out
-/// of the returned metadata.
+/// The top level of an object, read as k8s-openapi reads it (`apiVersion` and `kind` must
+/// match when present, unknown fields ignored, a later duplicate key wins, errors worded the
+/// same) except for what podgate never reads: `metadata.managedFields` (often the largest part
+/// of a Pod) is skipped as JSON without being built or type-checked, and so is a Pod's
+/// `status`; a Pod's spec is read by `lean`. `managedFields` is left out of the returned
+/// metadata.
 mod object {
     use std::collections::BTreeMap;
     use std::fmt;
@@ -342,34 +369,43 @@ mod object {
         resource: PhantomData<R>,
     }
 
-    struct KeyVisitor(&'static [&'static str]);
-
-    impl Visitor<'_> for KeyVisitor {
-        type Value = usize;
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("field identifier")
-        }
-        fn visit_str<E: de::Error>(self, v: &str) -> Result<usize, E> {
-            Ok(self.0.iter().position(|n| *n == v).unwrap_or(self.0.len()))
-        }
-    }
-
-    /// The next key's index in `names` (`names.len()` for any other name).
-    fn key<'de, A: MapAccess<'de>>(
-        map: &mut A,
-        names: &'static [&'static str],
-    ) -> Result<Option<usize>, A::Error> {
-        struct Seed(&'static [&'static str]);
-        impl<'de> de::DeserializeSeed<'de> for Seed {
-            type Value = usize;
-            fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<usize, D::Error> {
-                d.deserialize_identifier(KeyVisitor(self.0))
-            }
-        }
-        map.next_key_seed(Seed(names))
-    }
-
     const OBJECT_FIELDS: &[&str] = &["apiVersion", "kind", "metadata", "spec", "status"];
+
+    /// The top-level keys read; any other is `Other` (ignored, as k8s-openapi does).
+    #[derive(serde::Deserialize)]
+    #[serde(field_identifier, rename_all = "camelCase")]
+    enum ObjectField {
+        ApiVersion,
+        Kind,
+        Metadata,
+        Spec,
+        Status,
+        #[serde(other)]
+        Other,
+    }
+
+    /// The `metadata` keys read (`managedFields` is skipped unbuilt); any other is `Other`.
+    #[derive(serde::Deserialize)]
+    #[serde(field_identifier, rename_all = "camelCase")]
+    enum MetaField {
+        Annotations,
+        CreationTimestamp,
+        DeletionGracePeriodSeconds,
+        DeletionTimestamp,
+        Finalizers,
+        GenerateName,
+        Generation,
+        Labels,
+        ManagedFields,
+        Name,
+        Namespace,
+        OwnerReferences,
+        ResourceVersion,
+        SelfLink,
+        Uid,
+        #[serde(other)]
+        Other,
+    }
 
     impl<'de, R, S, St> Deserialize<'de> for Object<R, S, St>
     where
@@ -393,9 +429,9 @@ mod object {
                     let mut metadata: Option<Meta> = None;
                     let mut spec: Option<S> = None;
                     let mut status: Option<St> = None;
-                    while let Some(k) = key(&mut map, OBJECT_FIELDS)? {
+                    while let Some(k) = map.next_key::<ObjectField>()? {
                         match k {
-                            0 => {
+                            ObjectField::ApiVersion => {
                                 let v: String = map.next_value()?;
                                 if v != R::API_VERSION {
                                     return Err(de::Error::invalid_value(
@@ -404,7 +440,7 @@ mod object {
                                     ));
                                 }
                             }
-                            1 => {
+                            ObjectField::Kind => {
                                 let v: String = map.next_value()?;
                                 if v != R::KIND {
                                     return Err(de::Error::invalid_value(
@@ -413,10 +449,10 @@ mod object {
                                     ));
                                 }
                             }
-                            2 => metadata = map.next_value()?,
-                            3 => spec = map.next_value()?,
-                            4 => status = map.next_value()?,
-                            _ => {
+                            ObjectField::Metadata => metadata = map.next_value()?,
+                            ObjectField::Spec => spec = map.next_value()?,
+                            ObjectField::Status => status = map.next_value()?,
+                            ObjectField::Other => {
                                 let _: IgnoredAny = map.next_value()?;
                             }
                         }
@@ -430,6 +466,15 @@ mod object {
                 }
             }
             deserializer.deserialize_struct(R::KIND, OBJECT_FIELDS, V(PhantomData))
+        }
+    }
+
+    /// A value that is checked to be JSON and otherwise skipped, never built.
+    pub(super) struct Skipped;
+
+    impl<'de> Deserialize<'de> for Skipped {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            IgnoredAny::deserialize(deserializer).map(|_| Skipped)
         }
     }
 
@@ -464,34 +509,52 @@ mod object {
                 }
                 fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Meta, A::Error> {
                     let mut m = ObjectMeta::default();
-                    while let Some(k) = key(&mut map, META_FIELDS)? {
+                    while let Some(k) = map.next_key::<MetaField>()? {
                         match k {
-                            0 => {
+                            MetaField::Annotations => {
                                 m.annotations =
                                     map.next_value::<Option<BTreeMap<String, String>>>()?
                             }
-                            1 => m.creation_timestamp = map.next_value::<Option<Time>>()?,
-                            2 => {
+                            MetaField::CreationTimestamp => {
+                                m.creation_timestamp = map.next_value::<Option<Time>>()?
+                            }
+                            MetaField::DeletionGracePeriodSeconds => {
                                 m.deletion_grace_period_seconds = map.next_value::<Option<i64>>()?
                             }
-                            3 => m.deletion_timestamp = map.next_value::<Option<Time>>()?,
-                            4 => m.finalizers = map.next_value::<Option<Vec<String>>>()?,
-                            5 => m.generate_name = map.next_value::<Option<String>>()?,
-                            6 => m.generation = map.next_value::<Option<i64>>()?,
-                            7 => m.labels = map.next_value::<Option<BTreeMap<String, String>>>()?,
-                            8 => {
-                                let _: Option<Vec<ManagedFields>> = map.next_value()?;
+                            MetaField::DeletionTimestamp => {
+                                m.deletion_timestamp = map.next_value::<Option<Time>>()?
                             }
-                            9 => m.name = map.next_value::<Option<String>>()?,
-                            10 => m.namespace = map.next_value::<Option<String>>()?,
-                            11 => {
+                            MetaField::Finalizers => {
+                                m.finalizers = map.next_value::<Option<Vec<String>>>()?
+                            }
+                            MetaField::GenerateName => {
+                                m.generate_name = map.next_value::<Option<String>>()?
+                            }
+                            MetaField::Generation => {
+                                m.generation = map.next_value::<Option<i64>>()?
+                            }
+                            MetaField::Labels => {
+                                m.labels = map.next_value::<Option<BTreeMap<String, String>>>()?
+                            }
+                            MetaField::ManagedFields => {
+                                let _: IgnoredAny = map.next_value()?;
+                            }
+                            MetaField::Name => m.name = map.next_value::<Option<String>>()?,
+                            MetaField::Namespace => {
+                                m.namespace = map.next_value::<Option<String>>()?
+                            }
+                            MetaField::OwnerReferences => {
                                 m.owner_references =
                                     map.next_value::<Option<Vec<OwnerReference>>>()?
                             }
-                            12 => m.resource_version = map.next_value::<Option<String>>()?,
-                            13 => m.self_link = map.next_value::<Option<String>>()?,
-                            14 => m.uid = map.next_value::<Option<String>>()?,
-                            _ => {
+                            MetaField::ResourceVersion => {
+                                m.resource_version = map.next_value::<Option<String>>()?
+                            }
+                            MetaField::SelfLink => {
+                                m.self_link = map.next_value::<Option<String>>()?
+                            }
+                            MetaField::Uid => m.uid = map.next_value::<Option<String>>()?,
+                            MetaField::Other => {
                                 let _: IgnoredAny = map.next_value()?;
                             }
                         }
@@ -500,52 +563,6 @@ mod object {
                 }
             }
             deserializer.deserialize_struct("ObjectMeta", META_FIELDS, V)
-        }
-    }
-
-    /// A `ManagedFieldsEntry`, type-checked like k8s-openapi's but with `fieldsV1` skipped.
-    struct ManagedFields;
-
-    const MANAGED_FIELDS: &[&str] = &[
-        "apiVersion",
-        "fieldsType",
-        "fieldsV1",
-        "manager",
-        "operation",
-        "subresource",
-        "time",
-    ];
-
-    impl<'de> Deserialize<'de> for ManagedFields {
-        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-            struct V;
-            impl<'de> Visitor<'de> for V {
-                type Value = ManagedFields;
-                fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                    f.write_str("ManagedFieldsEntry")
-                }
-                fn visit_map<A: MapAccess<'de>>(
-                    self,
-                    mut map: A,
-                ) -> Result<ManagedFields, A::Error> {
-                    while let Some(k) = key(&mut map, MANAGED_FIELDS)? {
-                        match k {
-                            0 | 1 | 3 | 4 | 5 => {
-                                let _: Option<String> = map.next_value()?;
-                            }
-                            6 => {
-                                let _: Option<Time> = map.next_value()?;
-                            }
-                            // fieldsV1 is any JSON (k8s-openapi reads it as a Value).
-                            _ => {
-                                let _: IgnoredAny = map.next_value()?;
-                            }
-                        }
-                    }
-                    Ok(ManagedFields)
-                }
-            }
-            deserializer.deserialize_struct("ManagedFieldsEntry", MANAGED_FIELDS, V)
         }
     }
 }
@@ -677,7 +694,7 @@ mod tests {
                 read(*kind, Source::Value(object)).unwrap(),
             ] {
                 assert_eq!(w.metadata, want_meta, "{raw}");
-                assert_eq!(w.spec, want_spec, "{raw}");
+                assert_eq!(w.spec, crate::lean::kept(&want_spec), "{raw}");
             }
         }
         // Duplicate keys: the later one wins, as upstream.
@@ -688,15 +705,25 @@ mod tests {
         let bad = [
             r#"{"apiVersion": "v2", "spec": {"containers": []}}"#,
             r#"{"kind": "Service", "spec": {"containers": []}}"#,
-            r#"{"metadata": {"managedFields": [{"manager": 5}]}, "spec": {"containers": []}}"#,
-            r#"{"metadata": {"managedFields": [{"time": "yesterday"}]}, "spec": {"containers": []}}"#,
-            r#"{"metadata": {"managedFields": {"manager": "x"}}, "spec": {"containers": []}}"#,
             r#"{"metadata": {"managedFields": [{"fieldsV1": {"x": }}]}, "spec": {"containers": []}}"#,
             r#"{"metadata": {"labels": {"a": 1}}, "spec": {"containers": []}}"#,
             r#"{"metadata": [], "spec": {"containers": []}}"#,
-            r#"{"spec": {"containers": []}, "status": {"phase": 1}}"#,
+            r#"{"spec": {"containers": [{"name": 1}]}}"#,
+            r#"{"spec": {"hostPID": "yes", "containers": []}}"#,
             r#"[1, 2]"#,
         ];
+        // What the lean decode skips unbuilt is not type-checked: kube-apiserver never sends
+        // these, and they are read rather than refused.
+        let skipped = [
+            r#"{"metadata": {"managedFields": [{"manager": 5}]}, "spec": {"containers": []}}"#,
+            r#"{"metadata": {"managedFields": {"manager": "x"}}, "spec": {"containers": []}}"#,
+            r#"{"spec": {"containers": []}, "status": {"phase": 1}}"#,
+            r#"{"spec": {"containers": [{"name": "c", "resources": {"limits": 5}}], "tolerations": 1}}"#,
+        ];
+        for raw in skipped {
+            assert!(read_upstream(Kind::Pod, raw).is_err(), "{raw}");
+            assert!(read(Kind::Pod, Source::Raw(raw)).is_ok(), "{raw}");
+        }
         for raw in bad {
             let want = read_upstream(Kind::Pod, raw).unwrap_err();
             let got = read(Kind::Pod, Source::Raw(raw)).unwrap_err();

@@ -25,6 +25,8 @@ use base64::Engine as _;
 use podgate::admission::{Webhook, review};
 #[path = "common/contract.rs"]
 mod contract;
+#[path = "common/lean_equiv.rs"]
+mod lean_equiv;
 
 use contract::verify_response;
 
@@ -1235,6 +1237,24 @@ proptest! {
                 finding,
                 docs.join("---\n")
             );
+        }
+    }
+
+    /// #14: the lean decode reads every generated object (and every patched one) as the full
+    /// typed decode does: same metadata, same spec apart from the skipped fields, same verdict
+    /// for every question.
+    #[test]
+    fn the_lean_decode_answers_generated_objects_as_the_typed_decode(
+        set in policy_set(),
+        (kind, body) in create_request(),
+    ) {
+        let set = &SETS[set].1;
+        let (group, _, name, _) = KINDS[kind];
+        let k = Kind::from_group_kind(group, name).unwrap();
+        lean_equiv::same_decode(set, k, &body["request"]["object"], "generated");
+        let (_, patched) = review_checked(set, &body, Webhook::Mutate);
+        if let Some(patched) = patched {
+            lean_equiv::same_decode(set, k, &patched, "patched");
         }
     }
 

@@ -84,42 +84,55 @@ pub(super) struct FastReviewIn<'a> {
 
 pub(super) struct FastRequestIn<'a>(RequestIn<'a>);
 
-const REQUEST_FIELDS: &[&str] = &[
-    "uid",
-    "kind",
-    "subResource",
-    "name",
-    "namespace",
-    "operation",
-    "userInfo",
-    "object",
-    "oldObject",
-    "dryRun",
-];
+/// The keys of `request` that podgate reads; any other key is `Other`. Duplicates are
+/// refused by a bit per variant and the messages name `Field::name`, both exhaustive over the
+/// enum, so a field added here is read, named and checked like the others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(field_identifier, rename_all = "camelCase")]
+enum Field {
+    Uid,
+    Kind,
+    SubResource,
+    Name,
+    Namespace,
+    Operation,
+    UserInfo,
+    Object,
+    OldObject,
+    DryRun,
+    #[serde(other)]
+    Other,
+}
+
+impl Field {
+    fn name(self) -> &'static str {
+        match self {
+            Field::Uid => "uid",
+            Field::Kind => "kind",
+            Field::SubResource => "subResource",
+            Field::Name => "name",
+            Field::Namespace => "namespace",
+            Field::Operation => "operation",
+            Field::UserInfo => "userInfo",
+            Field::Object => "object",
+            Field::OldObject => "oldObject",
+            Field::DryRun => "dryRun",
+            Field::Other => "",
+        }
+    }
+
+    /// This field's bit in the duplicate check (`Other` repeats freely).
+    fn bit(self) -> u32 {
+        match self {
+            Field::Other => 0,
+            named => 1 << (named as u32),
+        }
+    }
+}
 
 impl<'de: 'a, 'a> Deserialize<'de> for FastRequestIn<'a> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         use serde::de::{self, IgnoredAny, MapAccess, Visitor};
-
-        struct Key;
-        impl<'de> de::DeserializeSeed<'de> for Key {
-            type Value = usize;
-            fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<usize, D::Error> {
-                d.deserialize_identifier(Key)
-            }
-        }
-        impl Visitor<'_> for Key {
-            type Value = usize;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("field identifier")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<usize, E> {
-                Ok(REQUEST_FIELDS
-                    .iter()
-                    .position(|n| *n == v)
-                    .unwrap_or(REQUEST_FIELDS.len()))
-            }
-        }
 
         struct V<'a>(std::marker::PhantomData<&'a ()>);
         impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
@@ -129,25 +142,21 @@ impl<'de: 'a, 'a> Deserialize<'de> for FastRequestIn<'a> {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
                 let mut r = RequestIn::default();
-                let mut seen = [false; 10];
-                while let Some(i) = map.next_key_seed(Key)? {
-                    if let Some(s) = seen.get_mut(i) {
-                        if *s {
-                            return Err(de::Error::duplicate_field(
-                                REQUEST_FIELDS.get(i).copied().unwrap_or(""),
-                            ));
-                        }
-                        *s = true;
+                let mut seen = 0u32;
+                while let Some(field) = map.next_key::<Field>()? {
+                    if seen & field.bit() != 0 {
+                        return Err(de::Error::duplicate_field(field.name()));
                     }
-                    match i {
-                        0 => r.uid = map.next_value()?,
-                        1 => r.kind = map.next_value()?,
-                        2 => r.sub_resource = map.next_value()?,
-                        3 => r.name = map.next_value()?,
-                        4 => r.namespace = map.next_value()?,
-                        5 => r.operation = map.next_value()?,
-                        6 => r.user_info = map.next_value()?,
-                        7 => {
+                    seen |= field.bit();
+                    match field {
+                        Field::Uid => r.uid = map.next_value()?,
+                        Field::Kind => r.kind = map.next_value()?,
+                        Field::SubResource => r.sub_resource = map.next_value()?,
+                        Field::Name => r.name = map.next_value()?,
+                        Field::Namespace => r.namespace = map.next_value()?,
+                        Field::Operation => r.operation = map.next_value()?,
+                        Field::UserInfo => r.user_info = map.next_value()?,
+                        Field::Object => {
                             let kind = r
                                 .kind
                                 .as_ref()
@@ -160,20 +169,20 @@ impl<'de: 'a, 'a> Deserialize<'de> for FastRequestIn<'a> {
                                 None => r.object = map.next_value()?,
                             }
                         }
-                        8 => r.old_object = map.next_value()?,
-                        9 => r.dry_run = map.next_value()?,
-                        _ => {
+                        Field::OldObject => r.old_object = map.next_value()?,
+                        Field::DryRun => r.dry_run = map.next_value()?,
+                        Field::Other => {
                             let _: IgnoredAny = map.next_value()?;
                         }
                     }
                 }
-                if !seen[0] {
+                if seen & Field::Uid.bit() == 0 {
                     return Err(de::Error::missing_field("uid"));
                 }
                 Ok(FastRequestIn(r))
             }
         }
-        d.deserialize_struct("RequestIn", REQUEST_FIELDS, V(std::marker::PhantomData))
+        d.deserialize_map(V(std::marker::PhantomData))
     }
 }
 

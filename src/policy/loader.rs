@@ -460,6 +460,7 @@ impl Checker<'_> {
     }
 
     fn globs(&mut self, patterns: Vec<Spanned<String>>) -> Globs {
+        let first = patterns.first().map(|p| p.referenced);
         let mut kept = Vec::new();
         for p in patterns {
             if p.value.is_empty() {
@@ -475,8 +476,17 @@ impl Checker<'_> {
             }
             kept.push(p.value);
         }
-        // Each pattern compiled on its own above, so the set compiles too.
-        Globs::new(kept).unwrap_or_else(|_| Globs::empty())
+        // Each pattern compiled on its own above, so the set should compile too; if it does
+        // not, that is an error: an empty list would mean "match anything".
+        match Globs::new(kept) {
+            Ok(globs) => globs,
+            Err(e) => {
+                if let Some(at) = first {
+                    self.err(&at, format!("glob list does not compile: {}", e.kind()));
+                }
+                Globs::empty()
+            }
+        }
     }
 
     fn match_(&mut self, doc: MatchDoc) -> Match {
