@@ -61,6 +61,24 @@ struct Replica {
 
 impl Replica {
     fn start(api: &ApiServer, kubeconfig: &std::path::Path, name: &str, timing: Timing) -> Replica {
+        Replica::start_on(
+            &tokio::runtime::Handle::current(),
+            api,
+            kubeconfig,
+            name,
+            timing,
+        )
+    }
+
+    /// On `runtime`: a replica on its own runtime keeps answering while the test API server
+    /// holds its lock in a validator that calls the replica (see the first test).
+    fn start_on(
+        runtime: &tokio::runtime::Handle,
+        api: &ApiServer,
+        kubeconfig: &std::path::Path,
+        name: &str,
+        timing: Timing,
+    ) -> Replica {
         common::install_provider();
         let layout = Layout::new(&[("deny-host-network.yaml", DENY_HOST_NETWORK)]);
         let mut args = layout.args();
@@ -83,7 +101,7 @@ impl Replica {
         let _ = api;
         let (addr, probe) = (args.listen, args.probe_listen);
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(podgate::server::serve(args, async move {
+        let task = runtime.spawn(podgate::server::serve(args, async move {
             let _ = rx.await;
             "test"
         }));
@@ -319,7 +337,20 @@ async fn first_start_creates_the_secret_and_registers_only_after_answering_a_rev
     // At the moment of every webhook configuration write, how many reviews had this replica
     // answered? The API server asks the replica's own metrics from inside the write.
     let seen: Arc<Mutex<Vec<(f64, f64)>>> = Arc::default();
-    let replica = cluster.replica("first", Timing::fast());
+    // The validator below blocks while the API server holds its store lock; the replica runs on
+    // its own runtime so that API server handlers waiting for that lock cannot starve it.
+    let own = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let replica = Replica::start_on(
+        own.handle(),
+        &cluster.api,
+        &cluster.kubeconfig,
+        "first",
+        Timing::fast(),
+    );
     for kind in [
         "MutatingWebhookConfiguration",
         "ValidatingWebhookConfiguration",
@@ -402,6 +433,7 @@ async fn first_start_creates_the_secret_and_registers_only_after_answering_a_rev
     assert_eq!(peer, certs_in(&cluster.secret_pem("tls.crt"))[0]);
     expect_rbac_allows_every_request(&cluster.api);
     replica.stop().await;
+    own.shutdown_background();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
