@@ -1,6 +1,7 @@
 //! In-process benchmarks of the pure core (criterion, `harness = false`):
 //! `admission::review` of a typical Pod (validate and mutate) and of a 1 MiB Pod with the
-//! shipped policies, loading a 100-policy set, and the shell analysis of a 10 KB script.
+//! shipped policies, loading a 100-policy set, the shell analysis of a 10 KB script, and the
+//! `adversarial` group: the worst reviews found for the shell analysis, up to the body cap.
 //! Inputs come from `benches/inputs` (see there for what they contain).
 //!
 //! ```text
@@ -120,5 +121,110 @@ fn shell(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, reviews, policy_load, shell);
+/// A Pod review whose containers run `scripts` under `sh -c`, as the apiserver sends it.
+fn pod_review(scripts: &[String]) -> Vec<u8> {
+    let containers: Vec<serde_json::Value> = scripts
+        .iter()
+        .enumerate()
+        .map(|(i, s)| serde_json::json!({"name": format!("c{i}"), "image": "busybox:1.36", "imagePullPolicy": "IfNotPresent", "command": ["sh", "-c", s]}))
+        .collect();
+    let review = serde_json::json!({
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": "0b4e6a4b-bef2-4d46-9a2e-7f0b2891916f",
+            "kind": {"group": "", "version": "v1", "kind": "Pod"},
+            "resource": {"group": "", "version": "v1", "resource": "pods"},
+            "namespace": "team-a",
+            "operation": "CREATE",
+            "userInfo": {"username": "mallory", "groups": ["system:authenticated"]},
+            "object": {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "team-a"}, "spec": {"containers": containers}},
+            "oldObject": null,
+            "dryRun": false
+        }
+    });
+    serde_json::to_vec(&review).unwrap_or_default()
+}
+
+/// The worst inputs found for the shell analysis, each a whole review up to the 7 MiB body
+/// cap, against the typical Pod as a baseline in the same run.
+fn adversarial(c: &mut Criterion) {
+    const CAP: usize = 7 << 20;
+    let fill = |unit: &str, budget: usize| unit.repeat((budget / unit.len()).max(1));
+    // Many distinct hosts lines through many `tee -a`.
+    let lines: String = (0..50_000)
+        .map(|i| {
+            format!(
+                "10.{}.{}.{} h{i}\\n",
+                i / 65536 % 256,
+                i / 256 % 256,
+                i % 256
+            )
+        })
+        .collect();
+    let tee = format!("printf '{lines}'{}", " | tee -a /etc/hosts".repeat(200_000));
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "typical_pod",
+            inputs::typical_review(Stage::Validate).into_bytes(),
+        ),
+        ("many_lines_through_many_tee", pod_review(&[tee])),
+        (
+            "deep_nesting",
+            pod_review(&[format!(
+                "{}echo x >> /etc/hosts{}",
+                "{ ( $( ".repeat(400_000),
+                " ) ) }".repeat(400_000)
+            )]),
+        ),
+        (
+            "generated_script_amplification",
+            pod_review(&[fill(
+                "printf 'echo %s >> /etc/hosts; X=$X$X\\n' a b c d e f g h | sh\n",
+                CAP - 4096,
+            )]),
+        ),
+        (
+            "thousands_of_containers",
+            pod_review(&vec![
+                fill(
+                    "echo 10.0.0.1 db | tee -a /etc/hosts; cd /etc; ",
+                    1200
+                );
+                5000
+            ]),
+        ),
+        (
+            "largest_body_plain_script",
+            pod_review(&[fill(
+                "if [ -f /x ]; then cp /a /tmp/b; fi; for i in 1 2; do echo $i; done\n",
+                CAP - 4096,
+            )]),
+        ),
+    ];
+    let set = shipped();
+    let mut group = c.benchmark_group("adversarial");
+    group.sample_size(10);
+    for (name, body) in &cases {
+        if body.len() > CAP {
+            eprintln!("{name}: {} bytes is over the body cap", body.len());
+            std::process::exit(1)
+        }
+        group.throughput(Throughput::Bytes(body.len() as u64));
+        group.bench_function(*name, |b| {
+            b.iter(
+                || match review(&set, black_box(body), Webhook::Validate, now()) {
+                    Ok(r) => r.summary.allowed,
+                    Err(e) => {
+                        eprintln!("{name}: {e}");
+                        std::process::exit(1)
+                    }
+                },
+            )
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, reviews, policy_load, shell, adversarial);
 criterion_main!(benches);

@@ -56,6 +56,7 @@ podgate() {
 # Every optional component (but the failure-policy switch) on top of cert-manager, and the same
 # installed into another namespace the documented way (deploy/README.md).
 components=$(cd deploy/components && for c in *; do [ "$c" = fail-open ] || echo "  - ../deploy/components/$c"; done)
+# (every component: metrics-service, prometheus, grafana-dashboard, network-policy, audit, ...)
 mkdir -p "$tree/all-components" "$tree/other-namespace"
 printf 'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: podgate-system\nresources:\n  - ../deploy/overlays/cert-manager\ncomponents:\n%s\ntransformers:\n  - ../deploy/transformers\n' \
   "$components" >"$tree/all-components/kustomization.yaml"

@@ -72,6 +72,10 @@ pub struct CheckArgs {
     /// Manifest files or folders (`-` reads stdin).
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
+    /// Print only the summary line (text) or the summary and input errors (JSON); the exit
+    /// code is the same.
+    #[arg(short = 'q', long, visible_alias = "quiet")]
+    pub summary_only: bool,
     /// Evaluate as of this instant (RFC 3339), for exemption expiry; default now.
     #[arg(long, hide = true)]
     pub now: Option<jiff::Timestamp>,
@@ -171,24 +175,32 @@ fn review(args: &ReviewArgs) -> anyhow::Result<ExitCode> {
 
 fn check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     let set = load_policies(&args.policies)?;
-    let docs = manifests::read_paths(&args.paths)?;
+    // Every input is read; what cannot be is reported with the rest, never a stop.
+    let input = manifests::read_all(&args.paths);
     let now = args.now.unwrap_or_else(jiff::Timestamp::now);
     let today = now.to_zoned(jiff::tz::TimeZone::UTC).date();
-    let reports = check::check_documents(&set, &docs, today);
-    match args.output {
-        Output::Text => print!("{}", check::render_text(&reports)),
-        Output::Json => println!("{}", serde_json::to_string_pretty(&reports)?),
-        Output::Sarif => println!(
-            "{}",
-            serde_json::to_string_pretty(&crate::sarif::from_check(&reports))?
+    let run = check::check_input(&set, &input, today);
+    print!("{}", render_check(&run, args.output, args.summary_only)?);
+    Ok(ExitCode::from(run.exit_code()))
+}
+
+/// The run in the chosen format. JSON is always one valid document with `summary`, `objects`
+/// and `errors` (`--summary-only` leaves out the objects).
+fn render_check(
+    run: &check::CheckRun,
+    output: Output,
+    summary_only: bool,
+) -> anyhow::Result<String> {
+    Ok(match output {
+        Output::Text => check::render_text(run, summary_only),
+        Output::Json if summary_only => {
+            let short = serde_json::json!({"summary": run.summary, "errors": run.errors});
+            format!("{}\n", serde_json::to_string_pretty(&short)?)
+        }
+        Output::Json => format!("{}\n", serde_json::to_string_pretty(run)?),
+        Output::Sarif => format!(
+            "{}\n",
+            serde_json::to_string_pretty(&crate::sarif::from_check(&run.objects, &run.errors))?
         ),
-    }
-    let code = if reports.iter().any(|r| r.error.is_some()) {
-        ExitCode::from(2)
-    } else if reports.iter().any(|r| r.denied) {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    };
-    Ok(code)
+    })
 }

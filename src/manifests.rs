@@ -108,6 +108,73 @@ pub enum ManifestError {
     },
 }
 
+impl ManifestError {
+    /// The file (or folder) the error is about; `-` for standard input.
+    pub fn path(&self) -> &Path {
+        match self {
+            ManifestError::Io { path, .. }
+            | ManifestError::TooLarge { path, .. }
+            | ManifestError::NotUtf8 { path, .. }
+            | ManifestError::Yaml { path, .. }
+            | ManifestError::Json { path, .. }
+            | ManifestError::NotAnObject { path, .. } => path,
+        }
+    }
+
+    /// The 1-based line, when the error has one.
+    pub fn line(&self) -> Option<usize> {
+        match self {
+            ManifestError::Yaml { line, .. } | ManifestError::Json { line, .. } => *line,
+            ManifestError::NotAnObject { line, .. } => Some(*line),
+            _ => None,
+        }
+    }
+
+    /// The 1-based column, when the error has one.
+    pub fn column(&self) -> Option<usize> {
+        match self {
+            ManifestError::Yaml { column, .. } | ManifestError::Json { column, .. } => *column,
+            _ => None,
+        }
+    }
+
+    /// The message without the `path:line:column: ` prefix.
+    pub fn reason(&self) -> String {
+        match self {
+            ManifestError::Io { source, .. } => format!("cannot read: {source}"),
+            ManifestError::TooLarge { limit, .. } => {
+                format!("larger than 16 MiB ({limit} bytes), not read")
+            }
+            ManifestError::NotUtf8 { valid_up_to, .. } => {
+                format!("not utf-8 text (byte {valid_up_to} is invalid)")
+            }
+            ManifestError::Yaml { reason, .. } => format!("invalid yaml: {reason}"),
+            ManifestError::Json { reason, .. } => format!("invalid json: {reason}"),
+            ManifestError::NotAnObject { index, found, .. } => {
+                format!("document {index} is {found}, expected a kubernetes object")
+            }
+        }
+    }
+
+    /// The same error `lines` lines further down (a document parsed on its own).
+    fn shifted(self, lines: usize) -> ManifestError {
+        match self {
+            ManifestError::Yaml {
+                path,
+                line,
+                column,
+                reason,
+            } => ManifestError::Yaml {
+                path,
+                line: line.map(|l| l + lines),
+                column,
+                reason,
+            },
+            other => other,
+        }
+    }
+}
+
 /// `path:line:column`, with whatever parts are known.
 fn at(path: &Path, line: Option<usize>, column: Option<usize>) -> String {
     let path = shown(path);
@@ -164,6 +231,160 @@ fn read_paths_with_stdin(
         }
     }
     Ok(documents)
+}
+
+/// Everything read from the inputs: the documents that parsed, and why the rest did not.
+#[derive(Debug, Default)]
+pub struct Input {
+    /// Every object read, in input order.
+    pub documents: Vec<Document>,
+    /// Files, folders and documents that could not be read, in input order.
+    pub errors: Vec<ManifestError>,
+    /// How many files (and standard-input reads) were opened.
+    pub files: usize,
+}
+
+/// Like [`read_paths`], but one bad path, file or document never hides the others: each
+/// problem is collected in [`Input::errors`] and reading goes on with the rest. In a
+/// multi-document YAML file with a bad document, the other documents are still read (see
+/// [`parse_text_lenient`]).
+pub fn read_all(paths: &[PathBuf]) -> Input {
+    read_all_with_stdin(paths, &mut io::stdin().lock())
+}
+
+/// [`read_all`] with standard input passed in, so tests can feed it.
+fn read_all_with_stdin(paths: &[PathBuf], stdin: &mut dyn Read) -> Input {
+    let mut input = Input::default();
+    for path in paths {
+        if path.as_os_str() == STDIN {
+            input.files += 1;
+            match read_limited(path, &mut *stdin) {
+                Ok(text) => input.add(parse_text_lenient(path, &text)),
+                Err(e) => input.errors.push(e),
+            }
+            continue;
+        }
+        let files = match fs::metadata(path) {
+            Err(source) => {
+                input.errors.push(io_error(path, source));
+                continue;
+            }
+            Ok(metadata) if metadata.is_dir() => {
+                let mut files = Vec::new();
+                let mut errors = Vec::new();
+                collect_manifests_lenient(path, &mut files, &mut errors);
+                input.errors.extend(errors);
+                // Sorted so that output and exit status do not depend on directory order.
+                files.sort();
+                files
+            }
+            Ok(_) => vec![path.clone()],
+        };
+        for file in files {
+            input.files += 1;
+            match read_file(&file) {
+                Ok(text) => input.add(parse_text_lenient(&file, &text)),
+                Err(e) => input.errors.push(e),
+            }
+        }
+    }
+    input
+}
+
+impl Input {
+    fn add(&mut self, (documents, errors): (Vec<Document>, Vec<ManifestError>)) {
+        self.documents.extend(documents);
+        self.errors.extend(errors);
+    }
+}
+
+/// [`parse_text`] that keeps going: the documents that parse, and an error for each one that
+/// does not. YAML: when the stream as a whole fails, each `---` document is parsed on its own
+/// (a marker at column 0 cannot occur inside any YAML content, so the split is exact), with its
+/// number and lines kept. JSON: the values before a syntax error are kept (a JSON stream cannot
+/// be resynchronised after one). A document that is not an object is an error on its own.
+pub fn parse_text_lenient(file: &Path, text: &str) -> (Vec<Document>, Vec<ManifestError>) {
+    let mut errors = Vec::new();
+    let roots = if is_json_file(file) {
+        let (roots, error) = parse_json_partial(file, text);
+        errors.extend(error);
+        roots
+    } else {
+        match parse_yaml(file, text) {
+            Ok(roots) => roots,
+            Err(whole) => {
+                let chunks = split_documents(text);
+                if chunks.len() <= 1 {
+                    errors.push(whole);
+                    Vec::new()
+                } else {
+                    let mut roots = Vec::new();
+                    for (index, first_line, chunk) in chunks {
+                        match parse_yaml(file, chunk) {
+                            Ok(found) => roots.extend(
+                                found
+                                    .into_iter()
+                                    .map(|(_, line, value)| (index, line + first_line - 1, value)),
+                            ),
+                            Err(e) => errors.push(e.shifted(first_line - 1)),
+                        }
+                    }
+                    roots
+                }
+            }
+        }
+    };
+    let mut documents = Vec::new();
+    for (index, line, mut value) in roots {
+        normalise_numbers(&mut value);
+        let mut found = Vec::new();
+        match expand(file, index, line, value, &mut found) {
+            Ok(()) => documents.extend(found),
+            Err(e) => errors.push(e),
+        }
+    }
+    // In file order, whichever stage found them.
+    errors.sort_by_key(|e| e.line().unwrap_or(usize::MAX));
+    (documents, errors)
+}
+
+/// A YAML stream cut at its `---` markers: (1-based document number, 1-based first line,
+/// text). Lines before the first marker (comments, directives) stay with the first document,
+/// unless they hold content of their own (an implicit first document).
+fn split_documents(text: &str) -> Vec<(usize, usize, &str)> {
+    let markers = DocumentMarkers::scan(text);
+    // Byte offset of the start of each marker line.
+    let mut starts = Vec::with_capacity(markers.lines.len());
+    let mut offset = 0;
+    for (number, line) in text.split_inclusive('\n').enumerate() {
+        if markers.lines.binary_search(&(number + 1)).is_ok() {
+            starts.push((number + 1, offset));
+        }
+        offset += line.len();
+    }
+    // Document 1 starts at the top (with any preamble); each later marker starts the next.
+    let mut cuts = vec![(1, 0)];
+    let skip_first_marker = !markers.implicit_first;
+    for (k, &cut) in starts.iter().enumerate() {
+        if k == 0 && skip_first_marker {
+            continue;
+        }
+        cuts.push(cut);
+    }
+    let mut chunks = Vec::with_capacity(cuts.len());
+    for (i, &(line, start)) in cuts.iter().enumerate() {
+        let end = cuts.get(i + 1).map_or(text.len(), |&(_, next)| next);
+        if let Some(chunk) = text.get(start..end) {
+            chunks.push((i + 1, line, chunk));
+        }
+    }
+    chunks
+}
+
+fn is_json_file(file: &Path) -> bool {
+    file.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"))
 }
 
 /// The pure part, for tests and stdin: parse one file's text.
@@ -296,6 +517,14 @@ impl DocumentMarkers {
 }
 
 fn parse_json(file: &Path, text: &str) -> Result<Vec<Root>, ManifestError> {
+    match parse_json_partial(file, text) {
+        (roots, None) => Ok(roots),
+        (_, Some(error)) => Err(error),
+    }
+}
+
+/// The values of a JSON stream up to the first syntax error, and that error.
+fn parse_json_partial(file: &Path, text: &str) -> (Vec<Root>, Option<ManifestError>) {
     // serde_json does not skip a byte-order mark; editors on Windows write one.
     // Stripping it shifts no line numbers.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
@@ -303,12 +532,18 @@ fn parse_json(file: &Path, text: &str) -> Result<Vec<Root>, ManifestError> {
     let mut stream = serde_json::Deserializer::from_str(text).into_iter::<Value>();
     let mut start = 0;
     while let Some(next) = stream.next() {
-        let value = next.map_err(|e| ManifestError::Json {
-            path: file.to_path_buf(),
-            line: Some(e.line()).filter(|&l| l > 0),
-            column: Some(e.column()).filter(|&c| c > 0),
-            reason: json_reason(&e),
-        })?;
+        let value = match next {
+            Ok(value) => value,
+            Err(e) => {
+                let error = ManifestError::Json {
+                    path: file.to_path_buf(),
+                    line: Some(e.line()).filter(|&l| l > 0),
+                    column: Some(e.column()).filter(|&c| c > 0),
+                    reason: json_reason(&e),
+                };
+                return (roots, Some(error));
+            }
+        };
         // The value began at the first non-blank byte after the previous one ended.
         let skipped = text
             .get(start..)
@@ -319,7 +554,7 @@ fn parse_json(file: &Path, text: &str) -> Result<Vec<Root>, ManifestError> {
             roots.push((roots.len() + 1, line, value));
         }
     }
-    Ok(roots)
+    (roots, None)
 }
 
 /// serde_json's message without its " at line X column Y" suffix, which we keep as fields.
@@ -427,15 +662,42 @@ fn normalise_numbers(value: &mut Value) {
 /// Append the manifest files under `folder` (recursively) to `out`. Symlinks to files are
 /// read; symlinks to folders are not followed, so a link loop cannot recurse forever.
 fn collect_manifests(folder: &Path, out: &mut Vec<PathBuf>) -> Result<(), ManifestError> {
-    let entries = fs::read_dir(folder).map_err(|source| io_error(folder, source))?;
+    let mut errors = Vec::new();
+    collect_manifests_lenient(folder, out, &mut errors);
+    match errors.into_iter().next() {
+        Some(first) => Err(first),
+        None => Ok(()),
+    }
+}
+
+/// [`collect_manifests`] that notes a folder or entry it cannot read and goes on.
+fn collect_manifests_lenient(
+    folder: &Path,
+    out: &mut Vec<PathBuf>,
+    errors: &mut Vec<ManifestError>,
+) {
+    let entries = match fs::read_dir(folder) {
+        Ok(entries) => entries,
+        Err(source) => return errors.push(io_error(folder, source)),
+    };
     for entry in entries {
-        let entry = entry.map_err(|source| io_error(folder, source))?;
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(source) => {
+                errors.push(io_error(folder, source));
+                continue;
+            }
+        };
         let path = entry.path();
-        let file_type = entry
-            .file_type()
-            .map_err(|source| io_error(&path, source))?;
+        let file_type = match entry.file_type() {
+            Ok(file_type) => file_type,
+            Err(source) => {
+                errors.push(io_error(&path, source));
+                continue;
+            }
+        };
         if file_type.is_dir() {
-            collect_manifests(&path, out)?;
+            collect_manifests_lenient(&path, out, errors);
         } else if has_manifest_extension(&path) {
             let is_file = if file_type.is_symlink() {
                 // A dangling link is reported when it is read, like any unreadable file.
@@ -448,7 +710,6 @@ fn collect_manifests(folder: &Path, out: &mut Vec<PathBuf>) -> Result<(), Manife
             }
         }
     }
-    Ok(())
 }
 
 fn has_manifest_extension(path: &Path) -> bool {
@@ -1016,5 +1277,74 @@ items:
             let message = error.map(|e| e.to_string()).unwrap_or_default();
             assert!(message.contains("z/bad.yaml:"), "{message}");
         }
+    }
+
+    /// The repository's fixture: five documents, the third with a duplicated key.
+    const MIXED_APP: &str = include_str!("../tests/fixtures/manifests/mixed/app.yaml");
+
+    #[test]
+    fn lenient_parse_reads_every_document_around_a_bad_one() {
+        let (documents, errors) = parse_text_lenient(Path::new("app.yaml"), MIXED_APP);
+        assert_eq!(
+            summary(&documents),
+            vec![
+                (1, 2, "web-config".to_string()),
+                (2, 10, "web".to_string()),
+                (4, 40, "web-debug".to_string()),
+                (5, 51, "web-debug".to_string()),
+            ]
+        );
+        assert_eq!(errors.len(), 1);
+        assert_eq!((errors[0].line(), errors[0].column()), (Some(38), Some(7)));
+        assert!(errors[0].reason().contains("duplicate"), "{}", errors[0]);
+        // The strict parser stops at the same error.
+        let strict = parse_text(Path::new("app.yaml"), MIXED_APP).unwrap_err();
+        assert_eq!(strict.line(), Some(38));
+    }
+
+    #[test]
+    fn lenient_parse_keeps_json_values_before_a_syntax_error_and_skips_non_objects() {
+        let text = "{\"kind\": \"A\", \"metadata\": {\"name\": \"a\"}}\n7\n{\"kind\": \"B\", \"metadata\": {\"name\": \"b\"}}\n{nope";
+        let (documents, errors) = parse_text_lenient(Path::new("s.json"), text);
+        assert_eq!(
+            summary(&documents),
+            vec![(1, 1, "a".to_string()), (3, 3, "b".to_string())]
+        );
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(matches!(
+            errors[0],
+            ManifestError::NotAnObject { index: 2, .. }
+        ));
+        assert!(matches!(
+            errors[1],
+            ManifestError::Json { line: Some(4), .. }
+        ));
+    }
+
+    #[test]
+    fn lenient_parse_of_a_single_bad_document_is_one_error() {
+        let (documents, errors) = parse_text_lenient(Path::new("x.yaml"), "# c\na: 1\na: 2\n");
+        assert!(documents.is_empty());
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].line(), Some(3));
+    }
+
+    #[test]
+    fn read_all_goes_on_past_missing_paths_and_unreadable_files() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let good = dir.path().join("good.yaml");
+        fs::write(&good, "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\n")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let bad = dir.path().join("bad.yaml");
+        fs::write(&bad, [0xff_u8, 0xfe]).unwrap_or_else(|e| panic!("{e}"));
+        let input = read_all_with_stdin(
+            &[dir.path().join("missing"), dir.path().to_path_buf()],
+            &mut io::empty(),
+        );
+        assert_eq!(input.files, 2);
+        assert_eq!(summary(&input.documents), vec![(1, 1, "p".to_string())]);
+        assert_eq!(input.errors.len(), 2);
+        assert!(matches!(input.errors[0], ManifestError::Io { .. }));
+        assert!(matches!(input.errors[1], ManifestError::NotUtf8 { .. }));
     }
 }

@@ -5,7 +5,7 @@
 //! that each rule is written once.
 
 use k8s_openapi::api::core::v1::{
-    ContainerPort, Lifecycle, PodSpec, Probe, SecurityContext, VolumeMount,
+    ContainerPort, EnvVar, Lifecycle, PodSpec, Probe, SecurityContext, VolumeMount,
 };
 
 /// Which list a container is in.
@@ -53,6 +53,12 @@ pub struct ContainerView<'a> {
     pub ports: &'a [ContainerPort],
     /// `securityContext`.
     pub security_context: Option<&'a SecurityContext>,
+    /// `env`.
+    pub env: &'a [EnvVar],
+    /// Whether `envFrom` is set (its variables are known only at run time).
+    pub env_from: bool,
+    /// `workingDir`.
+    pub working_dir: Option<&'a str>,
     /// `lifecycle`.
     pub lifecycle: Option<&'a Lifecycle>,
     /// `livenessProbe`, `readinessProbe`, `startupProbe` with their field names.
@@ -96,6 +102,9 @@ macro_rules! view {
             volume_mounts: $c.volume_mounts.as_deref().unwrap_or(&[]),
             ports: $c.ports.as_deref().unwrap_or(&[]),
             security_context: $c.security_context.as_ref(),
+            env: $c.env.as_deref().unwrap_or(&[]),
+            env_from: $c.env_from.as_ref().is_some_and(|e| !e.is_empty()),
+            working_dir: $c.working_dir.as_deref(),
             lifecycle: $c.lifecycle.as_ref(),
             probes: [
                 ("livenessProbe", $c.liveness_probe.as_ref()),

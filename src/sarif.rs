@@ -11,7 +11,7 @@
 
 use serde_json::{Value, json};
 
-use crate::check::ObjectReport;
+use crate::check::{InputError, ObjectReport};
 
 /// The rule families, with the text SARIF viewers show.
 const RULES: [(&str, &str, &str); 4] = [
@@ -158,10 +158,14 @@ pub fn log(findings: &[Finding<'_>], errors: &[String]) -> Value {
     })
 }
 
-/// `podgate check -o sarif`.
-pub fn from_check(reports: &[ObjectReport]) -> Value {
+/// `podgate check -o sarif`: findings as results; unreadable objects and inputs that could not
+/// be read as tool notifications.
+pub fn from_check(reports: &[ObjectReport], input_errors: &[InputError]) -> Value {
     let mut findings = Vec::new();
-    let mut errors = Vec::new();
+    let mut errors: Vec<String> = input_errors
+        .iter()
+        .map(|e| format!("{}: {}", e.location(), e.reason))
+        .collect();
     for r in reports {
         if let Some(e) = &r.error {
             errors.push(format!(

@@ -12,7 +12,7 @@ use json_patch::PatchOperation;
 use serde_json::json;
 
 use crate::engine::{Evaluation, Question, Webhook};
-use crate::policy::Action;
+use crate::policy::{Action, Undecidable};
 use crate::rules::Rule;
 use crate::workload::Kind;
 
@@ -141,6 +141,25 @@ pub fn decide(evaluation: &Evaluation<'_>, question: Question) -> Verdict {
         for violation in &r.violations {
             v.findings
                 .push(finding(violation.rule, violation.message.clone()));
+            messages.push(&violation.message);
+        }
+        // What a rule could not decide: `undecidable: Deny` treats it as a violation,
+        // `Warn` as a warning at most (the engine drops it under `Allow`).
+        let undecidable = r
+            .policy
+            .validate
+            .hosts_file
+            .map(|h| h.undecidable)
+            .unwrap_or_default();
+        for violation in &r.undecided {
+            let effect = match (undecidable, effect(action)) {
+                (Undecidable::Deny, e) | (_, e @ (Effect::Warn | Effect::Audit)) => e,
+                (_, Effect::Deny) => Effect::Warn,
+            };
+            v.findings.push(Finding {
+                effect,
+                ..finding(violation.rule, violation.message.clone())
+            });
             messages.push(&violation.message);
         }
         let mut missing = Vec::new();

@@ -114,6 +114,139 @@ impl Kind {
     }
 }
 
+/// What an object's `apiVersion` and `kind` mean for evaluating its pod spec.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApiKind {
+    /// A kind with a pod spec, in the version the apiserver serves.
+    Served(Kind),
+    /// A kind with a pod spec, in a group version the apiserver no longer serves. Its pod spec
+    /// has the same shape, so it is read as the served version ([`upgrade_deprecated`]).
+    Deprecated(Deprecated),
+    /// A kind with a pod spec (by group and name) in a version podgate does not know.
+    UnknownVersion(Kind),
+    /// No `apiVersion` or no `kind`.
+    Untyped,
+    /// Any other kind: it holds no pod spec podgate knows of.
+    NoPodSpec,
+}
+
+/// A removed group version of a workload kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deprecated {
+    /// The kind.
+    pub kind: Kind,
+    /// The group version the object names.
+    pub api_version: &'static str,
+    /// The group version that replaced it, which the object is read as.
+    pub served: &'static str,
+    /// The Kubernetes release that stopped serving it.
+    pub removed_in: &'static str,
+}
+
+impl Deprecated {
+    /// The note `check` prints.
+    pub fn note(&self) -> String {
+        format!(
+            "{} {} is no longer served (removed in Kubernetes {}); evaluated as {}",
+            self.api_version,
+            self.kind.as_str(),
+            self.removed_in,
+            self.served
+        )
+    }
+}
+
+/// Group versions that served workload kinds and were removed; their pod templates are
+/// `core/v1` pod specs like today's (Kubernetes 1.16 and 1.25 release notes; the 1.21 removal
+/// of batch/v2alpha1).
+const DEPRECATED: &[(&str, &str, &str, &[Kind])] = &[
+    (
+        "extensions/v1beta1",
+        "apps/v1",
+        "1.16",
+        &[Kind::Deployment, Kind::DaemonSet, Kind::ReplicaSet],
+    ),
+    (
+        "apps/v1beta1",
+        "apps/v1",
+        "1.16",
+        &[Kind::Deployment, Kind::StatefulSet],
+    ),
+    (
+        "apps/v1beta2",
+        "apps/v1",
+        "1.16",
+        &[
+            Kind::Deployment,
+            Kind::StatefulSet,
+            Kind::DaemonSet,
+            Kind::ReplicaSet,
+        ],
+    ),
+    ("batch/v1beta1", "batch/v1", "1.25", &[Kind::CronJob]),
+    ("batch/v2alpha1", "batch/v1", "1.21", &[Kind::CronJob]),
+];
+
+/// Resolves an object's `apiVersion` and `kind`.
+pub fn resolve(api_version: &str, kind: &str) -> ApiKind {
+    if api_version.is_empty() || kind.is_empty() {
+        return ApiKind::Untyped;
+    }
+    for &(old, served, removed_in, kinds) in DEPRECATED {
+        if old == api_version
+            && let Some(&k) = kinds.iter().find(|k| k.as_str() == kind)
+        {
+            return ApiKind::Deprecated(Deprecated {
+                kind: k,
+                api_version: old,
+                served,
+                removed_in,
+            });
+        }
+    }
+    let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+    // `extensions` workloads in a version that never existed are still workloads.
+    let lookup_group = if group == "extensions" { "apps" } else { group };
+    let Some(k) = Kind::from_group_kind(lookup_group, kind) else {
+        return ApiKind::NoPodSpec;
+    };
+    if group == lookup_group && version == "v1" {
+        ApiKind::Served(k)
+    } else {
+        ApiKind::UnknownVersion(k)
+    }
+}
+
+/// A copy of an object in a removed group version, made readable as the served one: the
+/// `apiVersion` is replaced, and a missing `spec.selector` is filled from the pod template's
+/// labels, as `extensions/v1beta1` and `apps/v1beta1` defaulted it (`apps/v1` requires it).
+pub fn upgrade_deprecated(
+    object: &serde_json::Value,
+    deprecated: &Deprecated,
+) -> serde_json::Value {
+    let mut copy = object.clone();
+    if let Some(map) = copy.as_object_mut() {
+        map.insert("apiVersion".into(), deprecated.served.into());
+    }
+    if deprecated.kind != Kind::CronJob
+        && let Some(spec) = copy.get_mut("spec").and_then(|s| s.as_object_mut())
+        && !spec.contains_key("selector")
+    {
+        let labels = spec
+            .get("template")
+            .and_then(|t| t.get("metadata"))
+            .and_then(|m| m.get("labels"))
+            .cloned();
+        if let Some(labels) = labels {
+            spec.insert(
+                "selector".into(),
+                serde_json::json!({ "matchLabels": labels }),
+            );
+        }
+    }
+    copy
+}
+
 /// An object's pod spec with what matching needs.
 #[derive(Debug, Clone)]
 pub struct Workload {
@@ -770,6 +903,125 @@ mod tests {
             read(Kind::Pod, Source::Value(&pod))
                 .unwrap()
                 .is_mirror_pod()
+        );
+    }
+
+    #[test]
+    fn resolves_served_removed_and_unknown_group_versions() {
+        assert_eq!(
+            resolve("apps/v1", "Deployment"),
+            ApiKind::Served(Kind::Deployment)
+        );
+        assert_eq!(resolve("v1", "Pod"), ApiKind::Served(Kind::Pod));
+        let cases = [
+            (
+                "extensions/v1beta1",
+                "Deployment",
+                Kind::Deployment,
+                "apps/v1",
+                "1.16",
+            ),
+            (
+                "extensions/v1beta1",
+                "DaemonSet",
+                Kind::DaemonSet,
+                "apps/v1",
+                "1.16",
+            ),
+            (
+                "extensions/v1beta1",
+                "ReplicaSet",
+                Kind::ReplicaSet,
+                "apps/v1",
+                "1.16",
+            ),
+            (
+                "apps/v1beta1",
+                "StatefulSet",
+                Kind::StatefulSet,
+                "apps/v1",
+                "1.16",
+            ),
+            (
+                "apps/v1beta2",
+                "ReplicaSet",
+                Kind::ReplicaSet,
+                "apps/v1",
+                "1.16",
+            ),
+            (
+                "batch/v1beta1",
+                "CronJob",
+                Kind::CronJob,
+                "batch/v1",
+                "1.25",
+            ),
+            (
+                "batch/v2alpha1",
+                "CronJob",
+                Kind::CronJob,
+                "batch/v1",
+                "1.21",
+            ),
+        ];
+        for (api_version, kind, want, served, removed_in) in cases {
+            assert_eq!(
+                resolve(api_version, kind),
+                ApiKind::Deprecated(Deprecated {
+                    kind: want,
+                    api_version,
+                    served,
+                    removed_in
+                }),
+                "{api_version} {kind}"
+            );
+        }
+        assert_eq!(
+            resolve("apps/v1beta3", "Deployment"),
+            ApiKind::UnknownVersion(Kind::Deployment)
+        );
+        assert_eq!(
+            resolve("extensions/v1", "Deployment"),
+            ApiKind::UnknownVersion(Kind::Deployment)
+        );
+        assert_eq!(resolve("v2", "Pod"), ApiKind::UnknownVersion(Kind::Pod));
+        assert_eq!(
+            resolve("apps/v1beta1", "DaemonSet"),
+            ApiKind::UnknownVersion(Kind::DaemonSet)
+        );
+        assert_eq!(resolve("extensions/v1beta1", "Ingress"), ApiKind::NoPodSpec);
+        assert_eq!(resolve("example.com/v1", "Deployment"), ApiKind::NoPodSpec);
+        assert_eq!(resolve("v1", "Service"), ApiKind::NoPodSpec);
+        assert_eq!(resolve("", "Pod"), ApiKind::Untyped);
+        assert_eq!(resolve("v1", ""), ApiKind::Untyped);
+    }
+
+    #[test]
+    fn removed_versions_read_as_served_with_the_old_selector_default() {
+        let object = json!({
+            "apiVersion": "extensions/v1beta1", "kind": "Deployment",
+            "metadata": {"name": "d"},
+            "spec": {"template": {"metadata": {"labels": {"app": "d"}},
+                                  "spec": {"containers": [{"name": "c", "image": "i"}]}}}
+        });
+        // As written it is not an apps/v1 Deployment.
+        let ApiKind::Deprecated(d) = resolve("extensions/v1beta1", "Deployment") else {
+            panic!("not deprecated")
+        };
+        let upgraded = upgrade_deprecated(&object, &d);
+        assert_eq!(upgraded["apiVersion"], "apps/v1");
+        assert_eq!(
+            upgraded["spec"]["selector"],
+            json!({"matchLabels": {"app": "d"}})
+        );
+        let w = read(Kind::Deployment, Source::Value(&upgraded)).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(w.spec.containers[0].name, "c");
+        // A selector that is there is kept.
+        let mut with = object.clone();
+        with["spec"]["selector"] = json!({"matchLabels": {"x": "y"}});
+        assert_eq!(
+            upgrade_deprecated(&with, &d)["spec"]["selector"],
+            json!({"matchLabels": {"x": "y"}})
         );
     }
 }

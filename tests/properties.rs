@@ -32,7 +32,7 @@ use contract::verify_response;
 
 use podgate::policy::{Action, PolicySet};
 use podgate::rules::Rule;
-use podgate::rules::shell::find_hosts_writes;
+use podgate::rules::shell::{Budget, Start, WORK_BUDGET, analyse, find_hosts_writes};
 use podgate::workload::{self, Kind, Source};
 use proptest::prelude::*;
 use proptest::sample::select;
@@ -1315,12 +1315,31 @@ proptest! {
 // ---------------------------------------------------------------------------------------------
 
 /// A hang guard, not a benchmark: loose enough for a debug build on a busy 2-core runner.
-const SHELL_BUDGET: Duration = Duration::from_secs(2);
+/// What bounds the analysis is its work budget, asserted below; time is only a backstop.
+const SHELL_BUDGET: Duration = Duration::from_secs(10);
 
+/// Runs the analysis; checks that its work stayed within the budget (plus the one charge
+/// that found it exhausted, at most the input's size) and returns the time it took.
 fn time_shell(argv: &[String], known_program: bool) -> Duration {
     let start = Instant::now();
-    let _ = find_hosts_writes(argv, known_program);
-    start.elapsed()
+    let mut budget = Budget::default();
+    let _ = analyse(argv, known_program, &Start::default(), &mut budget);
+    let took = start.elapsed();
+    let bytes: u64 = argv.iter().map(|a| a.len() as u64 + 1).sum();
+    assert!(
+        budget.used() <= WORK_BUDGET + 64 * bytes + 4096,
+        "{} units on {bytes} bytes",
+        budget.used()
+    );
+    took
+}
+
+/// Units of work the analysis spends on `sh -c SCRIPT`.
+fn work_of(script: &str) -> u64 {
+    let mut budget = Budget::new(u64::MAX);
+    let argv = vec!["sh".to_string(), "-c".to_string(), script.to_string()];
+    let _ = analyse(&argv, true, &Start::default(), &mut budget);
+    budget.used()
 }
 
 const SHELL_TOKENS: [&str; 40] = [
@@ -1548,6 +1567,53 @@ proptest! {
     }
 }
 
+/// Adversarial shapes of script, each a function of a repeat count: the work for twice the
+/// input must be about twice the work (never quadratic).
+fn adversarial(kind: usize, n: usize) -> String {
+    match kind {
+        // Many distinct hosts lines through many `tee -a`.
+        0 => {
+            let lines: String = (0..n)
+                .map(|i| format!("10.0.{}.{} h{i}\\n", i / 250 % 250, i % 250))
+                .collect();
+            format!("printf '{lines}'{}", " | tee -a /etc/hosts".repeat(n))
+        }
+        // Deep nesting of groups and substitutions.
+        1 => format!(
+            "{}echo x >> /etc/hosts{}",
+            "{ ( ".repeat(n),
+            " ) }".repeat(n)
+        ),
+        // Generated script text piped into a shell.
+        2 => "printf 'echo %s >> /etc/hosts\\n' a b c d e f | sh\n".repeat(n),
+        // Variables that grow by doubling.
+        3 => format!("X=ab{}echo \"$X\" >> /etc/hosts", "; X=$X$X".repeat(n)),
+        // Brace expansion and globs.
+        4 => "cp /a /etc/{hosts,x}{a,b}{c,d}{e,f}{g,h}{i,j}{k,l} /etc/host?\n".repeat(n),
+        // Heredocs and arithmetic that looks like one.
+        _ => "(( x = 1<<2 ))\ncat <<E >> /etc/hosts\n10.0.0.1 a\nE\n".repeat(n),
+    }
+}
+
+proptest! {
+    #![proptest_config(config(24))]
+
+    /// Analysis cost grows linearly with input: doubling an adversarial script at most about
+    /// doubles the work (counted in units, not time).
+    #[test]
+    fn shell_work_grows_linearly_with_input(kind in 0usize..6, n in 20usize..400) {
+        let one = work_of(&adversarial(kind, n));
+        let two = work_of(&adversarial(kind, 2 * n));
+        let (len1, len2) = (adversarial(kind, n).len() as f64, adversarial(kind, 2 * n).len() as f64);
+        // Work per byte may not grow by more than a fifth when the input doubles.
+        let per_byte = |w: u64, len: f64| w as f64 / len;
+        prop_assert!(
+            per_byte(two, len2) <= per_byte(one, len1) * 1.2 + 1.0,
+            "kind {kind}: {one} units for {len1} bytes, {two} units for {len2} bytes"
+        );
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Fixtures
 // ---------------------------------------------------------------------------------------------
@@ -1641,4 +1707,87 @@ fn override_keeps_host_aliases_entries_without_the_conflicting_hostname() {
             json!({"ip": "fd00::1", "hostnames": ["v6.remote", "db"]}),
         ]
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// podgate check: every object accounted for, whatever else is in the stream
+// ---------------------------------------------------------------------------------------------
+
+/// The documents of the repository's manifest fixtures (`tests/fixtures/manifests`), each as
+/// its own YAML text, skipping those that do not parse alone.
+static MANIFEST_DOCS: LazyLock<Vec<String>> = LazyLock::new(|| {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/manifests");
+    let mut docs = Vec::new();
+    for sub in ["clean", "deprecated", "mixed"] {
+        let mut paths: Vec<_> = std::fs::read_dir(root.join(sub))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+            .collect();
+        paths.sort();
+        for path in paths {
+            let text = std::fs::read_to_string(&path).unwrap();
+            for chunk in text.split("\n---\n") {
+                let (found, errors) =
+                    podgate::manifests::parse_text_lenient(Path::new("x.yaml"), chunk);
+                if errors.is_empty() && found.len() == 1 {
+                    docs.push(format!("{}\n", chunk.trim_end()));
+                }
+            }
+        }
+    }
+    assert!(docs.len() >= 12, "found {} documents", docs.len());
+    docs
+});
+
+/// Documents that cannot be read, each on its own.
+const BAD_DOCS: &[&str] = &[
+    "a: 1\na: 2\n",
+    "kind: [\n",
+    "- just\n- a list of scalars\n",
+    "{unclosed: \n",
+    "key: 'unterminated\n",
+];
+
+proptest! {
+    #![proptest_config(config(128))]
+
+    /// However good and bad documents are mixed in one file, every good one is read (in
+    /// order, with its document number), each bad one is one input error, and the check
+    /// summary's object counts add up to the objects read.
+    #[test]
+    fn check_accounts_for_every_document_around_bad_ones(
+        picks in proptest::collection::vec((any::<bool>(), any::<prop::sample::Index>()), 1..12)
+    ) {
+        let mut chunks = Vec::new();
+        let mut good = Vec::new();
+        for (i, (is_bad, index)) in picks.iter().enumerate() {
+            if *is_bad {
+                chunks.push(BAD_DOCS[index.index(BAD_DOCS.len())].to_string());
+            } else {
+                chunks.push(MANIFEST_DOCS[index.index(MANIFEST_DOCS.len())].clone());
+                good.push(i + 1);
+            }
+        }
+        let text = chunks.join("---\n");
+        let (documents, errors) =
+            podgate::manifests::parse_text_lenient(Path::new("mixed.yaml"), &text);
+        let read: Vec<usize> = documents.iter().map(|d| d.index).collect();
+        prop_assert_eq!(&read, &good);
+        prop_assert_eq!(errors.len(), picks.len() - good.len());
+        let input = podgate::manifests::Input { documents, errors, files: 1 };
+        let set = &SETS[0].1;
+        let run = podgate::check::check_input(set, &input, jiff::civil::date(2026, 12, 1));
+        let s = &run.summary;
+        prop_assert_eq!(s.objects_read, good.len());
+        prop_assert_eq!(s.objects_read, s.checked + s.unreadable + s.without_pod_spec);
+        prop_assert_eq!(run.errors.len(), picks.len() - good.len());
+        prop_assert!(run.errors.iter().all(|e| e.line.is_some()));
+        let code = run.exit_code();
+        prop_assert_eq!(code == 1, s.denied > 0);
+        prop_assert_eq!(code == 2, s.denied == 0 && (s.unreadable > 0 || s.input_errors > 0));
+        // JSON output always parses, with an errors array.
+        let json: Value = serde_json::from_str(&serde_json::to_string(&run).unwrap()).unwrap();
+        prop_assert!(json["errors"].is_array());
+    }
 }

@@ -431,16 +431,30 @@ async fn explicit_cert_paths_that_do_not_exist_are_an_error_not_replaced() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn startup_with_a_broken_policy_fails_naming_file_line_and_column() {
+async fn startup_with_a_broken_policy_serves_not_ready_instead_of_exiting() {
+    // #11: exiting would crash-loop every restarting replica while the webhook stays
+    // registered. tests/availability.rs covers the rest (the log, 503s, Ready after a fix).
     let layout = Layout::new(&[
         ("ok.yaml", DENY_HOST_NETWORK),
         ("broken.yaml", BROKEN_POLICY),
     ]);
-    let error = podgate::server::serve(layout.args(), std::future::pending())
-        .await
-        .unwrap_err();
-    let text = format!("{error:#}");
-    assert!(text.contains("broken.yaml:"), "{text}");
+    let args = layout.args();
+    let probe = args.probe_listen;
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(podgate::server::serve(args, async move {
+        let _ = rx.await;
+        "test"
+    }));
+    let live = wait_until(Duration::from_secs(10), async || {
+        matches!(probe_get(probe, "/healthz").await, Some((200, _)))
+    })
+    .await;
+    assert!(live.is_some(), "no /healthz");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!task.is_finished(), "serve returned on a broken policy set");
+    assert_eq!(probe_get(probe, "/readyz").await.map(|r| r.0), Some(503));
+    let _ = tx.send(());
+    task.await.unwrap().unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -981,5 +995,60 @@ spec:
     })
     .await;
     assert!(reported.is_some(), "expected 1 expiring exemption");
+    server.stop().await.unwrap();
+}
+
+/// Over HTTP/2 (reqwest, prior knowledge, TLS with ALPN h2, as a loopback URL webhook may be
+/// called), a body over the cap gets the same 413 with a JSON reason as over HTTP/1.1, not a
+/// reset stream: just over the cap (read and discarded), and far over it (answered before the
+/// body is read). The connection stays usable for the next review.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_the_cap_gets_413_with_a_json_reason_over_h2_as_over_http1() {
+    let layout = Layout::new(&standard_policies());
+    let mut args = layout.args();
+    let cap = 64 * 1024;
+    args.max_body = cap;
+    let server = TestServer::start(args).await;
+    let ok = pod_review("44444444-0000-0000-0000-000000000001", false);
+    // Kept-alive and fresh connections; each size a few times, since a reset racing the
+    // answer would show up only sometimes.
+    for (proto, fresh) in [
+        (Proto::H2, false),
+        (Proto::H2, true),
+        (Proto::Http1, false),
+        (Proto::Http1, true),
+    ] {
+        let client = client(&[&layout.pki.ca_pem], proto, None, fresh);
+        let sizes = [
+            ("cap + 1", cap + 1),
+            ("cap + 600 KiB", cap + 600 * 1024),
+            ("8 MiB", 8 * 1024 * 1024),
+        ];
+        for (name, size) in sizes.iter().cycle().take(sizes.len() * 5).copied() {
+            let reply = post_review(&client, &server.url("/validate"), vec![b' '; size])
+                .await
+                .unwrap_or_else(|e| panic!("{proto:?} {name}: no answer: {e:?}"));
+            let want = match proto {
+                Proto::Http1 => reqwest::Version::HTTP_11,
+                Proto::H2 => reqwest::Version::HTTP_2,
+            };
+            assert_eq!(reply.version, want, "{proto:?} {name}");
+            assert_eq!(reply.status, 413, "{proto:?} {name}");
+            assert!(reply.content_type.starts_with("application/json"));
+            let json = reply.json();
+            assert_eq!(json["response"]["allowed"], false, "{json}");
+            assert_eq!(json["response"]["status"]["code"], 413, "{json}");
+            let message = json["response"]["status"]["message"].as_str().unwrap();
+            assert!(
+                message.contains(&format!("limit of {cap} bytes")),
+                "{message}"
+            );
+            // The next review on the same client is answered normally.
+            let next = post_review(&client, &server.url("/validate"), ok.clone())
+                .await
+                .unwrap_or_else(|e| panic!("{proto:?} after {name}: {e:?}"));
+            assert_eq!(next.status, 200, "{proto:?} after {name}");
+        }
+    }
     server.stop().await.unwrap();
 }

@@ -7,6 +7,7 @@
 //! documented base64 (kube-rs#1781), and whose `invalid()` loses the uid.
 //! No I/O; the caller passes the clock.
 
+mod configmap;
 mod response;
 mod wire;
 
@@ -66,6 +67,9 @@ pub struct Summary {
     pub patch_ops: usize,
     /// Number of warnings sent.
     pub warnings: usize,
+    /// True when the answer came from the policy set (the engine ran); false for answers that
+    /// do not depend on it (skipped kinds and operations, unreadable objects, policy ConfigMaps).
+    pub evaluated: bool,
 }
 
 /// A review's answer.
@@ -106,7 +110,12 @@ pub fn review(
             response.allowed = false;
             response.status = Some(status(400, "BadRequest", message));
         }
+        Decision::Refused(message) => {
+            response.allowed = false;
+            response.status = Some(status(422, "Invalid", message));
+        }
         Decision::Evaluated(verdict, name) => {
+            summary.evaluated = true;
             if summary.name.is_empty() {
                 summary.name = name;
             }
@@ -170,6 +179,8 @@ enum Decision {
     Skip,
     /// The object cannot be read.
     Invalid(String),
+    /// A podgate policy ConfigMap whose files do not load (422 Invalid).
+    Refused(String),
     /// The engine ran; the object's name (or generateName) for messages and logs.
     Evaluated(Verdict, String),
 }
@@ -184,10 +195,26 @@ fn decide(
     let Some(gk) = &req.kind else {
         return Decision::Skip;
     };
+    let operation = req.operation.as_deref().unwrap_or("");
+    if gk.group.is_empty() && gk.kind == "ConfigMap" {
+        if webhook == Webhook::Mutate {
+            return Decision::Skip;
+        }
+        return match configmap::judge(
+            operation,
+            req.namespace.as_deref().unwrap_or(""),
+            req.name.as_deref().unwrap_or(""),
+            req.object,
+            req.old_object,
+        ) {
+            configmap::Verdict::Skip | configmap::Verdict::Valid => Decision::Skip,
+            configmap::Verdict::Unreadable(message) => Decision::Invalid(message),
+            configmap::Verdict::Broken(message) => Decision::Refused(message),
+        };
+    }
     let Some(kind) = Kind::from_group_kind(&gk.group, &gk.kind) else {
         return Decision::Skip;
     };
-    let operation = req.operation.as_deref().unwrap_or("");
     let sub = req.sub_resource.as_deref().unwrap_or("");
     // Since 1.22 `kubectl debug` sends the whole Pod as an UPDATE of this subresource.
     let ephemeral_update =

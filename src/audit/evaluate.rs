@@ -106,7 +106,7 @@ pub fn severity(rule: &str) -> &'static str {
 /// The rules a policy turns on, in a fixed order.
 pub fn rules_of(policy: &Policy) -> Vec<Rule> {
     let mut out = Vec::new();
-    if policy.validate.hosts_file {
+    if policy.validate.hosts_file.is_some() {
         out.push(Rule::HostsFile);
     }
     if !policy.validate.forbidden_combinations.is_empty() {

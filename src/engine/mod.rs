@@ -17,7 +17,7 @@ use json_patch::PatchOperation;
 use k8s_openapi::api::core::v1::PodSpec;
 
 use crate::mutate::{Mutation, host_aliases, pull_policy};
-use crate::policy::{ExemptionQuery, Policy, PolicySet};
+use crate::policy::{ExemptionQuery, Policy, PolicySet, Undecidable};
 use crate::rules::{Rule, Violation, host_namespaces, hosts_file};
 use crate::workload::{Kind, SpecLocation, Workload};
 
@@ -130,6 +130,9 @@ pub struct PolicyResult<'p> {
     pub exempted: Option<&'p str>,
     /// Broken rules, and mutation conflicts a policy turns into violations.
     pub violations: Vec<Violation>,
+    /// What a rule could not decide (the hostsFile command analysis); the policy's
+    /// `undecidable` setting says what it does.
+    pub undecided: Vec<Violation>,
     /// What its mutations change (or, for a policy that does not patch, would change), each
     /// with the rule of the mutation that makes it.
     pub changes: Vec<(Rule, String)>,
@@ -145,6 +148,7 @@ impl<'p> PolicyResult<'p> {
             policy,
             exempted: None,
             violations: Vec::new(),
+            undecided: Vec::new(),
             changes: Vec::new(),
             notes: Vec::new(),
             ops: Vec::new(),
@@ -214,10 +218,12 @@ pub fn evaluate<'p>(
             continue;
         }
         if run_rules {
-            if policy.validate.hosts_file {
-                result
-                    .violations
-                    .extend(hosts_file::check(&w.spec, at.path));
+            if let Some(rule) = &policy.validate.hosts_file {
+                let found = hosts_file::check(&w.spec, at.path);
+                result.violations.extend(found.violations);
+                if rule.undecidable != Undecidable::Allow {
+                    result.undecided.extend(found.undecided);
+                }
             }
             if !policy.validate.forbidden_combinations.is_empty() {
                 result.violations.extend(host_namespaces::check(
@@ -229,6 +235,9 @@ pub fn evaluate<'p>(
             if let Some(new) = subject.new_ephemeral {
                 result
                     .violations
+                    .retain(|v| involves_new_ephemeral(v, at.path, new));
+                result
+                    .undecided
                     .retain(|v| involves_new_ephemeral(v, at.path, new));
             }
         }

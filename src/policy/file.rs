@@ -147,10 +147,17 @@ pub struct ValidateDoc {
     pub host_namespaces: Option<HostNamespacesDoc>,
 }
 
-/// `spec.validate.hostsFile`: no settings yet.
+/// `spec.validate.hostsFile`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct HostsFileDoc {}
+pub struct HostsFileDoc {
+    /// What happens when the command analysis cannot decide whether a container writes
+    /// `/etc/hosts` (dynamic `eval`, generated scripts, a write target it cannot resolve, a
+    /// limit reached): `Allow`, `Warn` (default) or `Deny` (the policy's action applies).
+    /// Containers that run as non-root without privilege escalation never get such findings.
+    #[serde(default)]
+    pub undecidable: Option<crate::policy::Undecidable>,
+}
 
 /// `spec.validate.hostNamespaces`.
 #[derive(Debug, Deserialize)]

@@ -15,8 +15,8 @@ use super::file::{
     ExemptionDoc, HostAliasesDoc, ImagePullPolicyDoc, MatchDoc, PolicyDoc, SelectorDoc,
 };
 use super::{
-    Action, Atom, Exemption, Globs, HostAlias, HostAliasesMutation, Match, Mutate, OnConflict,
-    Operator, Policy, PolicySet, PullPolicy, PullPolicyMutation, Requirement, Selector,
+    Action, Atom, Exemption, Globs, HostAlias, HostAliasesMutation, HostsFileRule, Match, Mutate,
+    OnConflict, Operator, Policy, PolicySet, PullPolicy, PullPolicyMutation, Requirement, Selector,
     ServiceAccountPattern, Source, Validate, is_dns1123_subdomain,
 };
 
@@ -59,6 +59,12 @@ impl std::fmt::Display for LoadErrors {
 
 impl std::error::Error for LoadErrors {}
 
+/// A file the loader reads: `*.yaml` / `*.yml`, not starting with `.` (which also skips the
+/// kubelet's `..data` folders of a mounted ConfigMap). `configmap` applies the same rule to keys.
+pub(crate) fn is_policy_file(name: &str) -> bool {
+    !name.starts_with('.') && (name.ends_with(".yaml") || name.ends_with(".yml"))
+}
+
 /// Something in a policy file that loads but probably does not do what its author wants.
 /// Never refuses the set: `podgate check` prints warnings, the server logs them at each load.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,9 +101,7 @@ impl PolicySet {
         for entry in entries {
             let entry = entry.map_err(|e| io_error(format!("cannot list policy folder: {e}")))?;
             let name = entry.file_name();
-            let name = name.to_string_lossy();
-            let is_yaml = name.ends_with(".yaml") || name.ends_with(".yml");
-            if name.starts_with('.') || !is_yaml {
+            if !is_policy_file(&name.to_string_lossy()) {
                 continue;
             }
             let path = entry.path();
@@ -395,7 +399,9 @@ impl Checker<'_> {
             .collect();
         let validate_doc = spec.validate.unwrap_or_default();
         let mut validate = Validate {
-            hosts_file: validate_doc.hosts_file.is_some(),
+            hosts_file: validate_doc.hosts_file.map(|h| HostsFileRule {
+                undecidable: h.undecidable.unwrap_or_default(),
+            }),
             forbidden_combinations: Vec::new(),
         };
         if let Some(host_ns) = validate_doc.host_namespaces {
@@ -433,7 +439,10 @@ impl Checker<'_> {
                 .map(|p| self.pull_policy(p.value)),
             host_aliases: mutate_doc.host_aliases.map(|h| self.host_aliases(h)),
         };
-        if !validate.hosts_file && validate.forbidden_combinations.is_empty() && mutate.is_empty() {
+        if validate.hosts_file.is_none()
+            && validate.forbidden_combinations.is_empty()
+            && mutate.is_empty()
+        {
             self.err(
                 &name.referenced,
                 format!(
@@ -784,7 +793,12 @@ spec:
         assert_eq!(p.source.line, 5);
         assert!(p.match_.namespaces.is_match("team-a"));
         assert!(p.match_.exclude_namespaces.is_match("kube-system"));
-        assert!(p.validate.hosts_file);
+        assert_eq!(
+            p.validate.hosts_file,
+            Some(HostsFileRule {
+                undecidable: crate::policy::Undecidable::Warn
+            })
+        );
         assert_eq!(
             p.validate.forbidden_combinations[1],
             vec![Atom::HostPid, Atom::Capability("SYS_PTRACE".into())]
@@ -810,7 +824,35 @@ spec:
             parse_policies("p.yaml", text).unwrap()[0]
                 .validate
                 .hosts_file
+                .is_some()
         );
+    }
+
+    #[test]
+    fn hosts_file_undecidable_is_read_and_checked_with_its_line() {
+        let with = |value: &str| {
+            format!(
+                "apiVersion: podgate.dev/v1alpha1\nkind: PodPolicy\nmetadata: {{name: a}}\nspec:\n  validate:\n    hostsFile:\n      undecidable: {value}\n"
+            )
+        };
+        for (value, expected) in [
+            ("Allow", crate::policy::Undecidable::Allow),
+            ("Warn", crate::policy::Undecidable::Warn),
+            ("Deny", crate::policy::Undecidable::Deny),
+        ] {
+            let p = parse_policies("p.yaml", &with(value)).unwrap();
+            assert_eq!(
+                p[0].validate.hosts_file,
+                Some(HostsFileRule {
+                    undecidable: expected
+                }),
+                "{value}"
+            );
+        }
+        let e = parse_policies("p.yaml", &with("Sometimes")).unwrap_err();
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert_eq!((e[0].file.as_str(), e[0].line), ("p.yaml", 7), "{}", e[0]);
+        assert!(e[0].reason.contains("Sometimes"), "{}", e[0]);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! A `PolicySet` is immutable once built; the server swaps whole sets on reload so that each
 //! decision sees exactly one version. Only `loader` touches the file system.
 
+pub mod configmap;
 mod file;
 mod loader;
 mod selector;
@@ -254,10 +255,29 @@ pub fn normalize_capability(name: &str) -> String {
 /// The validation rules a policy turns on.
 #[derive(Debug, Clone, Default)]
 pub struct Validate {
-    /// Deny direct `/etc/hosts` edits.
-    pub hosts_file: bool,
+    /// Deny direct `/etc/hosts` edits, when set.
+    pub hosts_file: Option<HostsFileRule>,
     /// Forbidden atom combinations (each non-empty).
     pub forbidden_combinations: Vec<Vec<Atom>>,
+}
+
+/// `validate.hostsFile`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HostsFileRule {
+    /// What a command the analysis cannot decide does.
+    pub undecidable: Undecidable,
+}
+
+/// What a hostsFile finding the analysis cannot decide does (`undecidable`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+pub enum Undecidable {
+    /// Nothing: it is not reported.
+    Allow,
+    /// A warning, whatever the policy's action (under Audit, an audit entry) (default).
+    #[default]
+    Warn,
+    /// What the policy's action does with a violation.
+    Deny,
 }
 
 /// A container `imagePullPolicy` value, spelled as in Kubernetes.

@@ -16,32 +16,85 @@
 //!   and through `/proc`, any process's root (`/proc/<pid>/root`, `/proc/1/root` being the
 //!   node's), working directory or open files. Each of these paths and its every ancestor (up
 //!   to `/`) counts; a path below `/proc/<pid>/root` is judged as the path it names.
+//!
+//! Commands (`command`/`args` after the kubelet's `$(VAR)` expansion, lifecycle hooks,
+//! probes) go through the shell analysis ([`super::shell`]). What it cannot decide is reported
+//! apart ([`Findings::undecided`]); the policy's `undecidable` setting says what that does. A
+//! container that provably cannot write the file gets no undecided findings: the kubelet
+//! writes it mode 0644 owned by root, so a container that runs as non-root (`runAsNonRoot:
+//! true` or a non-zero `runAsUser`, container or pod level) without privilege escalation and
+//! not privileged cannot change it ([`cannot_write_hosts`]). Mount rules apply regardless.
+//!
+//! Cost: one shell-analysis [`Budget`] per check, shared by every container; at most
+//! [`MAX_VIOLATIONS`] violations, then one undecided finding naming the containers left.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
-use k8s_openapi::api::core::v1::{PodSpec, Volume};
+use k8s_openapi::api::core::v1::{PodSecurityContext, PodSpec, Volume};
 
-use super::shell::{HostEntry, find_hosts_writes};
+use super::shell::{Analysis, Budget, HostEntry, Start, analyse};
 use super::{Rule, Violation};
 use crate::pod::{ContainerView, containers, normalize_path};
 
 const HOSTS: &str = "/etc/hosts";
 
+/// At most this many violations (writes and undecided) are reported for one pod spec; the
+/// containers left are then named in one undecided finding.
+pub const MAX_VIOLATIONS: usize = 256;
+
+/// What the rule found in one pod spec.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Findings {
+    /// Edits of `/etc/hosts`.
+    pub violations: Vec<Violation>,
+    /// Commands the analysis could not decide, each with the reason and its field path.
+    pub undecided: Vec<Violation>,
+}
+
+impl Findings {
+    fn len(&self) -> usize {
+        self.violations.len() + self.undecided.len()
+    }
+}
+
 /// Every way the spec's containers edit `/etc/hosts`. `spec_path` is where the pod spec lives
 /// (`spec`, `spec.template.spec`, ...).
-pub fn check(spec: &PodSpec, spec_path: &str) -> Vec<Violation> {
+pub fn check(spec: &PodSpec, spec_path: &str) -> Findings {
     let volumes: BTreeMap<&str, &Volume> = spec
         .volumes
         .iter()
         .flatten()
         .map(|v| (v.name.as_str(), v))
         .collect();
-    let mut out = Vec::new();
+    let mut out = Findings::default();
+    let mut budget = Budget::default();
+    let mut left: Vec<String> = Vec::new();
     for c in containers(spec) {
         // Field paths are only spelled out for violations, which are rare.
         let base = || format!("{spec_path}.{}", c.path());
-        mounts(&c, &base, &volumes, &mut out);
-        commands(&c, &base, &mut out);
+        if out.len() >= MAX_VIOLATIONS {
+            left.push(base());
+            continue;
+        }
+        mounts(&c, &base, &volumes, &mut out.violations);
+        commands(
+            &c,
+            spec.security_context.as_ref(),
+            &base,
+            &mut budget,
+            &mut out,
+        );
+    }
+    if !left.is_empty() {
+        out.undecided.push(Violation {
+            rule: Rule::HostsFile,
+            message: format!(
+                "cannot decide whether {} more containers edit /etc/hosts: the check stops \
+                 after {MAX_VIOLATIONS} findings",
+                left.len()
+            ),
+            paths: left,
+        });
     }
     out
 }
@@ -198,25 +251,79 @@ fn mounts(
     }
 }
 
-fn commands(c: &ContainerView<'_>, base: &dyn Fn() -> String, out: &mut Vec<Violation>) {
-    // command followed by args; copied only when both are set.
-    let main: std::borrow::Cow<'_, [String]> = match (c.command, c.args) {
-        (Some(cmd), None) => cmd.into(),
-        (None, Some(args)) => args.into(),
-        (None, None) => (&[][..]).into(),
-        (Some(cmd), Some(args)) => [cmd, args].concat().into(),
-    };
+/// True when the container provably cannot write the hosts file: it runs as non-root
+/// (`runAsNonRoot: true`, or a non-zero `runAsUser`, the container's setting over the pod's),
+/// with `allowPrivilegeEscalation: false` (so no setuid binary or file capability makes it
+/// root), and is not privileged. The kubelet's file is mode 0644 owned by root.
+pub fn cannot_write_hosts(c: &ContainerView<'_>, pod: Option<&PodSecurityContext>) -> bool {
+    let sc = c.security_context;
+    let run_as_user = sc
+        .and_then(|s| s.run_as_user)
+        .or(pod.and_then(|p| p.run_as_user));
+    let run_as_non_root = sc
+        .and_then(|s| s.run_as_non_root)
+        .or(pod.and_then(|p| p.run_as_non_root))
+        == Some(true);
+    // With runAsNonRoot the kubelet refuses to start a container whose user is root, so
+    // runAsUser: 0 with it runs nothing at all.
+    let non_root = run_as_non_root || run_as_user.is_some_and(|u| u != 0);
+    let no_escalation = sc.and_then(|s| s.allow_privilege_escalation) == Some(false);
+    non_root && no_escalation && !c.privileged()
+}
+
+fn commands(
+    c: &ContainerView<'_>,
+    pod: Option<&PodSecurityContext>,
+    base: &dyn Fn() -> String,
+    budget: &mut Budget,
+    out: &mut Findings,
+) {
+    let protected = cannot_write_hosts(c, pod);
+    let start = Start::new(
+        c.env.iter().map(|e| {
+            (
+                e.name.as_str(),
+                if e.value_from.is_some() {
+                    None
+                } else {
+                    Some(e.value.as_deref().unwrap_or(""))
+                },
+            )
+        }),
+        c.env_from,
+        c.working_dir,
+    );
+    // command followed by args, after the kubelet's `$(VAR)` expansion.
+    let expand =
+        |items: &[String]| -> Vec<String> { items.iter().map(|a| start.expand(a)).collect() };
+    let command = c.command.map(expand);
+    let args = c.args.map(expand);
+    let main: Vec<String> = command
+        .iter()
+        .chain(args.iter())
+        .flatten()
+        .cloned()
+        .collect();
     if !main.is_empty() {
-        let writes = find_hosts_writes(&main, c.command.is_some());
-        if !writes.is_empty() {
-            // Name the field that holds the write: with `command: [sh, -c]` the script is in args.
-            let in_command = c
-                .command
-                .is_some_and(|cmd| c.args.is_none() || !find_hosts_writes(cmd, true).is_empty());
+        let found = analyse(&main, command.is_some(), &start, budget);
+        if !found.writes.is_empty() || !found.undecided.is_empty() {
+            // Name the field that holds the script: with `command: [sh, -c]` it is in args.
+            let in_command = match (&command, &args) {
+                (Some(cmd), Some(_)) => {
+                    let mut scratch = budget.clone();
+                    let alone = analyse(cmd, true, &start, &mut scratch);
+                    !alone.writes.is_empty() || !alone.undecided.is_empty()
+                }
+                (Some(_), None) => true,
+                _ => false,
+            };
             let field = if in_command { "command" } else { "args" };
-            push_writes(c, &format!("{}.{field}", base()), writes, out);
+            report(c, protected, &format!("{}.{field}", base()), found, out);
         }
     }
+    // Hooks and probes are not expanded by the kubelet, and run in the container's
+    // environment and working directory.
+    let mut handlers: Vec<(String, &[String])> = Vec::new();
     if let Some(lifecycle) = c.lifecycle {
         for (hook, handler) in [
             ("postStart", lifecycle.post_start.as_ref()),
@@ -224,69 +331,86 @@ fn commands(c: &ContainerView<'_>, base: &dyn Fn() -> String, out: &mut Vec<Viol
         ] {
             if let Some(cmd) = handler
                 .and_then(|h| h.exec.as_ref())
-                .and_then(|e| e.command.as_ref())
+                .and_then(|e| e.command.as_deref())
             {
-                let writes = find_hosts_writes(cmd, true);
-                if !writes.is_empty() {
-                    let path = format!("{}.lifecycle.{hook}.exec.command", base());
-                    push_writes(c, &path, writes, out);
-                }
+                handlers.push((format!("lifecycle.{hook}.exec.command"), cmd));
             }
         }
     }
     for (name, probe) in c.probes {
         if let Some(cmd) = probe
             .and_then(|p| p.exec.as_ref())
-            .and_then(|e| e.command.as_ref())
+            .and_then(|e| e.command.as_deref())
         {
-            let writes = find_hosts_writes(cmd, true);
-            if !writes.is_empty() {
-                push_writes(c, &format!("{}.{name}.exec.command", base()), writes, out);
-            }
+            handlers.push((format!("{name}.exec.command"), cmd));
+        }
+    }
+    for (field, cmd) in handlers {
+        let found = analyse(cmd, true, &start, budget);
+        if !found.writes.is_empty() || !found.undecided.is_empty() {
+            report(c, protected, &format!("{}.{field}", base()), found, out);
         }
     }
 }
 
-fn push_writes(
-    c: &ContainerView<'_>,
-    path: &str,
-    writes: Vec<super::shell::HostsWrite>,
-    out: &mut Vec<Violation>,
-) {
-    for w in writes {
+/// Turns one command's analysis into violations and undecided findings.
+fn report(c: &ContainerView<'_>, protected: bool, path: &str, found: Analysis, out: &mut Findings) {
+    let non_root = if protected {
+        ""
+    } else {
+        "; or run the container as non-root (runAsNonRoot: true, allowPrivilegeEscalation: \
+         false), which cannot write the file"
+    };
+    for w in found.writes {
+        if out.len() >= MAX_VIOLATIONS {
+            return;
+        }
         let advice = match host_aliases_yaml(&w.entries) {
             Some(yaml) => format!("use spec.hostAliases instead: {yaml}"),
             None => "declare the entries in spec.hostAliases instead".to_string(),
         };
-        out.push(Violation {
+        out.violations.push(Violation {
             rule: Rule::HostsFile,
             message: format!(
                 "container {:?} writes /etc/hosts in {path} ({}): the kubelet manages that file \
-                 and rewrites it; {advice}",
+                 and rewrites it; {advice}{non_root}",
                 c.name, w.how
             ),
             paths: vec![path.to_string()],
         });
     }
+    // A container that cannot write the file has nothing left to decide.
+    if protected || found.undecided.is_empty() || out.len() >= MAX_VIOLATIONS {
+        return;
+    }
+    out.undecided.push(Violation {
+        rule: Rule::HostsFile,
+        message: format!(
+            "cannot decide whether container {:?} writes /etc/hosts in {path}: {}; declare \
+             hosts entries in spec.hostAliases{non_root}",
+            c.name,
+            found.undecided.join("; ")
+        ),
+        paths: vec![path.to_string()],
+    });
 }
 
 /// The `hostAliases` stanza, in single-line YAML flow style, that writes `entries` durably;
-/// entries for the same IP are merged. `None` when nothing literal was written.
+/// entries for the same IP are merged, in first-seen order, by map (linear in the entries).
+/// `None` when nothing literal was written.
 pub fn host_aliases_yaml(entries: &[HostEntry]) -> Option<String> {
-    let mut merged: Vec<(&str, Vec<&str>)> = Vec::new();
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    let mut merged: Vec<(&str, Vec<&str>, HashSet<&str>)> = Vec::new();
     for e in entries {
-        let names = match merged.iter_mut().find(|(ip, _)| *ip == e.ip) {
-            Some((_, names)) => names,
-            None => {
-                merged.push((&e.ip, Vec::new()));
-                let Some((_, names)) = merged.last_mut() else {
-                    continue;
-                };
-                names
-            }
+        let at = *index.entry(e.ip.as_str()).or_insert_with(|| {
+            merged.push((&e.ip, Vec::new(), HashSet::new()));
+            merged.len() - 1
+        });
+        let Some((_, names, seen)) = merged.get_mut(at) else {
+            continue;
         };
         for h in &e.hostnames {
-            if !names.contains(&h.as_str()) {
+            if seen.insert(h.as_str()) {
                 names.push(h);
             }
         }
@@ -296,7 +420,7 @@ pub fn host_aliases_yaml(entries: &[HostEntry]) -> Option<String> {
     }
     let items: Vec<String> = merged
         .iter()
-        .map(|(ip, names)| {
+        .map(|(ip, names, _)| {
             let names: Vec<String> = names.iter().map(|n| format!("{n:?}")).collect();
             format!("{{ip: {ip:?}, hostnames: [{}]}}", names.join(", "))
         })
@@ -588,7 +712,7 @@ mod tests {
             ),
         ]);
         for (name, spec, expected) in cases {
-            let v = check(&spec, "spec");
+            let v = check(&spec, "spec").violations;
             assert_eq!(v.len(), expected, "{name}: {v:?}");
             assert!(v.iter().all(|v| v.rule == Rule::HostsFile));
         }
@@ -604,7 +728,7 @@ mod tests {
             ("/proc/1/root/var", "/var/lib/kubelet/pods/<uid>/etc-hosts"),
         ] {
             let spec = pod(vec![mount("h", "/host")], vec![host_path_volume("h", host)]);
-            let v = check(&spec, "spec");
+            let v = check(&spec, "spec").violations;
             assert_eq!(v.len(), 1, "{host}");
             assert!(
                 v[0].message.contains(&format!("mounts hostPath {host:?} writable at /host (spec.containers[0].volumeMounts[0]): that reaches ")),
@@ -638,7 +762,7 @@ mod tests {
             (None, false),
         ] {
             let spec = with_tmp(tmp);
-            let v = check(&spec, "spec");
+            let v = check(&spec, "spec").violations;
             let view = containers(&spec).next().unwrap();
             assert_eq!(mounts_over_hosts(&view), denied, "{tmp:?}");
             if denied {
@@ -665,7 +789,7 @@ mod tests {
                 ..Default::default()
             }],
         );
-        let v = check(&spec, "spec.template.spec");
+        let v = check(&spec, "spec.template.spec").violations;
         assert_eq!(
             v[0].paths,
             ["spec.template.spec.containers[0].volumeMounts[1]"]
@@ -696,7 +820,7 @@ mod tests {
             }]),
             ..Default::default()
         };
-        let v = check(&spec, "spec");
+        let v = check(&spec, "spec").violations;
         let paths: Vec<&str> = v.iter().map(|v| v.paths[0].as_str()).collect();
         assert_eq!(
             paths,
@@ -836,7 +960,7 @@ mod tests {
                 containers: vec![container],
                 ..Default::default()
             };
-            let v = check(&spec, "spec");
+            let v = check(&spec, "spec").violations;
             match expected {
                 None => assert!(v.is_empty(), "{name}: {v:?}"),
                 Some(path) => {
@@ -862,10 +986,10 @@ mod tests {
             }],
             ..Default::default()
         };
-        let v = check(&spec, "spec");
+        let v = check(&spec, "spec").violations;
         assert!(
             v[0].message
-                .ends_with(r#"use spec.hostAliases instead: hostAliases: [{ip: "10.0.0.1", hostnames: ["a", "b"]}]"#),
+                .contains(r#"use spec.hostAliases instead: hostAliases: [{ip: "10.0.0.1", hostnames: ["a", "b"]}]; or run the container as non-root"#),
             "{}",
             v[0].message
         );

@@ -42,6 +42,8 @@ pub struct AppState {
     /// Slots for reviews of large bodies on the blocking pool (2 per core), so a burst of
     /// multi-MB reviews queues instead of oversubscribing the CPU with hundreds of threads.
     pub blocking: Arc<tokio::sync::Semaphore>,
+    /// Whether a valid policy set is loaded; without one, answers that depend on it are 503.
+    pub health: Arc<super::probe::Health>,
 }
 
 impl AppState {
@@ -54,6 +56,7 @@ impl AppState {
             blocking: Arc::new(tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(2, |n| n.get().saturating_mul(2)),
             )),
+            health: Arc::new(super::probe::Health::ready_now()),
         }
     }
 }
@@ -89,6 +92,8 @@ pub enum AppError {
     BadReview { message: String, body: bytes::Bytes },
     #[error("server busy: no review slot free within {0:?}")]
     Busy(Duration),
+    #[error("podgate has no valid policy set loaded (its log lists every error); not deciding")]
+    NoPolicies { body: bytes::Bytes },
 }
 
 impl AppError {
@@ -100,7 +105,7 @@ impl AppError {
             AppError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::BodyRead(_) | AppError::BadReview { .. } => StatusCode::BAD_REQUEST,
             AppError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
-            AppError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Busy(_) | AppError::NoPolicies { .. } => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }
@@ -112,9 +117,12 @@ impl IntoResponse for AppError {
         // All but a bad review answer before (all of) the body was read, and hyper closes a
         // connection whose request body is left unread: say so, or a keep-alive client
         // sends its next request into the closing connection.
-        let body_unread = !matches!(self, AppError::BadReview { .. });
+        let body_unread = !matches!(
+            self,
+            AppError::BadReview { .. } | AppError::NoPolicies { .. }
+        );
         let request: &[u8] = match &self {
-            AppError::BadReview { body, .. } => body,
+            AppError::BadReview { body, .. } | AppError::NoPolicies { body } => body,
             _ => &[],
         };
         let body = admission::error_review(request, status.as_u16(), &message);
@@ -323,12 +331,7 @@ async fn review(
             state
                 .metrics
                 .requests
-                .get_or_create(&RequestLabels {
-                    webhook: webhook.as_str().into(),
-                    operation: String::new(),
-                    kind: String::new(),
-                    decision: "error".into(),
-                })
+                .get_or_create(&RequestLabels::bounded(webhook.as_str(), "", "", "error"))
                 .inc();
             tracing::error!(
                 webhook = webhook.as_str(),
@@ -340,6 +343,12 @@ async fn review(
             return Ok(json_response(body));
         }
     };
+    // Without a valid policy set, an answer that came from the (empty) set would be a silent
+    // allow: refuse with 503 so the apiserver applies the webhook's failurePolicy. Answers that
+    // do not depend on the set (policy ConfigMaps, skipped kinds) are still given.
+    if reviewed.summary.evaluated && !state.health.policies() {
+        return Err(AppError::NoPolicies { body });
+    }
     record(state, webhook, &reviewed, set.hash(), started);
     Ok(json_response(reviewed.body))
 }
@@ -379,12 +388,12 @@ fn record(state: &AppState, webhook: Webhook, reviewed: &Reviewed, hash: &str, s
     state
         .metrics
         .requests
-        .get_or_create(&RequestLabels {
-            webhook: webhook.as_str().into(),
-            operation: s.operation.clone(),
-            kind: s.kind.clone(),
-            decision: decision.into(),
-        })
+        .get_or_create(&RequestLabels::bounded(
+            webhook.as_str(),
+            &s.operation,
+            &s.kind,
+            decision,
+        ))
         .inc();
     for f in &s.findings {
         state

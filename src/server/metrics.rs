@@ -2,6 +2,11 @@
 //!
 //! One `Registry` per server (no global state), so tests can run several servers in one
 //! process. Counter names are registered without `_total`; prometheus-client appends it.
+//!
+//! Every label value comes from a fixed set: anyone who can reach the webhook port chooses the
+//! request body, so a label copied from it would let them create unlimited time series.
+//! `kind` and `operation` go through `kind_label` and `operation_label`; `policy` names come
+//! from the operator's policy files; everything else is a constant.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -10,19 +15,72 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
-/// Latency buckets in seconds, 50 µs to 1 s: a review is tens of µs, the apiserver gives up at 1-30 s.
-const DURATION_BUCKETS: [f64; 15] = [
+/// Latency buckets in seconds, 50 µs to 10 s: a review is tens of µs; the webhooks' timeouts
+/// are 3 s (mutating) and 5 s (validating), and the PodgateLatencyNearTimeout alert fires at a
+/// p99 of 1.5 s, so the buckets resolve that range too.
+const DURATION_BUCKETS: [f64; 20] = [
     0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
-    0.75, 1.0,
+    0.75, 1.0, 1.5, 2.5, 3.0, 5.0, 10.0,
 ];
+
+/// The `kind` label values: the kinds podgate reviews, then `other`.
+pub const KINDS: [&str; 10] = [
+    "Pod",
+    "Deployment",
+    "ReplicaSet",
+    "StatefulSet",
+    "DaemonSet",
+    "Job",
+    "CronJob",
+    "ReplicationController",
+    "ConfigMap",
+    "other",
+];
+
+/// The `operation` label values: the operations an AdmissionRequest can carry
+/// (admission/v1 `Operation`), then `other`.
+pub const OPERATIONS: [&str; 5] = ["CREATE", "UPDATE", "DELETE", "CONNECT", "other"];
+
+/// `kind` as a label value: one of `KINDS`.
+pub fn kind_label(kind: &str) -> &'static str {
+    KINDS
+        .iter()
+        .find(|k| **k == kind)
+        .copied()
+        .unwrap_or("other")
+}
+
+/// `operation` as a label value: one of `OPERATIONS`.
+pub fn operation_label(operation: &str) -> &'static str {
+    OPERATIONS
+        .iter()
+        .find(|o| **o == operation)
+        .copied()
+        .unwrap_or("other")
+}
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
     pub webhook: String,
+    /// One of `OPERATIONS`.
     pub operation: String,
+    /// One of `KINDS`.
     pub kind: String,
     /// `allow`, `deny` or `error` (a caught panic)
     pub decision: String,
+}
+
+impl RequestLabels {
+    /// Labels for one review, with `operation` and `kind` (as the request says them) mapped
+    /// onto their fixed sets.
+    pub fn bounded(webhook: &str, operation: &str, kind: &str, decision: &str) -> RequestLabels {
+        RequestLabels {
+            webhook: webhook.into(),
+            operation: operation_label(operation).into(),
+            kind: kind_label(kind).into(),
+            decision: decision.into(),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -58,6 +116,12 @@ pub struct Metrics {
     pub in_flight: Gauge,
     pub http_errors: Family<CodeLabels, Counter>,
     pub tls_handshake_errors: Counter,
+    /// 1 while this replica is Ready (the value `/readyz` reports), else 0.
+    pub ready: Gauge,
+    /// 1 when the latest attempt to load the policy folder succeeded, else 0.
+    pub policy_last_reload_successful: Gauge,
+    /// Evaluations that ran past their deadline and answered "cannot decide".
+    pub evaluation_deadline_exceeded: Counter,
 }
 
 impl Metrics {
@@ -76,6 +140,9 @@ impl Metrics {
             in_flight: Gauge::default(),
             http_errors: Family::default(),
             tls_handshake_errors: Counter::default(),
+            ready: Gauge::default(),
+            policy_last_reload_successful: Gauge::default(),
+            evaluation_deadline_exceeded: Counter::default(),
         };
         registry.register(
             "podgate_admission_requests",
@@ -137,6 +204,21 @@ impl Metrics {
             "TLS handshakes that failed or timed out",
             m.tls_handshake_errors.clone(),
         );
+        registry.register(
+            "podgate_ready",
+            "1 while this replica is Ready (policies and certificate loaded, not shutting down)",
+            m.ready.clone(),
+        );
+        registry.register(
+            "podgate_policy_last_reload_successful",
+            "1 when the latest load of the policy folder succeeded, 0 when it was refused",
+            m.policy_last_reload_successful.clone(),
+        );
+        registry.register(
+            "podgate_evaluation_deadline_exceeded",
+            "Evaluations that ran past the apiserver's deadline and answered cannot-decide",
+            m.evaluation_deadline_exceeded.clone(),
+        );
         // Zero samples up front, so dashboards and alerts see the series before the first reload.
         for result in ["success", "error"] {
             let labels = ResultLabels {
@@ -162,5 +244,28 @@ impl InFlight {
 impl Drop for InFlight {
     fn drop(&mut self) {
         self.0.dec();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_values_stay_in_their_fixed_sets() {
+        let cases = [
+            ("Pod", "CREATE", "Pod", "CREATE"),
+            ("ConfigMap", "UPDATE", "ConfigMap", "UPDATE"),
+            ("pod", "create", "other", "other"),
+            ("", "", "other", "other"),
+            ("Pod\n", "CREATE ", "other", "other"),
+            ("x".repeat(10_000).as_str(), "*", "other", "other"),
+        ]
+        .map(|(k, o, wk, wo)| (k.to_owned(), o, wk, wo));
+        for (kind, op, want_kind, want_op) in &cases {
+            let labels = RequestLabels::bounded("validate", op, kind, "allow");
+            assert_eq!(labels.kind, *want_kind, "{kind:?}");
+            assert_eq!(labels.operation, *want_op, "{op:?}");
+        }
     }
 }

@@ -5,6 +5,12 @@
 //! and certificates), `metrics`, `probe`, `devcert` (the fresh-checkout default).
 //! This module wires them: load everything, serve, and on SIGTERM/SIGINT go unready, stop
 //! accepting, drain within the grace period and return.
+//!
+//! A broken policy set at startup (applied while podgate was down) is not fatal: every error is
+//! logged, the process serves not-Ready (the Service sends it no traffic; a review that reaches
+//! it anyway gets 503, so the webhook's failurePolicy decides), keeps watching and becomes
+//! Ready as soon as a valid set appears. Exiting would crash-loop every replica that restarts
+//! while the registered webhook stays in place. Only what no retry can fix ends the process.
 
 pub mod app;
 pub mod devcert;
@@ -196,7 +202,7 @@ pub async fn serve(
     let mut registry = Registry::default();
     let metrics = metrics::Metrics::register(&mut registry);
     let audit_metrics = crate::audit::background::AuditMetrics::register(&mut registry);
-    let health = Arc::new(probe::Health::default());
+    let health = Arc::new(probe::Health::new(metrics.ready.clone()));
 
     // The probe port comes up first: /healthz answers while we load, /readyz says 503.
     let probe_listener = tokio::net::TcpListener::bind(probe_listen)
@@ -259,16 +265,30 @@ pub async fn serve(
         client_roots,
     )?));
 
-    let set = PolicySet::load_dir(&policies).map_err(|errors| {
-        anyhow::anyhow!("loading policies from {}:\n{errors}", policies.display())
-    })?;
-    tracing::info!(dir = %policies.display(), policies = set.len(), hash = set.hash(), "policy set loaded");
-    for warning in set.warnings() {
-        tracing::warn!(hash = set.hash(), warning = %warning, "policy warning");
-    }
-    metrics
-        .policies_loaded
-        .set(i64::try_from(set.len()).unwrap_or(i64::MAX));
+    let set = match PolicySet::load_dir(&policies) {
+        Ok(set) => {
+            tracing::info!(dir = %policies.display(), policies = set.len(), hash = set.hash(), "policy set loaded");
+            for warning in set.warnings() {
+                tracing::warn!(hash = set.hash(), warning = %warning, "policy warning");
+            }
+            metrics
+                .policies_loaded
+                .set(i64::try_from(set.len()).unwrap_or(i64::MAX));
+            metrics.policy_last_reload_successful.set(1);
+            health.set_policies(true);
+            set
+        }
+        Err(errors) => {
+            reload::log_policy_errors(&policies, &errors);
+            tracing::error!(
+                dir = %policies.display(),
+                errors = errors.0.len(),
+                "no valid policy set: serving not Ready, watching the folder until a valid set appears"
+            );
+            metrics.policy_last_reload_successful.set(0);
+            PolicySet::empty()
+        }
+    };
     let policy_set = Arc::new(ArcSwap::from_pointee(set));
 
     let _reloader = reload::Reloader {
@@ -283,6 +303,7 @@ pub async fn serve(
         min_version: tls_min_version,
         metrics: metrics.clone(),
         interval: reload_interval,
+        health: health.clone(),
     }
     .spawn()
     .context("starting the reload thread")?;
@@ -291,11 +312,9 @@ pub async fn serve(
         .await
         .with_context(|| format!("binding {listen}"))?;
     let bound = listener.local_addr().unwrap_or(listen);
-    let app = app::router(app::AppState::new(
-        policy_set.clone(),
-        metrics.clone(),
-        max_body,
-    ));
+    let mut state = app::AppState::new(policy_set.clone(), metrics.clone(), max_body);
+    state.health = health.clone();
+    let app = app::router(state);
     let limits = listener::ConnLimits {
         handshake: handshake_timeout,
         header_read: header_read_timeout,
@@ -337,7 +356,7 @@ pub async fn serve(
         shutdown_grace,
     ));
     health.set_loaded();
-    tracing::info!(%listen, %probe_listen, cert = %cert_path.display(), mtls, "serving");
+    tracing::info!(%listen, %probe_listen, cert = %cert_path.display(), mtls, ready = health.ready(), "serving");
 
     let signal = stop.await;
     if let Some(task) = &managing {

@@ -2,40 +2,78 @@
 //! policies loaded, not shutting down) and `/metrics` (OpenMetrics text).
 //!
 //! Liveness must not depend on policies or certs: a bad ConfigMap must never get pods killed.
+//! Readiness does: a replica without a valid policy set stays up, not Ready (no traffic from
+//! the Service), keeps watching, and becomes Ready when a valid set appears.
 
 use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-/// Readiness flags, flipped by startup and shutdown.
+/// Readiness flags, flipped by startup, policy (re)loads and shutdown; mirrored in the
+/// `podgate_ready` gauge.
 #[derive(Debug, Default)]
 pub struct Health {
     loaded: AtomicBool,
+    policies: AtomicBool,
     shutting_down: AtomicBool,
     /// `--manage-webhooks`: the first sync with the cluster (certificate Secret, webhook
     /// registration or drift check) has not succeeded yet.
     cluster_pending: AtomicBool,
+    gauge: Gauge,
 }
 
 impl Health {
+    /// Not ready until `set_loaded` and `set_policies(true)`; `gauge` follows `ready()`.
+    pub fn new(gauge: Gauge) -> Health {
+        Health {
+            gauge,
+            ..Health::default()
+        }
+    }
+    /// A Health that is ready from the start (in-memory apps in tests and benches).
+    pub fn ready_now() -> Health {
+        let health = Health::default();
+        health.set_loaded();
+        health.set_policies(true);
+        health
+    }
+    /// The server is up: certificate loaded, listener bound.
     pub fn set_loaded(&self) {
         self.loaded.store(true, Ordering::SeqCst);
+        self.publish();
+    }
+    /// Whether a valid policy set is serving.
+    pub fn set_policies(&self, valid: bool) {
+        self.policies.store(valid, Ordering::SeqCst);
+        self.publish();
     }
     pub fn set_shutting_down(&self) {
         self.shutting_down.store(true, Ordering::SeqCst);
+        self.publish();
+    }
+    /// True once a valid policy set has been loaded (it then stays serving, even when a later
+    /// version is refused).
+    pub fn policies(&self) -> bool {
+        self.policies.load(Ordering::SeqCst)
     }
     pub fn set_cluster_pending(&self, pending: bool) {
         self.cluster_pending.store(pending, Ordering::SeqCst);
+        self.publish();
     }
     pub fn ready(&self) -> bool {
         self.loaded.load(Ordering::SeqCst)
+            && self.policies()
             && !self.shutting_down.load(Ordering::SeqCst)
             && !self.cluster_pending.load(Ordering::SeqCst)
+    }
+    fn publish(&self) {
+        self.gauge.set(i64::from(self.ready()));
     }
 }
 

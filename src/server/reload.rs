@@ -38,6 +38,22 @@ pub struct Reloader {
     pub min_version: TlsMinVersion,
     pub metrics: Metrics,
     pub interval: Duration,
+    /// Marked once a valid policy set serves (a replica that started with a broken one).
+    pub health: Arc<super::probe::Health>,
+}
+
+/// One log line per policy error, with its position as fields, so a log search finds each.
+pub fn log_policy_errors(dir: &Path, errors: &crate::policy::LoadErrors) {
+    for e in &errors.0 {
+        tracing::error!(
+            dir = %dir.display(),
+            file = %e.file,
+            line = e.line,
+            column = e.column,
+            reason = %e.reason,
+            "policy error: {e}"
+        );
+    }
 }
 
 /// Stops the reload thread when dropped.
@@ -234,9 +250,13 @@ impl Reloader {
         seen.policies = now;
         match PolicySet::load_dir(&self.policies_dir) {
             Ok(set) => {
+                self.metrics.policy_last_reload_successful.set(1);
                 let old = self.policies.load();
-                if set.hash() == old.hash() {
+                if set.hash() == old.hash() && self.health.policies() {
                     return;
+                }
+                if !self.health.policies() {
+                    tracing::info!(dir = %self.policies_dir.display(), "a valid policy set appeared: Ready");
                 }
                 tracing::info!(
                     dir = %self.policies_dir.display(),
@@ -252,15 +272,26 @@ impl Reloader {
                     .policies_loaded
                     .set(i64::try_from(set.len()).unwrap_or(i64::MAX));
                 self.policies.store(Arc::new(set));
+                self.health.set_policies(true);
                 Self::count(&self.metrics.policy_reloads, true);
             }
             Err(errors) => {
-                tracing::error!(
-                    dir = %self.policies_dir.display(),
-                    errors = %errors,
-                    serving_hash = self.policies.load().hash(),
-                    "policy reload refused; keeping the last good set"
-                );
+                log_policy_errors(&self.policies_dir, &errors);
+                if self.health.policies() {
+                    tracing::error!(
+                        dir = %self.policies_dir.display(),
+                        errors = errors.0.len(),
+                        serving_hash = self.policies.load().hash(),
+                        "policy reload refused; keeping the last good set"
+                    );
+                } else {
+                    tracing::error!(
+                        dir = %self.policies_dir.display(),
+                        errors = errors.0.len(),
+                        "policy set refused; still no valid set: not Ready"
+                    );
+                }
+                self.metrics.policy_last_reload_successful.set(0);
                 Self::count(&self.metrics.policy_reloads, false);
             }
         }
@@ -407,6 +438,7 @@ spec:
             min_version: TlsMinVersion::V1_2,
             metrics,
             interval: Duration::from_secs(10),
+            health: Arc::new(crate::server::probe::Health::ready_now()),
         }
     }
 

@@ -849,7 +849,9 @@ impl Process {
         panic!("no free ports after 5 attempts");
     }
 
-    fn spawn(cwd: &Path, args: &[&str], log: PathBuf) -> Process {
+    /// Spawns `podgate serve` without waiting for anything (for a process that is meant to
+    /// stay not-Ready).
+    pub fn spawn(cwd: &Path, args: &[&str], log: PathBuf) -> Process {
         let (addr, probe) = (free_addr(), free_addr());
         let log_file = std::fs::File::create(&log).unwrap();
         let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_podgate"))

@@ -1,7 +1,8 @@
 //! The lexer: a quote-, substitution- and heredoc-aware tokenizer that never recurses.
 
-use super::*;
+use super::ROp;
 
+/// One token of a script.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Tok {
     /// A word, as the byte range of its raw text in the script (no copy until needed).
@@ -16,13 +17,11 @@ pub(super) enum Tok {
         expand: bool,
     },
     Pipe,
+    /// `&&` or `||`: what follows runs conditionally.
+    AndOr,
     Separator,
-}
-
-pub(super) struct Lexed {
-    pub(super) tokens: Vec<Tok>,
-    /// Deepest nesting seen: quotes and substitutions inside words plus compound commands.
-    pub(super) max_nesting: usize,
+    /// A quote, substitution or heredoc that never ends: the shell runs nothing after it.
+    Unterminated,
 }
 
 /// Contexts inside a word, kept on an explicit stack so that nesting costs heap, not stack.
@@ -55,159 +54,275 @@ pub(super) fn slice(text: &str, from: usize, to: usize) -> &str {
     text.get(from..to.min(text.len())).unwrap_or("")
 }
 
-/// Tokenizes a script without recursion. Quote-, substitution-, comment- and heredoc-aware; never
-/// fails: an unbalanced quote simply runs to the end of the input.
-pub(super) fn lex(text: &str) -> Lexed {
-    let b = text.as_bytes();
-    let mut tokens = Vec::new();
-    let mut blocks: Vec<Block> = Vec::new();
-    let mut max_nesting = 0usize;
-    // Heredocs whose bodies start at the next newline: (index of token, delimiter, strip tabs).
-    let mut pending: Vec<(usize, String, bool)> = Vec::new();
-    let mut at_command_start = true;
-    let mut i = 0usize;
-    while i < b.len() {
-        let c = byte_at(b, i);
-        match c {
-            b' ' | b'\t' => i += 1,
-            b'\\' if byte_at(b, i + 1) == b'\n' => i += 2,
-            b'#' => {
-                while i < b.len() && byte_at(b, i) != b'\n' {
+/// Tokenizes a script without recursion, one token at a time, so that a script of any size
+/// costs memory for one token, not all of them. Quote-, substitution-, comment- and
+/// heredoc-aware; never fails: an unbalanced quote runs to the end of the input and yields
+/// [`Tok::Unterminated`].
+///
+/// A heredoc's body starts after the line that holds its operator. When the lexer meets the
+/// operator it finds the end of that line once (the same scan it will make anyway) and reads
+/// the body there, so every byte is looked at a bounded number of times.
+pub(super) struct Lexer<'t> {
+    text: &'t str,
+    i: usize,
+    blocks: Vec<Block>,
+    max_nesting: usize,
+    at_command_start: bool,
+    /// Where the next heredoc body of the current line starts, once the line's end is known.
+    body_at: Option<usize>,
+    unterminated: bool,
+    /// Inside `(( ... ))`: the block depth it started at.
+    arithmetic: Option<usize>,
+}
+
+impl<'t> Lexer<'t> {
+    pub(super) fn new(text: &'t str) -> Self {
+        Lexer {
+            text,
+            i: 0,
+            blocks: Vec::new(),
+            max_nesting: 0,
+            at_command_start: true,
+            body_at: None,
+            unterminated: false,
+            arithmetic: None,
+        }
+    }
+
+    /// Deepest nesting seen so far: quotes and substitutions inside words plus compound
+    /// commands.
+    pub(super) fn max_nesting(&self) -> usize {
+        self.max_nesting
+    }
+
+    /// The index of the newline that ends the command line containing `from` (the same
+    /// tokenization as [`Iterator::next`], without producing tokens).
+    fn line_end(&self, mut i: usize) -> usize {
+        let b = self.text.as_bytes();
+        let mut word_start = true;
+        while i < b.len() {
+            match byte_at(b, i) {
+                b'\n' => return i,
+                b' ' | b'\t' => {
+                    word_start = true;
                     i += 1;
                 }
-            }
-            b'\n' => {
-                i += 1;
-                tokens.push(Tok::Separator);
-                at_command_start = true;
-                for (index, delim, strip) in std::mem::take(&mut pending) {
-                    let (body, next) = read_heredoc_body(text, i, &delim, strip);
-                    if let Some(Tok::HereDoc { body: slot, .. }) = tokens.get_mut(index) {
-                        *slot = body;
-                    }
-                    i = next;
-                }
-            }
-            b';' | b'&' | b'|' | b'(' | b')' => {
-                let two = [c, byte_at(b, i + 1)];
-                let (len, tok) = match &two {
-                    b"&&" | b"||" | b";;" => (2, Tok::Separator),
-                    b"&>" => {
-                        let append = byte_at(b, i + 2) == b'>';
-                        let op = if append {
-                            ROp::OutErrAppend
-                        } else {
-                            ROp::OutErr
-                        };
-                        (if append { 3 } else { 2 }, Tok::Redirect { fd: None, op })
-                    }
-                    b"|&" => (2, Tok::Pipe),
-                    [b'|', _] => (1, Tok::Pipe),
-                    _ => (1, Tok::Separator),
-                };
-                match c {
-                    b'(' => blocks.push(Block::Paren),
-                    b')' => match blocks.last() {
-                        Some(Block::CasePattern) => {
-                            blocks.pop();
-                            blocks.push(Block::CaseBody);
-                        }
-                        Some(Block::Paren) => {
-                            blocks.pop();
-                        }
-                        _ => {}
-                    },
-                    b';' if len == 2 && blocks.last() == Some(&Block::CaseBody) => {
-                        blocks.pop();
-                        blocks.push(Block::CasePattern);
-                    }
-                    _ => {}
-                }
-                max_nesting = max_nesting.max(blocks.len());
-                i += len;
-                at_command_start = !matches!(tok, Tok::Redirect { .. });
-                tokens.push(tok);
-            }
-            b'<' | b'>' => {
-                let (len, op, heredoc_strip) = redirect_op(b, i);
-                i += len;
-                if let Some(strip) = heredoc_strip {
-                    // The delimiter is the next word; its quoting decides expansion.
-                    while matches!(byte_at(b, i), b' ' | b'\t') {
+                b'\\' if byte_at(b, i + 1) == b'\n' => i += 2,
+                b'#' if word_start => {
+                    while i < b.len() && byte_at(b, i) != b'\n' {
                         i += 1;
                     }
-                    let (end, _) = scan_word(b, i);
-                    let raw = slice(text, i, end);
-                    i = end.max(i + usize::from(end == i && i < b.len()));
-                    let expand = !raw.contains(['\'', '"', '\\']);
-                    let delim = expand_word(raw, false).text;
-                    pending.push((tokens.len(), delim, strip));
-                    tokens.push(Tok::HereDoc {
-                        fd: None,
-                        body: String::new(),
-                        expand,
-                    });
-                } else {
-                    tokens.push(Tok::Redirect { fd: None, op });
+                }
+                b';' | b'&' | b'|' | b'(' | b')' | b'<' | b'>' => {
+                    word_start = true;
+                    i += 1;
+                }
+                _ => {
+                    let (end, _, _) = scan_word(b, i);
+                    i = end.max(i + 1);
+                    word_start = false;
                 }
             }
-            _ => {
-                let (end, nesting) = scan_word(b, i);
-                let end = end.max(i + 1);
-                let word = slice(text, i, end);
-                // `2>` : a number glued to a redirection is its file descriptor.
-                if matches!(byte_at(b, end), b'<' | b'>')
-                    && word.bytes().all(|d| d.is_ascii_digit())
-                {
-                    let fd = word.parse::<i32>().ok();
-                    let (len, op, heredoc_strip) = redirect_op(b, end);
-                    if heredoc_strip.is_none() {
-                        tokens.push(Tok::Redirect { fd, op });
-                        i = end + len;
-                        continue;
+        }
+        b.len()
+    }
+}
+
+impl Iterator for Lexer<'_> {
+    type Item = Tok;
+
+    fn next(&mut self) -> Option<Tok> {
+        let text = self.text;
+        let b = text.as_bytes();
+        if self.unterminated {
+            self.unterminated = false;
+            self.i = b.len();
+            return Some(Tok::Unterminated);
+        }
+        while self.i < b.len() {
+            let i = self.i;
+            let c = byte_at(b, i);
+            match c {
+                b' ' | b'\t' => self.i += 1,
+                b'\\' if byte_at(b, i + 1) == b'\n' => self.i += 2,
+                b'#' => {
+                    let mut j = i;
+                    while j < b.len() && byte_at(b, j) != b'\n' {
+                        j += 1;
                     }
+                    self.i = j;
                 }
-                if at_command_start {
-                    match word {
-                        "if" => blocks.push(Block::If),
-                        "while" | "until" | "for" | "select" => blocks.push(Block::Loop),
-                        "case" => blocks.push(Block::CasePattern),
-                        "{" => blocks.push(Block::Brace),
-                        "fi" | "done" | "esac" | "}" => {
-                            let matching = match word {
-                                "fi" => Block::If,
-                                "done" => Block::Loop,
-                                "}" => Block::Brace,
-                                _ => Block::CaseBody,
+                b'\n' => {
+                    // Skip the heredoc bodies that followed this line.
+                    self.i = self.body_at.take().unwrap_or(i + 1).max(i + 1);
+                    self.at_command_start = true;
+                    return Some(Tok::Separator);
+                }
+                b'(' if self.at_command_start
+                    && byte_at(b, i + 1) == b'('
+                    && self.arithmetic.is_none() =>
+                {
+                    // `(( x = 1<<2 ))` is arithmetic: its `<<` is a shift, not a heredoc.
+                    // The parentheses are still tokens, so nesting is counted as for
+                    // subshells and nothing recurses.
+                    self.arithmetic = Some(self.blocks.len());
+                    self.blocks.push(Block::Paren);
+                    self.max_nesting = self.max_nesting.max(self.blocks.len());
+                    self.i += 1;
+                    return Some(Tok::Separator);
+                }
+                b';' | b'&' | b'|' | b'(' | b')' => {
+                    let two = [c, byte_at(b, i + 1)];
+                    let (len, tok) = match &two {
+                        b"&&" | b"||" => (2, Tok::AndOr),
+                        b";;" => (2, Tok::Separator),
+                        b"&>" => {
+                            let append = byte_at(b, i + 2) == b'>';
+                            let op = if append {
+                                ROp::OutErrAppend
+                            } else {
+                                ROp::OutErr
                             };
-                            let top = blocks.last().copied();
-                            if top == Some(matching)
-                                || (word == "esac" && top == Some(Block::CasePattern))
-                            {
-                                blocks.pop();
+                            (if append { 3 } else { 2 }, Tok::Redirect { fd: None, op })
+                        }
+                        b"|&" => (2, Tok::Pipe),
+                        [b'|', _] => (1, Tok::Pipe),
+                        _ => (1, Tok::Separator),
+                    };
+                    match c {
+                        b'(' => self.blocks.push(Block::Paren),
+                        b')' => match self.blocks.last() {
+                            Some(Block::CasePattern) => {
+                                self.blocks.pop();
+                                self.blocks.push(Block::CaseBody);
                             }
+                            Some(Block::Paren) => {
+                                self.blocks.pop();
+                                if self
+                                    .arithmetic
+                                    .is_some_and(|level| self.blocks.len() <= level)
+                                {
+                                    self.arithmetic = None;
+                                }
+                            }
+                            _ => {}
+                        },
+                        b';' if len == 2 && self.blocks.last() == Some(&Block::CaseBody) => {
+                            self.blocks.pop();
+                            self.blocks.push(Block::CasePattern);
                         }
                         _ => {}
                     }
+                    self.max_nesting = self.max_nesting.max(self.blocks.len());
+                    self.i += len;
+                    self.at_command_start = !matches!(tok, Tok::Redirect { .. });
+                    return Some(tok);
                 }
-                max_nesting = max_nesting.max(blocks.len() + nesting);
-                at_command_start = is_reserved_word(word) || word == "!";
-                tokens.push(Tok::Word(i, end));
-                i = end;
+                b'<' | b'>' => return Some(self.redirect(None, i)),
+                _ => {
+                    let (end, nesting, unterminated) = scan_word(b, i);
+                    let end = end.max(i + 1);
+                    let word = slice(text, i, end);
+                    // `2>` : a number glued to a redirection is its file descriptor.
+                    if matches!(byte_at(b, end), b'<' | b'>')
+                        && word.bytes().all(|d| d.is_ascii_digit())
+                    {
+                        return Some(self.redirect(word.parse::<i32>().ok(), end));
+                    }
+                    if self.at_command_start {
+                        self.block_word(word);
+                    }
+                    self.max_nesting = self.max_nesting.max(self.blocks.len() + nesting);
+                    self.at_command_start = is_reserved_word(word) || word == "!";
+                    self.i = end;
+                    self.unterminated = unterminated;
+                    return Some(Tok::Word(i, end));
+                }
             }
         }
+        None
     }
-    // A heredoc at the very end of the input without a newline after its operator line.
-    for (index, delim, strip) in pending {
-        let (body, _) = read_heredoc_body(text, text.len(), &delim, strip);
-        if let Some(Tok::HereDoc { body: slot, .. }) = tokens.get_mut(index) {
-            *slot = body;
+}
+
+impl Lexer<'_> {
+    /// A redirection operator at `at` (after its fd, if any).
+    fn redirect(&mut self, fd: Option<i32>, at: usize) -> Tok {
+        let text = self.text;
+        let b = text.as_bytes();
+        let (len, op, heredoc_strip) = redirect_op(b, at);
+        let mut i = at + len;
+        self.at_command_start = false;
+        let Some(strip) = heredoc_strip.filter(|_| self.arithmetic.is_none()) else {
+            self.i = i;
+            let op = if heredoc_strip.is_some() {
+                ROp::Other
+            } else {
+                op
+            };
+            return Tok::Redirect { fd, op };
+        };
+        // The delimiter is the next word; its quoting decides expansion.
+        while matches!(byte_at(b, i), b' ' | b'\t') {
+            i += 1;
+        }
+        let (end, _, _) = scan_word(b, i);
+        let raw = slice(text, i, end);
+        self.i = end.max(i + usize::from(end == i && i < b.len()));
+        let expand = !raw.contains(['\'', '"', '\\']);
+        let delim = unquote(raw);
+        let body_from = match self.body_at {
+            Some(at) => at,
+            None => (self.line_end(self.i) + 1).min(b.len()),
+        };
+        let (body, next, found) = read_heredoc_body(text, body_from, &delim, strip);
+        self.body_at = Some(next);
+        if !found {
+            self.unterminated = true;
+        }
+        Tok::HereDoc { fd, body, expand }
+    }
+
+    fn block_word(&mut self, word: &str) {
+        match word {
+            "if" => self.blocks.push(Block::If),
+            "while" | "until" | "for" | "select" => self.blocks.push(Block::Loop),
+            "case" => self.blocks.push(Block::CasePattern),
+            "{" => self.blocks.push(Block::Brace),
+            "fi" | "done" | "esac" | "}" => {
+                let matching = match word {
+                    "fi" => Block::If,
+                    "done" => Block::Loop,
+                    "}" => Block::Brace,
+                    _ => Block::CaseBody,
+                };
+                let top = self.blocks.last().copied();
+                if top == Some(matching) || (word == "esac" && top == Some(Block::CasePattern)) {
+                    self.blocks.pop();
+                }
+            }
+            _ => {}
         }
     }
-    Lexed {
-        tokens,
-        max_nesting,
+}
+
+/// Quote removal for a heredoc delimiter: no expansions apply to it.
+fn unquote(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    let mut chars = raw.chars();
+    let mut quote: Option<char> = None;
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (None, '\'' | '"') => quote = Some(c),
+            (Some(q), c) if c == q => quote = None,
+            (Some('"') | None, '\\') => {
+                if let Some(n) = chars.next() {
+                    out.push(n);
+                }
+            }
+            _ => out.push(c),
+        }
     }
+    out
 }
 
 /// Reads a redirection operator at `i`: (length, operator, Some(strip_tabs) for a heredoc).
@@ -221,7 +336,7 @@ pub(super) fn redirect_op(b: &[u8], i: usize) -> (usize, ROp, Option<bool>) {
         (b'<', b'<', _) => (2, ROp::HereDoc, Some(false)),
         (b'<', b'>', _) => (2, ROp::ReadWrite, None),
         (b'<', b'&', _) | (b'<', b'(', _) => (1, ROp::Other, None),
-        (b'<', _, _) => (1, ROp::Other, None),
+        (b'<', _, _) => (1, ROp::Read, None),
         (b'>', b'>', _) => (2, ROp::Append, None),
         (b'>', b'|', _) => (2, ROp::Clobber, None),
         // `>&2` duplicates a descriptor; `>&file` also writes a file, seen as `&>`.
@@ -232,9 +347,10 @@ pub(super) fn redirect_op(b: &[u8], i: usize) -> (usize, ROp, Option<bool>) {
     }
 }
 
-/// Scans one word starting at `i`; returns its end and the deepest quote/substitution nesting in
-/// it. Iterative, so any depth of `$(` costs only heap.
-pub(super) fn scan_word(b: &[u8], mut i: usize) -> (usize, usize) {
+/// Scans one word starting at `i`; returns its end, the deepest quote/substitution nesting in
+/// it, and whether a quote or substitution runs to the end of the input. Iterative, so any
+/// depth of `$(` costs only heap.
+pub(super) fn scan_word(b: &[u8], mut i: usize) -> (usize, usize, bool) {
     let mut stack: Vec<WordCtx> = Vec::new();
     let mut max = 0usize;
     while i < b.len() {
@@ -355,7 +471,7 @@ pub(super) fn scan_word(b: &[u8], mut i: usize) -> (usize, usize) {
         max = max.max(stack.len());
         i += 1;
     }
-    (i.min(b.len()), max)
+    (i.min(b.len()), max, !stack.is_empty() || i > b.len())
 }
 
 /// Returns the index of the closing `'` (or the end of input).
@@ -378,13 +494,14 @@ pub(super) fn skip_ansi_c_quote(b: &[u8], from: usize) -> usize {
     i
 }
 
-/// Reads heredoc lines from `start` up to the delimiter line; returns (body, index after it).
+/// Reads heredoc lines from `start` up to the delimiter line; returns (body, index after it,
+/// whether the delimiter line was found).
 pub(super) fn read_heredoc_body(
     text: &str,
     start: usize,
     delim: &str,
     strip_tabs: bool,
-) -> (String, usize) {
+) -> (String, usize, bool) {
     let mut body = String::new();
     let mut pos = start;
     while pos < text.len() {
@@ -400,12 +517,12 @@ pub(super) fn read_heredoc_body(
         };
         pos = (end + 1).min(text.len());
         if line.trim_end_matches('\r') == delim {
-            return (body, pos);
+            return (body, pos, true);
         }
         body.push_str(line);
         body.push('\n');
     }
-    (body, text.len())
+    (body, text.len(), false)
 }
 
 pub(super) fn strip_leading_tabs(body: &str) -> String {
@@ -426,6 +543,7 @@ pub(super) fn is_reserved_word(w: &str) -> bool {
             | "do"
             | "done"
             | "while"
+            | "for"
             | "until"
             | "case"
             | "esac"

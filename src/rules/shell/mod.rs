@@ -1,50 +1,66 @@
-//! Shell analysis: finds writes to `/etc/hosts` in container commands and shell scripts.
+//! Shell analysis: finds writes to `/etc/hosts` in container commands and shell scripts, and
+//! says so when it cannot decide.
 //!
 //! The kubelet owns `/etc/hosts` in every Pod and rewrites it, so an edit made from a container's
 //! `command`/`args`, a lifecycle hook or a probe is lost or fights the kubelet; the durable way is
 //! `spec.hostAliases`. This module finds such writes and, where the written text is literal,
 //! extracts the hosts entries so the caller can suggest the equivalent `hostAliases`.
 //!
-//! It is pure and bounded: no I/O, no global state, no panics, and fixed caps on nesting depth,
-//! total work and findings, because its input comes from whoever submits a Pod. It reports
-//! findings only; it never decides admission and never guesses a value it cannot read from the
-//! text (a path or entry behind `$VAR` or `$(...)` is not reported).
+//! It sees what the kubelet and the shell see: the kubelet's `$(VAR)` expansion
+//! ([`kubelet`]), the shell's options (`bash -euo pipefail -c`), quoting, escapes, `$'...'`,
+//! brace expansion and globs ([`words`]), variables assigned in the script and the working
+//! directory (`cd`, `workingDir`), `/proc/<pid>/root` and `..` aliases ([`paths`]), and the
+//! wrappers, writers and interpreters in the tables of [`programs`]. Scripts are parsed with
+//! `brush-parser` (MIT, [`walk`]) when they are small and shallow; others, and those it does not
+//! take, go through our own linear lexer ([`lexer`], [`fallback`]). Both feed one command model.
 //!
-//! Scripts are parsed with `brush-parser` (MIT). Scripts that are too large, nested too deeply
-//! for its recursive parser, or that do not parse go through a small quote- and heredoc-aware
-//! lexer of our own that never recurses, so an obvious `>> /etc/hosts` is still found in a
-//! script with a syntax error. Both paths feed the same command model (`Scan::run_simple`).
+//! What it cannot know it reports as undecided, with the reason: `eval`/`source` of text that
+//! is not literal, generated text run by a shell, a write target that is not literal and could be
+//! the file, text after an unterminated quote, and every limit reached. It never decides
+//! admission; the rule turns writes and undecided findings into violations.
+//!
+//! Cost is bounded by construction. Every pass over text is linear and charged to a
+//! [`Budget`] shared by every command of one review; nesting, findings, brace expansion,
+//! printed text and words per command are capped. A limit that is reached is an undecided
+//! finding, never a silent skip. It is pure: no I/O, no global state, no panics.
 //!
 //! Choices worth knowing:
 //! - In exec form (no shell) `>>` is an ordinary argument, so `["echo", "x", ">>", "/etc/hosts"]`
 //!   is not a write.
-//! - With only `args` (unknown ENTRYPOINT) we analyse just the script after a `-c` argument; an
-//!   entrypoint that runs its arguments (`exec "$@"`) is not assumed.
+//! - With only `args` (unknown ENTRYPOINT) the args are read as options of a shell (`-c
+//!   script`, `-cx script`, `-euo pipefail -c script`), and as a command that an entrypoint such
+//!   as `tini --` or `docker-entrypoint.sh` runs: what that command writes is undecided, since
+//!   the entrypoint may not run it.
 //! - `echo` is read as interpreting `\n`, as dash (Debian's `sh`) does and bash does not; for
 //!   suggesting entries that is the useful reading.
+//! - Variables assigned inside a branch, loop, subshell or `&&`/`||` chain are unknown after it
+//!   unless every path gives the same value; a nested shell sees the outer variables.
 //!
-//! Known gaps: writes through a variable (`>> $HOSTS`, by design), relative paths after
-//! `cd /etc`, globs (`/etc/host?`), `eval`, scripts read from files (`sh /x.sh`), other
-//! interpreters (`python -c`, `ed`, `vi`), `cp -r` of a tree containing `etc/hosts`, `xargs`,
-//! and scripts nested deeper than [`MAX_DEPTH`] levels of `sh -c`/`$(...)`.
+//! Known gaps: scripts and programs read from files of the image (`sh /x.sh`, `python app.py`),
+//! symlinks created in the image, files reached through a `..` inside a value we cannot know
+//! that does not end in `hosts`, `IFS` changes, and aliases used after they are defined (their
+//! text is analysed where it is defined).
 
 mod fallback;
+pub mod kubelet;
 mod lexer;
 mod paths;
 mod programs;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_model;
 mod walk;
 mod words;
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::rc::Rc;
 
-use lexer::*;
-use paths::*;
-use programs::*;
-use walk::*;
-use words::*;
+pub use kubelet::Start;
+use lexer::{Lexer, Tok};
+use paths::Reach;
+use words::{Env, Expanded, Mode, Value};
 
 /// One write to /etc/hosts found in a command.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,15 +82,86 @@ pub struct HostEntry {
     pub hostnames: Vec<String>,
 }
 
+/// What the analysis of one command found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Analysis {
+    /// Writes to the hosts file.
+    pub writes: Vec<HostsWrite>,
+    /// Why the analysis could not decide whether the command writes it (each reason once).
+    pub undecided: Vec<String>,
+}
+
+/// The work one review may spend on shell analysis, shared by all its commands.
+///
+/// One unit is about one byte of text looked at or produced. When the budget runs out every
+/// command still to be analysed is undecided, so a Pod cannot hide a write behind work.
+#[derive(Debug, Clone)]
+pub struct Budget {
+    left: u64,
+    used: u64,
+    brush_left: usize,
+}
+
+/// Units of work one review may spend: far above any honest Pod's commands (a script costs
+/// about two to four units a byte), and small enough that the worst case measured in
+/// BENCHMARKS.md stays far under a second. A 7 MiB script reaches it and is undecided.
+pub const WORK_BUDGET: u64 = 16 << 20;
+
+/// Bytes of script that may go through `brush-parser` in one review (about 100 ns a byte in
+/// release); the rest goes through the linear lexer.
+const BRUSH_BUDGET: usize = 256 << 10;
+
+impl Default for Budget {
+    fn default() -> Self {
+        Budget::new(WORK_BUDGET)
+    }
+}
+
+impl Budget {
+    /// A budget of `units`.
+    pub fn new(units: u64) -> Self {
+        Budget {
+            left: units,
+            used: 0,
+            brush_left: BRUSH_BUDGET,
+        }
+    }
+
+    /// Units spent so far.
+    pub fn used(&self) -> u64 {
+        self.used
+    }
+
+    /// True once the budget has run out.
+    pub fn exhausted(&self) -> bool {
+        self.left == 0
+    }
+
+    /// Spends `units`; false (and empty) when they were not all there.
+    fn charge(&mut self, units: usize) -> bool {
+        let units = units as u64;
+        self.used = self.used.saturating_add(units);
+        if units > self.left {
+            self.left = 0;
+            return false;
+        }
+        self.left -= units;
+        true
+    }
+}
+
 /// How many scripts deep (`sh -c` inside `sh -c`, `$(...)`) we follow. Real commands nest two or
 /// three levels; the cap keeps adversarial input from costing stack or time.
 pub const MAX_DEPTH: usize = 8;
 
-/// Total bytes of script text we are willing to look at for one call, across all nesting levels.
-const WORK_BUDGET: usize = 8 << 20;
+/// Units charged for each simple command and each word on top of their text, so that work
+/// that is not proportional to bytes (tables, allocations) is counted too.
+const COMMAND_COST: usize = 64;
+/// Units per byte parsed by brush-parser, which is slower per byte than the lexer.
+const BRUSH_COST: usize = 8;
+const WORD_COST: usize = 8;
 
-/// Scripts larger than this skip `brush-parser` (about 1 ms per 10 KB in release, 200 ms per
-/// MB) and go straight to the linear lexer, so a 1 MB script costs tens of milliseconds.
+/// Scripts larger than this skip `brush-parser` and go straight to the linear lexer.
 const PARSER_MAX_BYTES: usize = 32 << 10;
 
 /// `brush-parser`'s tokenizer and PEG parser recurse once per nesting level; on a 2 MiB thread
@@ -87,51 +174,174 @@ const PARSER_MAX_NESTING: usize = 16;
 /// copying it once per stage.
 type Text = Rc<str>;
 
-/// At most this many findings are reported; a Pod with more is denied anyway, and the cap bounds
-/// the work spent parsing written text.
+/// At most this many writes are reported for one command; more deny no harder.
 const MAX_FINDINGS: usize = 64;
+
+/// At most this many undecided reasons are kept for one command.
+const MAX_UNDECIDED: usize = 8;
+
+/// At most this many hosts entries are extracted for one command's suggestion.
+const MAX_ENTRIES: usize = 256;
+
+/// Words of one simple command; a longer command is undecided.
+const MAX_WORDS: usize = 16 << 10;
+
+/// Longest value a variable keeps; longer values are unknown.
+const MAX_VALUE: usize = 64 << 10;
 
 /// Marks text we cannot know (a parameter or command substitution) inside an expanded word, so
 /// that a path or hosts line containing it never matches or yields an entry.
 const UNKNOWN: char = '\u{0}';
+const UNKNOWN_BYTE: u8 = 0;
+/// An unquoted `*` in an expanded word.
+const STAR: u8 = 1;
+/// An unquoted `?` or `[...]` in an expanded word.
+const ONE: u8 = 2;
 
-/// `argv` is what the container runs: `command` followed by `args` (or a hook/probe `exec.command`).
-/// `known_program` is false when only `args` were given (the program is the image's ENTRYPOINT, unknown):
-/// then treat argv as arguments of an unknown program, but still analyse a script that follows a `-c` argument.
-pub fn find_hosts_writes(argv: &[String], known_program: bool) -> Vec<HostsWrite> {
-    find_with(argv, known_program, true)
+/// Most literal output we keep for one command or group: far more than any real hosts snippet,
+/// small enough that copying it around stays cheap.
+const MAX_OUTPUT: usize = 64 << 10;
+
+/// Analyses what a container runs. `argv` is `command` followed by `args` (or a hook/probe
+/// `exec.command`), after the kubelet's `$(VAR)` expansion; `known_program` is false when only
+/// `args` were given (the program is the image's ENTRYPOINT).
+pub fn analyse(
+    argv: &[String],
+    known_program: bool,
+    start: &Start,
+    budget: &mut Budget,
+) -> Analysis {
+    analyse_with(argv, known_program, start, budget, true)
 }
 
-/// [`find_hosts_writes`], optionally without `brush-parser` so tests can hold the fallback to
-/// the same table.
-fn find_with(argv: &[String], known_program: bool, use_parser: bool) -> Vec<HostsWrite> {
+/// The writes in `argv` with an empty environment and a fresh budget (tests, benches, fuzzing).
+pub fn find_hosts_writes(argv: &[String], known_program: bool) -> Vec<HostsWrite> {
+    analyse(
+        argv,
+        known_program,
+        &Start::default(),
+        &mut Budget::default(),
+    )
+    .writes
+}
+
+/// [`analyse`], optionally without `brush-parser` so tests can hold the fallback to the same
+/// tables.
+fn analyse_with(
+    argv: &[String],
+    known_program: bool,
+    start: &Start,
+    budget: &mut Budget,
+    use_parser: bool,
+) -> Analysis {
     let mut scan = Scan {
         found: Vec::new(),
-        budget: WORK_BUDGET,
+        undecided: Vec::new(),
+        entries: 0,
+        budget,
         use_parser,
+        start,
+        vars: HashMap::new(),
+        args: None,
+        cond: 0,
+        journal: Vec::new(),
     };
-    if known_program {
-        scan.exec(argv, None, 0);
+    let size: usize = argv.iter().map(|a| a.len() + 1).sum();
+    if scan.budget.exhausted() || !scan.charge(size) {
+        scan.limit("the review's analysis work limit was reached before this command");
+    } else if known_program {
+        scan.exec(argv, &Stdin::None, 0);
     } else {
-        // The ENTRYPOINT is unknown, but `["-c", "script"]` only makes sense for a shell.
-        let mut iter = argv.iter();
-        while let Some(arg) = iter.next() {
-            if is_shell_c_flag(arg) {
-                if let Some(script) = iter.next() {
-                    scan.script(script, 1);
-                }
-                break;
-            }
+        // The ENTRYPOINT is unknown: a shell given these args runs the script after `-c`; an
+        // entrypoint that runs its arguments (`tini --`, `exec "$@"`) runs them as a command.
+        if let programs::ShellRun::Script { script, params } = programs::shell_args(argv) {
+            scan.shell_script(script, params, 0);
+        }
+        // Whether the entrypoint runs them is not known: what they would write is undecided.
+        let before = scan.found.len();
+        scan.exec(argv, &Stdin::None, 0);
+        let would: Vec<HostsWrite> = scan.found.drain(before..).collect();
+        for w in would {
+            scan.undecided(format!(
+                "if the image's entrypoint runs its arguments (`tini --`, `exec \"$@\"`), they write the hosts file ({})",
+                w.how
+            ));
         }
     }
-    scan.found
+    Analysis {
+        writes: scan.found,
+        undecided: scan.undecided,
+    }
 }
 
-/// State of one call: findings so far and the work left.
-struct Scan {
+/// State of one analysis: findings, the shared budget, and what the script has set so far.
+struct Scan<'a> {
     found: Vec<HostsWrite>,
-    budget: usize,
+    undecided: Vec<String>,
+    entries: usize,
+    budget: &'a mut Budget,
     use_parser: bool,
+    start: &'a Start,
+    /// Variables the script assigned (`PWD` is the working directory).
+    vars: HashMap<String, Value>,
+    /// Positional parameters of the current shell (`$0` first), when known.
+    args: Option<Vec<Value>>,
+    /// Depth of conditional context: branches, loops, subshells, `&&`/`||`.
+    cond: usize,
+    /// Values before assignments made in conditional context, joined when it ends.
+    journal: Vec<(String, Value)>,
+}
+
+/// What standard input of a command holds.
+#[derive(Debug, Clone)]
+enum Stdin {
+    /// Not redirected or piped: the container's own, usually empty.
+    None,
+    /// Literal text (a heredoc, a here-string, the output of `echo`).
+    Known(Text),
+    /// Piped from something whose output we do not know.
+    Unknown,
+}
+
+impl Stdin {
+    fn text(&self) -> Option<&Text> {
+        match self {
+            Stdin::Known(t) => Some(t),
+            _ => None,
+        }
+    }
+}
+
+struct Lookup<'x> {
+    vars: &'x HashMap<String, Value>,
+    args: Option<&'x [Value]>,
+    start: &'x Start,
+}
+
+impl Env for Lookup<'_> {
+    fn var(&self, name: &str) -> Value {
+        if let Some(v) = self.vars.get(name) {
+            return v.clone();
+        }
+        if name.bytes().all(|c| c.is_ascii_digit()) {
+            let n: usize = name.parse().unwrap_or(usize::MAX);
+            return match self.args {
+                Some(args) => args.get(n).cloned().unwrap_or(Value::Unset),
+                None => Value::Unknown,
+            };
+        }
+        if name == "PWD" {
+            return match &self.start.working_dir {
+                Some(dir) => Value::Known(dir.as_str().into()),
+                None => Value::Unknown,
+            };
+        }
+        self.start.var(name)
+    }
+
+    fn args(&self) -> Option<Vec<Value>> {
+        self.args.map(|a| a.get(1..).unwrap_or_default().to_vec())
+    }
 }
 
 /// A simple command in a form both parsers produce: raw (still quoted) words and redirections.
@@ -139,8 +349,8 @@ struct Scan {
 struct Cmd {
     words: Vec<String>,
     redirs: Vec<Redir>,
-    /// Words that are only scanned for command substitutions (assignments, loop lists).
-    other_words: Vec<String>,
+    /// `NAME=value` words before the command name.
+    assigns: Vec<String>,
     /// For a group closed by this command (`} >> f` in the fallback): what the group printed.
     group_out: Option<String>,
 }
@@ -165,6 +375,8 @@ enum ROp {
     ReadWrite,
     HereDoc,
     HereString,
+    /// `<` from a file: standard input we cannot know.
+    Read,
     Other,
 }
 
@@ -180,6 +392,7 @@ impl ROp {
             ROp::ReadWrite => "<>",
             ROp::HereDoc => "<<",
             ROp::HereString => "<<<",
+            ROp::Read => "<",
             ROp::Other => "",
         };
         match fd {
@@ -206,54 +419,250 @@ impl ROp {
     }
 }
 
-/// What standard input of a command holds, when known.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum StdinKind {
-    HereDoc,
-    Other,
-}
+impl Scan<'_> {
+    fn env(&self) -> Lookup<'_> {
+        Lookup {
+            vars: &self.vars,
+            args: self.args.as_deref(),
+            start: self.start,
+        }
+    }
 
-impl Scan {
+    fn charge(&mut self, units: usize) -> bool {
+        if self.budget.charge(units) {
+            return true;
+        }
+        self.limit("the review's analysis work limit was reached");
+        false
+    }
+
+    /// Records why the analysis cannot decide (each reason once, a few at most).
+    fn undecided(&mut self, reason: String) {
+        if self.undecided.len() < MAX_UNDECIDED && !self.undecided.contains(&reason) {
+            self.undecided.push(reason);
+        }
+    }
+
+    fn limit(&mut self, what: &str) {
+        self.undecided(what.to_string());
+    }
+
+    /// The working directory, as far as known.
+    fn cwd(&self) -> Value {
+        self.env().var("PWD")
+    }
+
+    fn reach(&self, path: &str) -> Reach {
+        paths::reach(path, &self.cwd())
+    }
+
+    /// A file the command writes: a finding, an undecided finding, or nothing.
+    fn target(&mut self, path: &str, how: &str, entries: impl FnOnce() -> Vec<HostEntry>) {
+        match self.reach(path) {
+            Reach::Hosts => self.push(how, entries()),
+            Reach::Maybe => self.undecided(format!(
+                "{how} `{}`, a path it cannot resolve",
+                words::display(path)
+            )),
+            Reach::No => {}
+        }
+    }
+
+    fn push(&mut self, how: &str, mut entries: Vec<HostEntry>) {
+        if self.found.len() >= MAX_FINDINGS {
+            return;
+        }
+        entries.truncate(MAX_ENTRIES.saturating_sub(self.entries));
+        self.entries += entries.len();
+        self.found.push(HostsWrite {
+            how: how.to_string(),
+            entries,
+        });
+    }
+
+    // ----- variables -----
+
+    fn assign(&mut self, name: &str, value: Value) {
+        let value = match value {
+            Value::Known(s) if s.len() > MAX_VALUE => Value::Unknown,
+            v => v,
+        };
+        if self.cond > 0 {
+            let old = self.env().var(name);
+            if old != value {
+                self.journal.push((name.to_string(), old));
+            }
+        }
+        self.vars.insert(name.to_string(), value);
+    }
+
+    /// Enters conditional context; pass the mark to [`Scan::leave`].
+    fn enter(&mut self) -> usize {
+        self.cond += 1;
+        self.journal.len()
+    }
+
+    /// Leaves conditional context: a variable assigned in it keeps its value only if that
+    /// equals the value before.
+    fn leave(&mut self, mark: usize) {
+        self.cond = self.cond.saturating_sub(1);
+        let changed: Vec<(String, Value)> = self.journal.drain(mark..).collect();
+        for (name, old) in changed.into_iter().rev() {
+            let current = self.env().var(&name);
+            if current != old {
+                self.vars.insert(name.clone(), Value::Unknown);
+                if self.cond > 0 {
+                    self.journal.push((name, old));
+                }
+            }
+        }
+    }
+
+    // ----- scripts -----
+
     /// Analyses one shell script at nesting `depth`.
     fn script(&mut self, text: &str, depth: usize) {
-        if depth > MAX_DEPTH || text.len() > self.budget || self.found.len() >= MAX_FINDINGS {
+        if depth > MAX_DEPTH {
+            self.undecided(format!(
+                "scripts are nested more than {MAX_DEPTH} levels deep (`sh -c`, `$(...)`)"
+            ));
             return;
         }
-        self.budget -= text.len();
-        // Cheap pre-filter: a script that never names the file cannot write it by literal path.
-        if !mentions_hosts(text) {
+        if !self.charge(text.len()) {
             return;
         }
-        let lexed = lex(text);
-        if self.use_parser
-            && text.len() <= PARSER_MAX_BYTES
-            && lexed.max_nesting <= PARSER_MAX_NESTING
-            && let Some(program) = parse_with_brush(text)
+        if text.contains(UNKNOWN) {
+            self.undecided(
+                "runs script text that is not literal (a variable or command output)".to_string(),
+            );
+        }
+        if self.use_parser && text.len() <= PARSER_MAX_BYTES && text.len() <= self.budget.brush_left
         {
-            for list in &program.complete_commands {
-                self.walk_list(list, depth);
+            let mut lexer = Lexer::new(text);
+            let mut unterminated = false;
+            for tok in lexer.by_ref() {
+                if tok == Tok::Unterminated {
+                    unterminated = true;
+                }
             }
-            return;
+            if lexer.max_nesting() <= PARSER_MAX_NESTING
+                && !unterminated
+                && self.charge(BRUSH_COST * text.len())
+            {
+                self.budget.brush_left -= text.len();
+                if let Some(program) = walk::parse_with_brush(text) {
+                    for list in &program.complete_commands {
+                        self.walk_list(list, depth);
+                    }
+                    return;
+                }
+            }
         }
-        self.fallback(text, &lexed.tokens, depth);
+        self.fallback(text, depth);
     }
-}
 
-impl Scan {
-    // ----- shared command semantics -----
-
-    /// Runs the analysis of one simple command given its upstream pipe text; returns what it
-    /// prints to the next pipeline stage, when known.
-    fn run_simple(&mut self, cmd: &Cmd, piped: Option<&Text>, depth: usize) -> Option<Text> {
-        for word in &cmd.other_words {
-            self.expand_and_follow(word, depth);
-        }
-        let argv: Vec<String> = cmd
-            .words
+    /// A shell given `script` with `-c` and positional parameters `params` (`$0` first).
+    fn shell_script(&mut self, script: &str, params: &[String], depth: usize) {
+        let args: Vec<Value> = params
             .iter()
-            .map(|w| self.expand_and_follow(w, depth))
+            .map(|p| {
+                if p.contains(UNKNOWN) {
+                    Value::Unknown
+                } else {
+                    Value::Known(p.as_str().into())
+                }
+            })
             .collect();
-        let mut stdin: Option<(Text, StdinKind)> = piped.map(|s| (s.clone(), StdinKind::Other));
+        let saved = self.args.replace(args);
+        self.script(script, depth + 1);
+        self.args = saved;
+    }
+
+    // ----- words -----
+
+    /// Expands a raw word and analyses the command substitutions in it.
+    fn expand(&mut self, raw: &str, mode: Mode, depth: usize) -> Expanded {
+        // Most words are plain text: nothing to expand, one field.
+        if mode != Mode::Heredoc && !raw.is_empty() && raw.bytes().all(words::is_plain) {
+            if !self.charge(WORD_COST + raw.len()) {
+                return Expanded {
+                    fields: vec![UNKNOWN.to_string()],
+                    ..Expanded::default()
+                };
+            }
+            return Expanded {
+                fields: vec![raw.to_string()],
+                ..Expanded::default()
+            };
+        }
+        let expanded = words::expand(raw, mode, &self.env());
+        let produced: usize = expanded.fields.iter().map(String::len).sum();
+        if !self.charge(WORD_COST + 2 * raw.len() + produced) {
+            return Expanded {
+                fields: vec![UNKNOWN.to_string()],
+                ..Expanded::default()
+            };
+        }
+        if expanded.too_deep {
+            self.undecided(format!(
+                "expansions in `{}` are nested deeper than the analysis follows",
+                words::display(raw)
+            ));
+        }
+        if expanded.too_large {
+            self.undecided(format!(
+                "brace expansion of `{}` is larger than the analysis follows",
+                words::display(raw)
+            ));
+        }
+        for sub in &expanded.substitutions {
+            let mark = self.enter();
+            self.script(sub, depth + 1);
+            self.leave(mark);
+        }
+        expanded
+    }
+
+    /// A redirection target or other single-word use: the fields joined.
+    fn expand_one(&mut self, raw: &str, depth: usize) -> String {
+        self.expand(raw, Mode::Word, depth).joined()
+    }
+
+    // ----- simple commands -----
+
+    /// Runs the analysis of one simple command given its standard input; returns what it
+    /// prints to the next pipeline stage, when known.
+    fn run_simple(&mut self, cmd: &Cmd, piped: &Stdin, depth: usize) -> Option<Text> {
+        if !self.charge(COMMAND_COST) {
+            return None;
+        }
+        if cmd.words.len() > MAX_WORDS {
+            self.undecided(format!("a command has more than {MAX_WORDS} words"));
+            return None;
+        }
+        let mut assigned = Vec::new();
+        for word in &cmd.assigns {
+            let (name, raw) = word.split_once('=').unwrap_or((word, ""));
+            let name = name.trim_end_matches('+');
+            let value = self.expand(raw, Mode::Assign, depth).joined();
+            assigned.push((name.to_string(), known_value(value)));
+        }
+        let mut argv: Vec<String> = Vec::new();
+        for word in &cmd.words {
+            let fields = self.expand(word, Mode::Word, depth).fields;
+            argv.extend(fields);
+            if argv.len() > MAX_WORDS {
+                self.undecided(format!("a command expands to more than {MAX_WORDS} words"));
+                return None;
+            }
+        }
+        if argv.is_empty() {
+            for (name, value) in assigned {
+                self.assign(&name, value);
+            }
+        }
+        let mut stdin = piped.clone();
+        let mut from_heredoc = false;
         for r in &cmd.redirs {
             if !matches!(r.fd, None | Some(0)) {
                 continue;
@@ -261,31 +670,33 @@ impl Scan {
             match r.op {
                 ROp::HereDoc => {
                     let body = if r.expand {
-                        self.expand_heredoc_and_follow(&r.target, depth)
+                        self.expand(&r.target, Mode::Heredoc, depth).joined()
                     } else {
                         r.target.clone()
                     };
-                    stdin = Some((body.into(), StdinKind::HereDoc));
+                    stdin = Stdin::Known(body.into());
+                    from_heredoc = true;
                 }
                 ROp::HereString => {
-                    let mut text = self.expand_and_follow(&r.target, depth);
+                    let mut text = self.expand(&r.target, Mode::Assign, depth).joined();
                     text.push('\n');
-                    stdin = Some((text.into(), StdinKind::Other));
+                    stdin = Stdin::Known(text.into());
+                    from_heredoc = false;
+                }
+                ROp::Read => {
+                    stdin = Stdin::Unknown;
+                    from_heredoc = false;
                 }
                 _ => {}
             }
         }
-        let stdin_text = stdin.as_ref().map(|(s, _)| s);
         let out = if argv.is_empty() {
             cmd.group_out.as_deref().map(Text::from)
         } else {
-            self.exec(&argv, stdin_text, depth)
+            self.exec(&argv, &stdin, depth)
         };
         // `cat <<EOF > /etc/hosts`: say where the text came from.
-        let heredoc_cat = stdin
-            .as_ref()
-            .is_some_and(|(_, k)| *k == StdinKind::HereDoc)
-            && argv.first().is_some_and(|p| basename(p) == "cat");
+        let heredoc_cat = from_heredoc && argv.first().is_some_and(|p| basename(p) == "cat");
         let from = heredoc_cat.then_some("heredoc");
         self.apply_redirects(cmd, out.as_ref(), from, depth)
     }
@@ -309,10 +720,7 @@ impl Scan {
                 _ => matches!(r.fd, None | Some(1)),
             };
             stdout_taken |= carries_stdout;
-            let target = self.expand_and_follow(&r.target, depth);
-            if !is_etc_hosts(&target) {
-                continue;
-            }
+            let target = self.expand_one(&r.target, depth);
             let symbol = r.op.symbol(r.fd);
             let how = match (from, r.op) {
                 (_, ROp::ReadWrite) => format!("opens it read-write with `{symbol}`"),
@@ -320,61 +728,61 @@ impl Scan {
                 (None, op) if op.appends() => format!("appends with `{symbol}`"),
                 (None, _) => format!("overwrites with `{symbol}`"),
             };
-            let entries = if carries_stdout {
-                out.map(|t| parse_hosts_text(t)).unwrap_or_default()
-            } else {
-                Vec::new()
+            let entries = || {
+                if carries_stdout {
+                    out.map(|t| parse_hosts_text(t)).unwrap_or_default()
+                } else {
+                    Vec::new()
+                }
             };
-            if self.found.len() < MAX_FINDINGS {
-                self.found.push(HostsWrite { how, entries });
+            match self.reach(&target) {
+                Reach::Hosts if self.found.len() < MAX_FINDINGS => {
+                    let e = entries();
+                    self.push(&how, e);
+                }
+                Reach::Hosts => {}
+                Reach::Maybe => self.undecided(format!(
+                    "redirects with `{symbol}` to `{}`, a path it cannot resolve",
+                    words::display(&target)
+                )),
+                Reach::No => {}
             }
         }
         if stdout_taken { None } else { out.cloned() }
     }
+}
 
-    fn push(&mut self, how: &str, entries: Vec<HostEntry>) {
-        if self.found.len() >= MAX_FINDINGS {
-            return;
-        }
-        self.found.push(HostsWrite {
-            how: how.to_string(),
-            entries,
-        });
-    }
-
-    /// Expands a raw shell word to its literal text (with [`UNKNOWN`] where it cannot be known)
-    /// and analyses any command substitution inside it.
-    fn expand_and_follow(&mut self, raw: &str, depth: usize) -> String {
-        let expanded = expand_word(raw, false);
-        for sub in &expanded.substitutions {
-            self.script(sub, depth + 1);
-        }
-        expanded.text
-    }
-
-    fn expand_heredoc_and_follow(&mut self, body: &str, depth: usize) -> String {
-        let expanded = expand_word(body, true);
-        for sub in &expanded.substitutions {
-            self.script(sub, depth + 1);
-        }
-        expanded.text
+/// A value read from an assignment: unknown if too long.
+fn known_value(value: String) -> Value {
+    if value.len() > MAX_VALUE {
+        Value::Unknown
+    } else {
+        Value::Known(value.into())
     }
 }
 
-/// Most literal output we keep for one command or group: far more than any real hosts snippet,
-/// small enough that copying it around stays cheap.
-const MAX_OUTPUT: usize = 64 << 10;
-
 fn push_bounded(to: &mut String, text: &str) {
     if to.len() < MAX_OUTPUT {
-        to.push_str(text);
+        let room = MAX_OUTPUT - to.len();
+        let mut cut = text.len().min(room);
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        to.push_str(text.get(..cut).unwrap_or(""));
     }
+}
+
+fn basename(program: &str) -> &str {
+    program.rsplit('/').next().unwrap_or(program)
 }
 
 /// Hosts lines in `text`: an IP address then at least one name; `#` starts a comment.
 fn parse_hosts_text(text: &str) -> Vec<HostEntry> {
     let mut entries = Vec::new();
     for line in text.lines() {
+        if entries.len() >= MAX_ENTRIES {
+            break;
+        }
         let line = line.split('#').next().unwrap_or("");
         if line.contains(UNKNOWN) {
             continue;

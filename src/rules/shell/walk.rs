@@ -2,38 +2,55 @@
 
 use brush_parser::ast;
 
-use super::*;
+use super::lexer::strip_leading_tabs;
+use super::lexer::{Lexer, Tok};
+use super::words::{Mode, Value};
+use super::{Cmd, ROp, Redir, Scan, Stdin, Text, push_bounded};
 
-impl Scan {
+impl Scan<'_> {
     /// Walks a list; returns the literal text its commands print to stdout (best effort).
     pub(super) fn walk_list(&mut self, list: &ast::CompoundList, depth: usize) -> String {
         let mut out = String::new();
         for ast::CompoundListItem(and_or, _) in &list.0 {
+            if self.budget.exhausted() {
+                break;
+            }
             if let Some(first) = self.walk_pipeline(&and_or.first, depth) {
                 push_bounded(&mut out, &first);
             }
+            // What follows `&&` or `||` may not run.
+            let mark = self.enter();
             for next in &and_or.additional {
                 let (ast::AndOr::And(p) | ast::AndOr::Or(p)) = next;
                 if let Some(text) = self.walk_pipeline(p, depth) {
                     push_bounded(&mut out, &text);
                 }
             }
+            self.leave(mark);
         }
         out
     }
 
     pub(super) fn walk_pipeline(&mut self, pipeline: &ast::Pipeline, depth: usize) -> Option<Text> {
-        let mut stdin: Option<Text> = None;
-        for command in &pipeline.seq {
-            stdin = self.walk_command(command, stdin.as_ref(), depth);
+        if let [only] = pipeline.seq.as_slice() {
+            return self.walk_command(only, &Stdin::None, depth);
         }
-        stdin
+        // Each stage of a pipeline runs in a subshell.
+        let mut stdin = Stdin::None;
+        let mut out = None;
+        for command in &pipeline.seq {
+            let mark = self.enter();
+            out = self.walk_command(command, &stdin, depth);
+            self.leave(mark);
+            stdin = out.clone().map_or(Stdin::Unknown, Stdin::Known);
+        }
+        out
     }
 
     pub(super) fn walk_command(
         &mut self,
         command: &ast::Command,
-        stdin: Option<&Text>,
+        stdin: &Stdin,
         depth: usize,
     ) -> Option<Text> {
         match command {
@@ -46,8 +63,11 @@ impl Scan {
                 self.apply_compound_redirects(redirects.as_ref(), &out, depth)
             }
             ast::Command::Function(def) => {
+                // The body runs when called; walk it once, where it is defined.
+                let mark = self.enter();
                 let out = self.walk_compound(&def.body.0, depth);
                 self.apply_compound_redirects(def.body.1.as_ref(), &out, depth);
+                self.leave(mark);
                 None
             }
             ast::Command::ExtendedTest(..) => None,
@@ -64,24 +84,46 @@ impl Scan {
                 // brush-parser 0.4 reads nested subshells `( ( cmd ) )` as `(( expr ))`. Real
                 // arithmetic never parses as a write, so reading the text as a script again
                 // recovers the commands at no risk. It is strictly shorter, so this ends.
-                self.script(&arith.expr.value, depth);
+                // The text is strictly shorter, so this ends; brush only gets text nested at
+                // most PARSER_MAX_NESTING deep, which bounds the re-parses.
+                // Real arithmetic with a shift (`1<<2`) reads as an unterminated heredoc:
+                // then only its command substitutions can run.
+                let text = &arith.expr.value;
+                let mark = self.enter();
+                if Lexer::new(text).any(|t| t == Tok::Unterminated) {
+                    self.expand(text, Mode::Assign, depth);
+                } else {
+                    self.script(text, depth);
+                }
+                self.leave(mark);
                 String::new()
             }
-            ast::CompoundCommand::ArithmeticForClause(f) => self.walk_list(&f.body.list, depth),
-            ast::CompoundCommand::BraceGroup(group) => self.walk_list(&group.list, depth),
-            ast::CompoundCommand::Subshell(sub) => self.walk_list(&sub.list, depth),
-            ast::CompoundCommand::ForClause(f) => {
-                for word in f.values.iter().flatten() {
-                    self.expand_and_follow(&word.value, depth);
-                }
-                self.walk_list(&f.body.list, depth)
+            ast::CompoundCommand::ArithmeticForClause(f) => {
+                self.branch(|scan| scan.walk_list(&f.body.list, depth))
             }
+            ast::CompoundCommand::BraceGroup(group) => self.walk_list(&group.list, depth),
+            ast::CompoundCommand::Subshell(sub) => {
+                self.branch(|scan| scan.walk_list(&sub.list, depth))
+            }
+            ast::CompoundCommand::ForClause(f) => self.branch(|scan| {
+                let mut values = Vec::new();
+                for word in f.values.iter().flatten() {
+                    values.extend(scan.expand(&word.value, Mode::Word, depth).fields);
+                }
+                // One literal value is known in the body; several are not one value.
+                let value = match values.as_slice() {
+                    [one] if f.values.is_some() => Value::Known(one.as_str().into()),
+                    _ => Value::Unknown,
+                };
+                scan.assign(&f.variable_name, value);
+                scan.walk_list(&f.body.list, depth)
+            }),
             ast::CompoundCommand::CaseClause(c) => {
-                self.expand_and_follow(&c.value.value, depth);
+                self.expand(&c.value.value, Mode::Word, depth);
                 let mut out = String::new();
                 for item in &c.cases {
                     if let Some(list) = &item.cmd {
-                        let text = self.walk_list(list, depth);
+                        let text = self.branch(|scan| scan.walk_list(list, depth));
                         push_bounded(&mut out, &text);
                     }
                 }
@@ -89,25 +131,37 @@ impl Scan {
             }
             ast::CompoundCommand::IfClause(i) => {
                 self.walk_list(&i.condition, depth);
-                let mut out = self.walk_list(&i.then, depth);
+                let mut out = self.branch(|scan| scan.walk_list(&i.then, depth));
                 for clause in i.elses.iter().flatten() {
-                    if let Some(cond) = &clause.condition {
-                        self.walk_list(cond, depth);
-                    }
-                    let text = self.walk_list(&clause.body, depth);
+                    let text = self.branch(|scan| {
+                        if let Some(cond) = &clause.condition {
+                            scan.walk_list(cond, depth);
+                        }
+                        scan.walk_list(&clause.body, depth)
+                    });
                     push_bounded(&mut out, &text);
                 }
                 out
             }
-            ast::CompoundCommand::WhileClause(w) | ast::CompoundCommand::UntilClause(w) => {
-                self.walk_list(&w.0, depth);
-                self.walk_list(&w.1.list, depth)
-            }
-            ast::CompoundCommand::Coprocess(c) => self
-                .walk_command(&c.body, None, depth)
-                .map(|t| t.to_string())
-                .unwrap_or_default(),
+            ast::CompoundCommand::WhileClause(w) | ast::CompoundCommand::UntilClause(w) => self
+                .branch(|scan| {
+                    scan.walk_list(&w.0, depth);
+                    scan.walk_list(&w.1.list, depth)
+                }),
+            ast::CompoundCommand::Coprocess(c) => self.branch(|scan| {
+                scan.walk_command(&c.body, &Stdin::None, depth)
+                    .map(|t| t.to_string())
+                    .unwrap_or_default()
+            }),
         }
+    }
+
+    /// Runs `f` in conditional context: what it assigns is unknown afterwards unless unchanged.
+    fn branch<T>(&mut self, f: impl FnOnce(&mut Self) -> T) -> T {
+        let mark = self.enter();
+        let out = f(self);
+        self.leave(mark);
+        out
     }
 
     /// Redirections on a compound command (`{ ...; } >> /etc/hosts`, `done > /etc/hosts`).
@@ -152,15 +206,17 @@ impl Scan {
             ast::CommandPrefixOrSuffixItem::AssignmentWord(_, w) => {
                 // `VAR=x cmd`: the assignment is not an argument, but may hide a `$(...)`.
                 if cmd.words.is_empty() {
-                    cmd.other_words.push(w.value.clone());
+                    cmd.assigns.push(w.value.clone());
                 } else {
                     // `export X=1` style: an argument of the builtin.
                     cmd.words.push(w.value.clone());
                 }
             }
             ast::CommandPrefixOrSuffixItem::ProcessSubstitution(_, sub) => {
-                // `>(tee /etc/hosts)` runs a command like any other.
-                self.walk_list(&sub.list, depth);
+                // `>(tee /etc/hosts)` runs a command like any other; the command itself sees
+                // a pipe's path.
+                self.branch(|scan| scan.walk_list(&sub.list, depth));
+                cmd.words.push("/dev/fd/63".to_string());
             }
         }
     }
@@ -194,7 +250,15 @@ impl Scan {
                     }
                     ast::IoFileRedirectTarget::Fd(_) => return,
                     ast::IoFileRedirectTarget::ProcessSubstitution(_, sub) => {
-                        self.walk_list(&sub.list, depth);
+                        self.branch(|scan| scan.walk_list(&sub.list, depth));
+                        if matches!(kind, ast::IoFileRedirectKind::Read) {
+                            cmd.redirs.push(Redir {
+                                fd: *fd,
+                                op: ROp::Read,
+                                target: String::new(),
+                                expand: false,
+                            });
+                        }
                         return;
                     }
                 };
@@ -203,8 +267,8 @@ impl Scan {
                     ast::IoFileRedirectKind::Append => ROp::Append,
                     ast::IoFileRedirectKind::Clobber => ROp::Clobber,
                     ast::IoFileRedirectKind::ReadAndWrite => ROp::ReadWrite,
-                    ast::IoFileRedirectKind::Read
-                    | ast::IoFileRedirectKind::DuplicateInput
+                    ast::IoFileRedirectKind::Read => ROp::Read,
+                    ast::IoFileRedirectKind::DuplicateInput
                     | ast::IoFileRedirectKind::DuplicateOutput => ROp::Other,
                 };
                 (*fd, op, word, false)
