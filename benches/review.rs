@@ -181,7 +181,7 @@ fn adversarial(c: &mut Criterion) {
             "generated_script_amplification",
             pod_review(&[fill(
                 "printf 'echo %s >> /etc/hosts; X=$X$X\\n' a b c d e f g h | sh\n",
-                CAP - 4096,
+                CAP - CAP / 8,
             )]),
         ),
         (
@@ -198,7 +198,7 @@ fn adversarial(c: &mut Criterion) {
             "largest_body_plain_script",
             pod_review(&[fill(
                 "if [ -f /x ]; then cp /a /tmp/b; fi; for i in 1 2; do echo $i; done\n",
-                CAP - 4096,
+                CAP - CAP / 8,
             )]),
         ),
     ];

@@ -12,7 +12,7 @@ use json_patch::PatchOperation;
 use serde_json::json;
 
 use crate::engine::{Evaluation, Question, Webhook};
-use crate::policy::{Action, Undecidable};
+use crate::policy::{Action, Policy, Undecidable};
 use crate::rules::Rule;
 use crate::workload::Kind;
 
@@ -228,6 +228,39 @@ pub fn decide(evaluation: &Evaluation<'_>, question: Question) -> Verdict {
     }
     if question == Question::Webhook(Webhook::Mutate) && !v.denied() {
         v.patch = evaluation.patch.clone();
+    }
+    v
+}
+
+/// The verdict for a review that did not finish before its deadline (or never got an
+/// evaluation slot): each policy that may apply contributes one `deadline` finding with
+/// `message`, and its action decides what that does, as for any finding. On the validating
+/// webhook an Enforce policy therefore denies (the strictest action among the policies that
+/// may apply wins), Warn warns and Audit annotates; the mutating webhook fails open by
+/// design, so there an Enforce policy only warns, and nothing is patched.
+pub fn unfinished(policies: &[&Policy], webhook: Webhook, message: &str) -> Verdict {
+    let mut v = Verdict::default();
+    for policy in policies {
+        let effect = match (webhook, effect(policy.action)) {
+            (Webhook::Mutate, Effect::Deny) => Effect::Warn,
+            (_, e) => e,
+        };
+        match effect {
+            Effect::Warn => v.warnings.push(format!("[{}] {message}", policy.name)),
+            Effect::Audit => {
+                let summary = json!({"violations": [message], "patch": [], "notes": []});
+                v.audit_annotations
+                    .insert(policy.name.clone(), summary.to_string());
+            }
+            Effect::Deny => {}
+        }
+        v.findings.push(Finding {
+            policy: policy.name.clone(),
+            action: policy.action,
+            effect,
+            rule: Rule::Deadline,
+            message: message.to_string(),
+        });
     }
     v
 }

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod apiserver;
+mod rbac;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -275,4 +276,85 @@ async fn serve_with_audit_interval_runs_the_background_audit() {
     assert_eq!(holder(&server).as_deref(), Some("podgate-7c9d-abcde"));
     let _ = child.start_kill();
     let _ = child.wait().await;
+}
+
+/// The install with the audit components, as an overlay would render it.
+fn rendered_install() -> Vec<Value> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let tree = tempfile::tempdir().unwrap();
+    for dir in ["deploy", "policies"] {
+        let ok = std::process::Command::new("cp")
+            .arg("-R")
+            .arg(root.join(dir))
+            .arg(tree.path())
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+    }
+    let wrap = tree.path().join("wrap");
+    std::fs::create_dir_all(&wrap).unwrap();
+    std::fs::write(
+        wrap.join("kustomization.yaml"),
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: podgate-system\nresources:\n  - ../deploy/base\ncomponents:\n  - ../deploy/components/audit\ntransformers:\n  - ../deploy/transformers\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new("kubectl")
+        .arg("kustomize")
+        .arg(&wrap)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_saphyr::from_multiple(&String::from_utf8(out.stdout).unwrap()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_request_of_the_background_audit_is_allowed_by_the_audit_component() {
+    let server = ApiServer::start().await;
+    server.insert(bad_pod("p1"));
+    // A stale report of podgate's, so that pruning (delete) happens too.
+    server.insert(json!({"apiVersion": "wgpolicyk8s.io/v1alpha2", "kind": "PolicyReport", "metadata": {"name": "podgate-audit", "namespace": "gone", "labels": {"app.kubernetes.io/managed-by": "podgate"}}}));
+    server.clear_requests();
+    let a = start(&server, "replica-a", Duration::from_secs(3600));
+    eventually("a complete run", || {
+        a.metrics()
+            .contains("podgate_audit_runs_total{result=\"complete\"} 1")
+    })
+    .await;
+    a.stop().await;
+    assert!(
+        server
+            .get("wgpolicyk8s.io", "policyreports", "gone", "podgate-audit")
+            .is_none()
+    );
+    let rbac = rbac::Rbac {
+        objects: rendered_install(),
+        sa: "podgate".into(),
+        sa_ns: "podgate-system".into(),
+    };
+    let requests = server.requests();
+    let mut checked = 0;
+    for r in &requests {
+        // Discovery (is the CRD served?) is open to every authenticated user.
+        if r.path == "/api" || r.path == "/apis" || r.path.matches('/').count() <= 3 {
+            continue;
+        }
+        let asks = rbac::asks_for(&r.method, &r.path, &r.query, r.content_type.as_deref());
+        assert!(!asks.is_empty(), "unrecognised request {r:?}");
+        for ask in asks {
+            assert!(
+                rbac.can(&ask),
+                "deploy/components/audit does not allow {ask:?} ({r:?})"
+            );
+            checked += 1;
+        }
+    }
+    assert!(
+        checked >= 8 + 3,
+        "lists of 8 kinds, the Lease, the report and the prune: {requests:#?}"
+    );
 }

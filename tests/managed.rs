@@ -61,6 +61,24 @@ struct Replica {
 
 impl Replica {
     fn start(api: &ApiServer, kubeconfig: &std::path::Path, name: &str, timing: Timing) -> Replica {
+        Replica::start_on(
+            &tokio::runtime::Handle::current(),
+            api,
+            kubeconfig,
+            name,
+            timing,
+        )
+    }
+
+    /// On `runtime`: a replica on its own runtime keeps answering while the test API server
+    /// holds its lock in a validator that calls the replica (see the first test).
+    fn start_on(
+        runtime: &tokio::runtime::Handle,
+        api: &ApiServer,
+        kubeconfig: &std::path::Path,
+        name: &str,
+        timing: Timing,
+    ) -> Replica {
         common::install_provider();
         let layout = Layout::new(&[("deny-host-network.yaml", DENY_HOST_NETWORK)]);
         let mut args = layout.args();
@@ -83,7 +101,7 @@ impl Replica {
         let _ = api;
         let (addr, probe) = (args.listen, args.probe_listen);
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(podgate::server::serve(args, async move {
+        let task = runtime.spawn(podgate::server::serve(args, async move {
             let _ = rx.await;
             "test"
         }));
@@ -319,7 +337,20 @@ async fn first_start_creates_the_secret_and_registers_only_after_answering_a_rev
     // At the moment of every webhook configuration write, how many reviews had this replica
     // answered? The API server asks the replica's own metrics from inside the write.
     let seen: Arc<Mutex<Vec<(f64, f64)>>> = Arc::default();
-    let replica = cluster.replica("first", Timing::fast());
+    // The validator below blocks while the API server holds its store lock; the replica runs on
+    // its own runtime so that API server handlers waiting for that lock cannot starve it.
+    let own = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let replica = Replica::start_on(
+        own.handle(),
+        &cluster.api,
+        &cluster.kubeconfig,
+        "first",
+        Timing::fast(),
+    );
     for kind in [
         "MutatingWebhookConfiguration",
         "ValidatingWebhookConfiguration",
@@ -402,6 +433,7 @@ async fn first_start_creates_the_secret_and_registers_only_after_answering_a_rev
     assert_eq!(peer, certs_in(&cluster.secret_pem("tls.crt"))[0]);
     expect_rbac_allows_every_request(&cluster.api);
     replica.stop().await;
+    own.shutdown_background();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -754,4 +786,98 @@ async fn uninstall_webhooks_removes_both_and_running_replicas_do_not_register_ag
     .is_some();
     assert!(back);
     r.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_secret_change_is_served_at_once_through_the_watch() {
+    let cluster = Cluster::start().await;
+    // A sync every 10 minutes: only the watch can bring the change in quickly.
+    let timing = Timing {
+        sync: Duration::from_secs(600),
+        ..Timing::fast()
+    };
+    let r = cluster.replica("a", timing);
+    r.wait_ready(Duration::from_secs(60)).await;
+    let ca = podgate::certs::PemPair {
+        cert_pem: cluster.secret_pem("ca.crt"),
+        key_pem: cluster.secret_pem("ca.key"),
+    };
+    let before = review(&ca.cert_pem, r.addr, "/validate", "u-before")
+        .await
+        .unwrap();
+    // Someone (another replica, say) renews the serving certificate in the Secret.
+    let now = jiff::Timestamp::now().as_second();
+    let leaf = podgate::certs::issue_serving_at(
+        &ca,
+        &podgate::certs::service_names("podgate", NS),
+        &[],
+        3600,
+        now,
+    )
+    .unwrap();
+    let mut secret = cluster.secret().unwrap();
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    secret["data"]["tls.crt"] = json!(b64(&leaf.cert_pem));
+    secret["data"]["tls.key"] = json!(b64(&leaf.key_pem));
+    cluster.api.insert(secret);
+    let wanted = certs_in(&leaf.cert_pem)[0].clone();
+    assert_ne!(before, wanted);
+    let mut n = 0;
+    let served = wait_until(Duration::from_secs(10), async || {
+        n += 1;
+        review(&ca.cert_pem, r.addr, "/validate", &format!("u-{n}"))
+            .await
+            .unwrap()
+            == wanted
+    })
+    .await;
+    assert!(
+        served.is_some(),
+        "the new certificate was not served within 10 s"
+    );
+    r.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_replica_that_loses_the_create_race_uses_the_winners_secret() {
+    use k8s_openapi::api::core::v1::Secret;
+    use podgate::cluster::secret::{Got, get_or_create};
+    let cluster = Cluster::start().await;
+    let api: kube::Api<Secret> = kube::Api::namespaced(cluster.api.client(), NS);
+    // The winner's Secret appears between this replica's read (404) and its create (409).
+    let winner = json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "podgate-tls", "namespace": NS},
+        "data": {"ca.crt": "d2lubmVy"}
+    });
+    let got = get_or_create(&api, "podgate-tls", || {
+        cluster.api.insert(winner.clone());
+        Ok::<_, ()>(std::collections::BTreeMap::from([(
+            "ca.crt".to_string(),
+            b"loser".to_vec(),
+        )]))
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let Got::LostRace(secret) = got else {
+        panic!("expected to lose the race: {got:?}");
+    };
+    assert_eq!(secret.data.unwrap()["ca.crt"].0, b"winner");
+    let creates: Vec<_> = cluster
+        .api
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "POST")
+        .collect();
+    assert_eq!(creates.len(), 1, "{creates:?}");
+    // And with the Secret there, nobody creates.
+    let got = get_or_create(&api, "podgate-tls", || {
+        Err::<std::collections::BTreeMap<String, Vec<u8>>, _>("must not be called")
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(matches!(got, Got::Existing(_)), "{got:?}");
 }

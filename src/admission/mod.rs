@@ -216,15 +216,8 @@ fn decide(
         return Decision::Skip;
     };
     let sub = req.sub_resource.as_deref().unwrap_or("");
-    // Since 1.22 `kubectl debug` sends the whole Pod as an UPDATE of this subresource.
-    let ephemeral_update =
-        kind == Kind::Pod && operation == "UPDATE" && sub == "ephemeralcontainers";
-    let evaluated = match kind {
-        // A Pod's spec is immutable after create, except for ephemeral containers.
-        Kind::Pod => (operation == "CREATE" && sub.is_empty()) || ephemeral_update,
-        _ => matches!(operation, "CREATE" | "UPDATE") && sub.is_empty(),
-    };
-    if !evaluated || (ephemeral_update && webhook == Webhook::Mutate) {
+    let ephemeral_update = is_ephemeral_update(kind, operation, sub);
+    if !is_evaluated(kind, operation, sub, webhook) {
         return Decision::Skip;
     }
     // Read inline by `FastRequestIn` (with this same kind), or from the raw text now.
@@ -278,6 +271,82 @@ fn decide(
         verdict::decide(&evaluation, question),
         subject.name.to_string(),
     )
+}
+
+/// Since 1.22 `kubectl debug` sends the whole Pod as an UPDATE of this subresource.
+fn is_ephemeral_update(kind: Kind, operation: &str, sub: &str) -> bool {
+    kind == Kind::Pod && operation == "UPDATE" && sub == "ephemeralcontainers"
+}
+
+/// True for the requests `webhook` evaluates, judged from the envelope alone.
+fn is_evaluated(kind: Kind, operation: &str, sub: &str, webhook: Webhook) -> bool {
+    let ephemeral_update = is_ephemeral_update(kind, operation, sub);
+    let evaluated = match kind {
+        // A Pod's spec is immutable after create, except for ephemeral containers.
+        Kind::Pod => (operation == "CREATE" && sub.is_empty()) || ephemeral_update,
+        _ => matches!(operation, "CREATE" | "UPDATE") && sub.is_empty(),
+    };
+    evaluated && !(ephemeral_update && webhook == Webhook::Mutate)
+}
+
+/// The answer to a review that did not finish in time (`why` says what ran out), built from
+/// the envelope alone, without decoding the object: the policies that may apply are those
+/// whose namespaces match (their podSelector and exemptions need the object, so they count
+/// as matching), and each one's action decides (`verdict::unfinished`). Requests podgate never
+/// evaluates are allowed as usual.
+pub fn unfinished(
+    set: &PolicySet,
+    body: &[u8],
+    webhook: Webhook,
+    why: &str,
+) -> Result<Reviewed, ReviewError> {
+    let review = wire::parse_envelope(body)?;
+    let api_version = review.api_version.as_deref().unwrap_or(V1);
+    let req = review.request.unwrap_or_default();
+    let mut summary = summarize(&req);
+    let kind = req
+        .kind
+        .as_ref()
+        .and_then(|gk| Kind::from_group_kind(&gk.group, &gk.kind));
+    let operation = req.operation.as_deref().unwrap_or("");
+    let sub = req.sub_resource.as_deref().unwrap_or("");
+    let evaluated = kind.is_some_and(|k| is_evaluated(k, operation, sub, webhook));
+    let namespace = req.namespace.as_deref().unwrap_or("default");
+    let applicable: Vec<&crate::policy::Policy> = if evaluated {
+        set.policies()
+            .iter()
+            .filter(|p| p.match_.may_match_namespace(namespace))
+            .filter(|p| webhook == Webhook::Validate || !p.mutate.is_empty())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let message = format!(
+        "podgate could not finish checking this request: {why}; its rules were not checked"
+    );
+    summary.evaluated = evaluated;
+    let verdict = verdict::unfinished(&applicable, webhook, &message);
+    let mut response = ResponseOut {
+        uid: &req.uid,
+        allowed: true,
+        status: None,
+        patch_type: None,
+        patch: None,
+        audit_annotations: BTreeMap::new(),
+        warnings: Vec::new(),
+    };
+    respond(&mut response, &verdict, &summary);
+    summary.findings = verdict.findings;
+    summary.allowed = response.allowed;
+    summary.code = response.status.as_ref().map_or(200, |s| s.code);
+    summary.warnings = response.warnings.len();
+    let body = serde_json::to_vec(&ReviewOut {
+        api_version,
+        kind: "AdmissionReview",
+        response,
+    })
+    .map_err(|e| ReviewError::Json(e.to_string()))?;
+    Ok(Reviewed { body, summary })
 }
 
 fn same_template(new: &Workload, kind: Kind, old: Option<&RawValue>) -> bool {

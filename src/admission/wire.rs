@@ -227,14 +227,25 @@ pub(super) fn parse(body: &[u8]) -> Result<ReviewIn<'_>, ReviewError> {
             kind: r.kind,
             request: r.request.map(|r| r.0),
         },
-        Err(_) => match serde_json::from_slice(body) {
-            Ok(r) => r,
-            Err(e) if e.is_syntax() || e.is_eof() => {
-                return Err(ReviewError::Json(e.to_string()));
-            }
-            Err(e) => return Err(ReviewError::NotReview(e.to_string())),
-        },
+        Err(_) => return parse_envelope(body),
     };
+    validated(review)
+}
+
+/// The review with its object left as raw JSON, never decoded: a scan of the body, for
+/// answers that must not depend on the object (a review past its deadline).
+pub(super) fn parse_envelope(body: &[u8]) -> Result<ReviewIn<'_>, ReviewError> {
+    let review = match serde_json::from_slice(body) {
+        Ok(r) => r,
+        Err(e) if e.is_syntax() || e.is_eof() => {
+            return Err(ReviewError::Json(e.to_string()));
+        }
+        Err(e) => return Err(ReviewError::NotReview(e.to_string())),
+    };
+    validated(review)
+}
+
+fn validated(review: ReviewIn<'_>) -> Result<ReviewIn<'_>, ReviewError> {
     match review.api_version.as_deref() {
         Some(V1) | Some(V1BETA1) => {}
         Some(other) => {

@@ -112,6 +112,13 @@ pub struct Match {
 }
 
 impl Match {
+    /// True when `namespace` passes the namespace globs: the policy applies unless its
+    /// podSelector says otherwise.
+    pub fn may_match_namespace(&self, namespace: &str) -> bool {
+        (self.namespaces.is_empty() || self.namespaces.is_match(namespace))
+            && !self.exclude_namespaces.is_match(namespace)
+    }
+
     /// True when the policy applies to an object in `namespace` with `labels`.
     pub fn matches(&self, namespace: &str, labels: &BTreeMap<String, String>) -> bool {
         (self.namespaces.is_empty() || self.namespaces.is_match(namespace))

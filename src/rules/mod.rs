@@ -18,6 +18,9 @@ pub enum Rule {
     ImagePullPolicy,
     /// `mutate.hostAliases` (conflicts with `onConflict: Deny`, re-checked on validate).
     HostAliases,
+    /// Not a rule of the policy file: the review did not finish before its deadline, so the
+    /// policy's rules were not checked (the policy's action still decides what that means).
+    Deadline,
 }
 
 impl Rule {
@@ -28,6 +31,7 @@ impl Rule {
             Rule::HostNamespaces => "hostNamespaces",
             Rule::ImagePullPolicy => "imagePullPolicy",
             Rule::HostAliases => "hostAliases",
+            Rule::Deadline => "deadline",
         }
     }
 }

@@ -5,7 +5,9 @@
 //! version, catches panics, and records metrics and one log line per review. It must not
 //! look inside the review itself: decisions are the core's.
 
-use super::metrics::{CodeLabels, InFlight, Metrics, RequestLabels, ViolationLabels};
+use super::metrics::{
+    CodeLabels, DeadlineLabels, InFlight, Metrics, RequestLabels, ViolationLabels,
+};
 use crate::admission::{self, Reviewed, Webhook};
 use crate::policy::PolicySet;
 use arc_swap::ArcSwap;
@@ -28,9 +30,6 @@ pub type Reviewer =
 pub const MAX_DEADLINE: Duration = Duration::from_secs(30);
 /// Answer this much before the apiserver's own deadline so the answer still arrives.
 const DEADLINE_MARGIN: Duration = Duration::from_millis(100);
-/// Bodies above this size are reviewed on the blocking pool, so parsing a multi-MB object
-/// does not hold up the async workers; small ones (~tens of µs) run inline.
-const INLINE_REVIEW_MAX: usize = 256 * 1024;
 
 /// Shared state of the review app.
 #[derive(Clone)]
@@ -39,9 +38,14 @@ pub struct AppState {
     pub metrics: Metrics,
     pub max_body: usize,
     pub reviewer: Reviewer,
-    /// Slots for reviews of large bodies on the blocking pool (2 per core), so a burst of
-    /// multi-MB reviews queues instead of oversubscribing the CPU with hundreds of threads.
-    pub blocking: Arc<tokio::sync::Semaphore>,
+    /// Evaluation slots, one per core. Every review is evaluated on the blocking pool while
+    /// holding one, never on the async workers, so a burst (or a costly review) cannot starve
+    /// the accept loop, the TLS handshakes or the probes, and the CPU is never oversubscribed.
+    /// A review waits for a slot at most until its deadline.
+    pub pool: Arc<tokio::sync::Semaphore>,
+    /// Evaluation never runs longer than this, even when the apiserver allows more
+    /// (`--max-evaluation-time`); the deadline is the earlier of the two.
+    pub max_evaluation: Duration,
     /// Whether a valid policy set is loaded; without one, answers that depend on it are 503.
     pub health: Arc<super::probe::Health>,
 }
@@ -53,9 +57,10 @@ impl AppState {
             metrics,
             max_body,
             reviewer: admission::review,
-            blocking: Arc::new(tokio::sync::Semaphore::new(
-                std::thread::available_parallelism().map_or(2, |n| n.get().saturating_mul(2)),
+            pool: Arc::new(tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
             )),
+            max_evaluation: MAX_DEADLINE,
             health: Arc::new(super::probe::Health::ready_now()),
         }
     }
@@ -90,8 +95,6 @@ pub enum AppError {
     Timeout(Duration),
     #[error("{message}")]
     BadReview { message: String, body: bytes::Bytes },
-    #[error("server busy: no review slot free within {0:?}")]
-    Busy(Duration),
     #[error("podgate has no valid policy set loaded (its log lists every error); not deciding")]
     NoPolicies { body: bytes::Bytes },
 }
@@ -105,7 +108,7 @@ impl AppError {
             AppError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::BodyRead(_) | AppError::BadReview { .. } => StatusCode::BAD_REQUEST,
             AppError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
-            AppError::Busy(_) | AppError::NoPolicies { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::NoPolicies { .. } => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }
@@ -304,24 +307,41 @@ async fn review(
     let set = state.policies.load_full();
     let reviewer = state.reviewer;
     let now = jiff::Timestamp::now();
-    let outcome = if body.len() <= INLINE_REVIEW_MAX {
-        evaluate(reviewer, &set, &body, webhook, now)
-    } else {
-        // Wait for a slot at most until the apiserver's deadline; no Retry-After, as the
-        // apiserver does not retry anyway (docs/apiserver-contract.md section 1).
-        let permit = tokio::time::timeout_at(due, state.blocking.clone().acquire_owned())
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .ok_or(AppError::Busy(budget))?;
+    let evaluation_due = due.min(tokio::time::Instant::now() + state.max_evaluation);
+    let limit = evaluation_due.saturating_duration_since(tokio::time::Instant::now());
+    // Wait for a slot at most until the deadline: the wait is bounded in time, never queued
+    // without bound. No Retry-After: the apiserver does not retry (CONTRACT.md section 1).
+    let Ok(Ok(permit)) =
+        tokio::time::timeout_at(evaluation_due, state.pool.clone().acquire_owned()).await
+    else {
+        return past_deadline(state, webhook, &set, body, Stage::Queue, limit, started);
+    };
+    let evaluation = {
         let set = set.clone();
         let body = body.clone();
         tokio::task::spawn_blocking(move || {
+            // The slot is held until the evaluation really ends, also past the deadline (a
+            // thread cannot be stopped), so the pool never runs more than one per core.
             let _permit = permit;
             evaluate(reviewer, &set, &body, webhook, now)
         })
-        .await
-        .unwrap_or(Outcome::Panicked)
+    };
+    let outcome = match tokio::time::timeout_at(evaluation_due, evaluation).await {
+        // A result that arrives after the deadline is late all the same.
+        Ok(joined) if tokio::time::Instant::now() <= evaluation_due => {
+            joined.unwrap_or(Outcome::Panicked)
+        }
+        _ => {
+            return past_deadline(
+                state,
+                webhook,
+                &set,
+                body,
+                Stage::Evaluation,
+                limit,
+                started,
+            );
+        }
     };
     let reviewed = match outcome {
         Outcome::Reviewed(reviewed) => reviewed,
@@ -351,6 +371,70 @@ async fn review(
     }
     record(state, webhook, &reviewed, set.hash(), started);
     Ok(json_response(reviewed.body))
+}
+
+/// Where a review ran out of time.
+#[derive(Debug, Clone, Copy)]
+enum Stage {
+    /// Waiting for an evaluation slot.
+    Queue,
+    /// Being evaluated.
+    Evaluation,
+}
+
+impl Stage {
+    fn as_str(self) -> &'static str {
+        match self {
+            Stage::Queue => "queue",
+            Stage::Evaluation => "evaluation",
+        }
+    }
+}
+
+/// Answers a review that ran out of time from its envelope alone (`admission::unfinished`:
+/// each policy's action decides), counts it, and logs it like any review.
+fn past_deadline(
+    state: &AppState,
+    webhook: Webhook,
+    set: &PolicySet,
+    body: bytes::Bytes,
+    stage: Stage,
+    limit: Duration,
+    started: Instant,
+) -> Result<Response, AppError> {
+    state
+        .metrics
+        .deadline_exceeded
+        .get_or_create(&DeadlineLabels {
+            webhook: webhook.as_str().into(),
+            stage: stage.as_str().into(),
+        })
+        .inc();
+    let limit = format!("{} ms", limit.as_millis());
+    let why = match stage {
+        Stage::Queue => format!("no evaluation slot came free within its {limit} deadline"),
+        Stage::Evaluation => format!("the analysis did not finish within its {limit} deadline"),
+    };
+    tracing::warn!(
+        webhook = webhook.as_str(),
+        stage = stage.as_str(),
+        limit = %limit,
+        "review past its deadline; answered by the policies' actions"
+    );
+    match admission::unfinished(set, &body, webhook, &why) {
+        // Without a valid policy set nothing is decided, in time or not.
+        Ok(reviewed) if reviewed.summary.evaluated && !state.health.policies() => {
+            Err(AppError::NoPolicies { body })
+        }
+        Ok(reviewed) => {
+            record(state, webhook, &reviewed, set.hash(), started);
+            Ok(json_response(reviewed.body))
+        }
+        Err(error) => Err(AppError::BadReview {
+            message: error.to_string(),
+            body,
+        }),
+    }
 }
 
 enum Outcome {
@@ -499,16 +583,15 @@ mod tests {
                 "0d6c7b3c-0000-4000-8000-000000000001"
             );
         }
-        // A large body is reviewed on the blocking pool: caught there too.
+        // A large body is reviewed on the same pool: caught there too.
         let big = REVIEW.replacen(
             r#""metadata":{"name":"p"}"#,
             &format!(
                 r#""metadata":{{"name":"p","annotations":{{"pad":"{}"}}}}"#,
-                "x".repeat(INLINE_REVIEW_MAX)
+                "x".repeat(256 * 1024)
             ),
             1,
         );
-        assert!(big.len() > INLINE_REVIEW_MAX);
         let (status, out) =
             call(state.clone(), "POST", "/validate", "application/json", &big).await;
         assert_eq!(status, StatusCode::OK);
@@ -599,40 +682,87 @@ mod tests {
         assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     }
 
+    fn enforce_and_audit() -> PolicySet {
+        let text = "apiVersion: podgate.dev/v1alpha1\nkind: PodPolicy\nmetadata: {name: strict}\nspec:\n  validate: {hostsFile: {}}\n---\napiVersion: podgate.dev/v1alpha1\nkind: PodPolicy\nmetadata: {name: watch}\nspec:\n  action: Audit\n  validate: {hostsFile: {}}\n";
+        PolicySet::from_sources(&[("p.yaml".into(), text.into())]).unwrap()
+    }
+
     #[tokio::test]
-    async fn a_large_review_waits_for_a_slot_only_until_the_deadline() {
-        let (mut state, _) = state(admission::review);
-        state.blocking = Arc::new(tokio::sync::Semaphore::new(0));
-        let big = REVIEW.replacen(
-            r#""metadata":{"name":"p"}"#,
-            &format!(
-                r#""metadata":{{"name":"p","annotations":{{"pad":"{}"}}}}"#,
-                "x".repeat(INLINE_REVIEW_MAX)
-            ),
-            1,
-        );
-        let started = Instant::now();
+    async fn a_review_waits_for_an_evaluation_slot_only_until_the_deadline() {
+        let (mut state, metrics) = state(admission::review);
+        state.policies = Arc::new(ArcSwap::from_pointee(enforce_and_audit()));
+        state.pool = Arc::new(tokio::sync::Semaphore::new(0));
+        for (path, allowed) in [
+            ("/validate?timeout=1s", false),
+            ("/mutate?timeout=1s", true),
+        ] {
+            let started = Instant::now();
+            let (status, out) = call(state.clone(), "POST", path, "application/json", REVIEW).await;
+            let waited = started.elapsed();
+            assert_eq!(status, StatusCode::OK, "{path}");
+            let r = &out["response"];
+            assert_eq!(r["uid"], "0d6c7b3c-0000-4000-8000-000000000001");
+            assert_eq!(r["allowed"], allowed, "{path}: {r}");
+            assert!(waited >= Duration::from_millis(850), "{path}: {waited:?}");
+            assert!(waited < Duration::from_secs(2), "{path}: {waited:?}");
+            if !allowed {
+                let message = r["status"]["message"].as_str().unwrap();
+                assert!(
+                    message.contains("[strict] podgate could not finish checking this request: no evaluation slot came free within its"),
+                    "{message}"
+                );
+                // The Audit policy annotates, on the denial too.
+                assert!(
+                    r["auditAnnotations"]["watch"]
+                        .as_str()
+                        .unwrap()
+                        .contains("could not finish")
+                );
+            } else {
+                // The mutating webhook fails open: the policies without mutations do not apply.
+                assert!(r.get("warnings").is_none(), "{r}");
+            }
+        }
+        let queue = DeadlineLabels {
+            webhook: "validate".into(),
+            stage: "queue".into(),
+        };
+        assert_eq!(metrics.deadline_exceeded.get_or_create(&queue).get(), 1);
+    }
+
+    #[tokio::test]
+    async fn evaluation_past_the_deadline_is_answered_by_the_policies_actions() {
+        let (mut state, metrics) = state(admission::review);
+        state.policies = Arc::new(ArcSwap::from_pointee(enforce_and_audit()));
+        state.max_evaluation = Duration::ZERO;
         let (status, out) = call(
             state.clone(),
             "POST",
-            "/validate?timeout=1s",
-            "application/json",
-            &big,
-        )
-        .await;
-        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
-        assert_eq!(out["response"]["allowed"], false);
-        assert!(started.elapsed() < Duration::from_secs(2));
-        // Small reviews run inline and are not held up by the slots.
-        let (status, _) = call(
-            state,
-            "POST",
-            "/validate?timeout=1s",
+            "/validate",
             "application/json",
             REVIEW,
         )
         .await;
         assert_eq!(status, StatusCode::OK);
+        let message = out["response"]["status"]["message"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{out}"));
+        assert!(
+            message.contains("the analysis did not finish within its 0 ms deadline"),
+            "{message}"
+        );
+        let stage = DeadlineLabels {
+            webhook: "validate".into(),
+            stage: "evaluation".into(),
+        };
+        // With a zero budget the slot may be taken in time or not: either stage counts.
+        let queue = DeadlineLabels {
+            webhook: "validate".into(),
+            stage: "queue".into(),
+        };
+        let in_evaluation = metrics.deadline_exceeded.get_or_create(&stage).get();
+        let in_queue = metrics.deadline_exceeded.get_or_create(&queue).get();
+        assert_eq!(in_evaluation + in_queue, 1);
     }
 
     #[test]

@@ -97,6 +97,13 @@ pub struct ResultLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DeadlineLabels {
+    pub webhook: String,
+    /// `queue` (no evaluation slot in time) or `evaluation` (the analysis ran out of time)
+    pub stage: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct CodeLabels {
     pub code: String,
 }
@@ -113,6 +120,7 @@ pub struct Metrics {
     pub cert_reloads: Family<ResultLabels, Counter>,
     pub exemptions_expiring: Gauge,
     pub panics: Counter,
+    pub deadline_exceeded: Family<DeadlineLabels, Counter>,
     pub in_flight: Gauge,
     pub http_errors: Family<CodeLabels, Counter>,
     pub tls_handshake_errors: Counter,
@@ -120,8 +128,6 @@ pub struct Metrics {
     pub ready: Gauge,
     /// 1 when the latest attempt to load the policy folder succeeded, else 0.
     pub policy_last_reload_successful: Gauge,
-    /// Evaluations that ran past their deadline and answered "cannot decide".
-    pub evaluation_deadline_exceeded: Counter,
 }
 
 impl Metrics {
@@ -137,12 +143,12 @@ impl Metrics {
             cert_reloads: Family::default(),
             exemptions_expiring: Gauge::default(),
             panics: Counter::default(),
+            deadline_exceeded: Family::default(),
             in_flight: Gauge::default(),
             http_errors: Family::default(),
             tls_handshake_errors: Counter::default(),
             ready: Gauge::default(),
             policy_last_reload_successful: Gauge::default(),
-            evaluation_deadline_exceeded: Counter::default(),
         };
         registry.register(
             "podgate_admission_requests",
@@ -190,6 +196,12 @@ impl Metrics {
             m.panics.clone(),
         );
         registry.register(
+            "podgate_evaluation_deadline_exceeded",
+            "Reviews answered by the policies' actions because evaluation did not finish (or \
+             start) before the deadline, by webhook and stage (queue, evaluation)",
+            m.deadline_exceeded.clone(),
+        );
+        registry.register(
             "podgate_admission_in_flight",
             "Reviews being processed right now",
             m.in_flight.clone(),
@@ -213,11 +225,6 @@ impl Metrics {
             "podgate_policy_last_reload_successful",
             "1 when the latest load of the policy folder succeeded, 0 when it was refused",
             m.policy_last_reload_successful.clone(),
-        );
-        registry.register(
-            "podgate_evaluation_deadline_exceeded",
-            "Evaluations that ran past the apiserver's deadline and answered cannot-decide",
-            m.evaluation_deadline_exceeded.clone(),
         );
         // Zero samples up front, so dashboards and alerts see the series before the first reload.
         for result in ["success", "error"] {

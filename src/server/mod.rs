@@ -106,6 +106,10 @@ pub struct ServeArgs {
     /// A connection with no request for this long is closed.
     #[arg(long, env = "PODGATE_IDLE_TIMEOUT", default_value = "90s", value_parser = parse_duration, hide = true)]
     pub idle_timeout: Duration,
+    /// Longest time one review may be evaluated (or wait for an evaluation slot), below the
+    /// apiserver's `?timeout=` minus a margin; past it each matching policy's action decides.
+    #[arg(long, env = "PODGATE_MAX_EVALUATION_TIME", default_value = "30s", value_parser = parse_duration)]
+    pub max_evaluation_time: Duration,
     /// Self-managed certificates and webhook registration (`--manage-webhooks` and friends).
     #[command(flatten)]
     pub managed: crate::cluster::ManagedArgs,
@@ -194,6 +198,7 @@ pub async fn serve(
         handshake_timeout,
         header_read_timeout,
         idle_timeout,
+        max_evaluation_time,
         managed,
         audit,
     } = args;
@@ -314,6 +319,7 @@ pub async fn serve(
     let bound = listener.local_addr().unwrap_or(listen);
     let mut state = app::AppState::new(policy_set.clone(), metrics.clone(), max_body);
     state.health = health.clone();
+    state.max_evaluation = max_evaluation_time.min(app::MAX_DEADLINE);
     let app = app::router(state);
     let limits = listener::ConnLimits {
         handshake: handshake_timeout,

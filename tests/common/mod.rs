@@ -302,6 +302,7 @@ impl Layout {
             handshake_timeout: Duration::from_secs(10),
             header_read_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(90),
+            max_evaluation_time: Duration::from_secs(30),
             managed: Default::default(),
             audit: Default::default(),
         }
