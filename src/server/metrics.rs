@@ -226,6 +226,17 @@ impl Metrics {
             "1 when the latest load of the policy folder succeeded, 0 when it was refused",
             m.policy_last_reload_successful.clone(),
         );
+        // Zero samples up front for the deadline counter too, so its alert has a series to read.
+        for webhook in ["validate", "mutate"] {
+            for stage in ["queue", "evaluation"] {
+                m.deadline_exceeded
+                    .get_or_create(&DeadlineLabels {
+                        webhook: webhook.into(),
+                        stage: stage.into(),
+                    })
+                    .get();
+            }
+        }
         // Zero samples up front, so dashboards and alerts see the series before the first reload.
         for result in ["success", "error"] {
             let labels = ResultLabels {
