@@ -1,8 +1,8 @@
 //! An in-process Kubernetes API server for integration tests, spoken to with kube's real
 //! client (`kube::Client`) over plain HTTP on 127.0.0.1.
 //!
-//! What it does, as the real kube-apiserver does for the endpoints podgate uses (see
-//! APISERVER.md in the team notes; this header is the reference for users of the module):
+//! What it does, as the real kube-apiserver does for the endpoints podgate uses (this header is
+//! the reference for users of the module):
 //! - one JSON object store keyed by (group, version, resource, namespace, name) over a small
 //!   registry of resources (`store::default_resources`); an unregistered or unserved resource
 //!   answers 404 "the server could not find the requested resource"; discovery (`/api`,
