@@ -459,7 +459,9 @@ impl Scan<'_> {
     /// A file the command writes: a finding, an undecided finding, or nothing.
     fn target(&mut self, path: &str, how: &str, entries: impl FnOnce() -> Vec<HostEntry>) {
         match self.reach(path) {
-            Reach::Hosts => self.push(how, entries()),
+            // Past the findings cap, the written text is not parsed again for each write.
+            Reach::Hosts if self.found.len() < MAX_FINDINGS => self.push(how, entries()),
+            Reach::Hosts => {}
             Reach::Maybe => self.undecided(format!(
                 "{how} `{}`, a path it cannot resolve",
                 words::display(path)
