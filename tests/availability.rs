@@ -12,17 +12,8 @@ use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-const GOOD: &str = "apiVersion: podgate.dev/v1alpha1
-kind: PodPolicy
-metadata:
-  name: deny-host-network
-spec:
-  action: Enforce
-  validate:
-    hostNamespaces:
-      forbiddenCombinations:
-        - [hostNetwork]
-";
+/// A valid set of one Enforce policy.
+const GOOD: &str = DENY_HOST_NETWORK;
 
 /// The same policy with an unknown action (line 6, column 11).
 const BROKEN: &str = "apiVersion: podgate.dev/v1alpha1

@@ -212,6 +212,38 @@ fn rendered_namespace(specs: &WebhookSpecs) -> Option<String> {
         .find_map(|c| c.service.as_ref().map(|s| s.namespace.clone()))
 }
 
+/// The fields `fill` sets or reads, shared by mutating and validating webhooks.
+struct Hook<'a> {
+    name: &'a str,
+    client: &'a mut WebhookClientConfig,
+    selector: &'a mut Option<LabelSelector>,
+    failure_policy: Option<&'a str>,
+}
+
+impl Hook<'_> {
+    /// Points the webhook at `target` with the caBundle, moves the own-namespace exclusion from
+    /// the rendered namespace to the target's, and warns when it fails closed without excluding
+    /// podgate's namespace.
+    fn fill(
+        self,
+        target: &Target,
+        ca_bundle_pem: &str,
+        (from, to): (&str, &str),
+        warnings: &mut Vec<String>,
+    ) {
+        fill_client(self.client, target, ca_bundle_pem);
+        retarget(self.selector.as_mut(), from, to);
+        // Fail is the API's default failure policy.
+        let fails_closed = self.failure_policy.is_none_or(|p| p == "Fail");
+        if fails_closed && !excludes_namespace(self.selector.as_ref(), &target.namespace) {
+            warnings.push(format!(
+                "webhook {} fails closed and does not exclude podgate's namespace {}: while podgate is down it blocks podgate's own Pods",
+                self.name, target.namespace
+            ));
+        }
+    }
+}
+
 /// The apply bodies: the file's configurations named `target.config_name`, every webhook
 /// pointed at `target`'s Service (keeping the file's path and port, default 443) with
 /// `ca_bundle_pem` as its caBundle. Warns about a fail-closed webhook that does not exclude
@@ -223,32 +255,24 @@ pub fn fill(specs: &WebhookSpecs, target: &Target, ca_bundle_pem: &str) -> Fille
     let mut mutating = specs.mutating.clone();
     mutating.metadata = fill_meta(&mutating.metadata, &target.config_name);
     for hook in mutating.webhooks.iter_mut().flatten() {
-        fill_client(&mut hook.client_config, target, ca_bundle_pem);
-        retarget(hook.namespace_selector.as_mut(), &from, to);
-        // Fail is the API's default failure policy.
-        let fails_closed = hook.failure_policy.as_deref().is_none_or(|p| p == "Fail");
-        if fails_closed && !excludes_namespace(hook.namespace_selector.as_ref(), &target.namespace)
-        {
-            warnings.push(format!(
-                "webhook {} fails closed and does not exclude podgate's namespace {}: while podgate is down it blocks podgate's own Pods",
-                hook.name, target.namespace
-            ));
-        }
+        let fill = Hook {
+            name: &hook.name,
+            client: &mut hook.client_config,
+            selector: &mut hook.namespace_selector,
+            failure_policy: hook.failure_policy.as_deref(),
+        };
+        fill.fill(target, ca_bundle_pem, (&from, to), &mut warnings);
     }
     let mut validating = specs.validating.clone();
     validating.metadata = fill_meta(&validating.metadata, &target.config_name);
     for hook in validating.webhooks.iter_mut().flatten() {
-        fill_client(&mut hook.client_config, target, ca_bundle_pem);
-        retarget(hook.namespace_selector.as_mut(), &from, to);
-        // Fail is the API's default failure policy.
-        let fails_closed = hook.failure_policy.as_deref().is_none_or(|p| p == "Fail");
-        if fails_closed && !excludes_namespace(hook.namespace_selector.as_ref(), &target.namespace)
-        {
-            warnings.push(format!(
-                "webhook {} fails closed and does not exclude podgate's namespace {}: while podgate is down it blocks podgate's own Pods",
-                hook.name, target.namespace
-            ));
-        }
+        let fill = Hook {
+            name: &hook.name,
+            client: &mut hook.client_config,
+            selector: &mut hook.namespace_selector,
+            failure_policy: hook.failure_policy.as_deref(),
+        };
+        fill.fill(target, ca_bundle_pem, (&from, to), &mut warnings);
     }
     Filled {
         mutating: to_json(&mutating),
