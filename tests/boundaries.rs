@@ -1,7 +1,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
 //! The server's boundaries, through the real `podgate serve` binary over TLS: what it logs
-//! about the policies it loads, and reviews that run out of time. (A full evaluation pool is
-//! tested in memory: `src/server/app.rs`.)
+//! about the policies it loads, reviews that run out of time, and a full evaluation pool.
 
 mod common;
 #[path = "common/hostile.rs"]
@@ -152,4 +151,118 @@ async fn reviews_past_the_deadline_are_answered_by_the_policies_actions() {
             .await;
         assert_eq!(counted, 1.0, "{}", server.log_text());
     }
+}
+
+/// A Pod review whose one container runs a plain script of about `len` bytes (its own for each
+/// uid): costly to analyse (every line is a command), harmless (no line writes a hosts file).
+fn heavy_review(uid: &str, len: usize) -> Vec<u8> {
+    let mut review: serde_json::Value = serde_json::from_slice(&pod_review(uid, false)).unwrap();
+    let mut script = String::with_capacity(len + 64);
+    let mut i = 0u64;
+    while script.len() < len {
+        script.push_str(&format!(
+            "echo \"{uid} {i}\" >> /tmp/log-{}; cd /tmp\n",
+            i % 97
+        ));
+        i += 1;
+    }
+    let container = &mut review["request"]["object"]["spec"]["containers"][0];
+    container["command"] = serde_json::json!(["sh", "-c", script]);
+    serde_json::to_vec(&review).unwrap()
+}
+
+/// A saturated pool over real TLS: with one evaluation slot and a short evaluation time,
+/// concurrent costly reviews are each answered by the policy's action within the deadline,
+/// whether they got the slot or waited for it, never queued behind each other; a small review
+/// sent meanwhile is answered the same way and the probes stay responsive; once the costly
+/// evaluations end (a slot is held until its evaluation really ends), reviews are evaluated
+/// again.
+#[tokio::test]
+async fn a_saturated_pool_answers_every_review_within_its_deadline() {
+    let layout = Layout::new(&[("p.yaml", HOSTS_FILE)]);
+    let server = spawn_ready(
+        &layout,
+        &["--evaluation-slots", "1", "--max-evaluation-time", "100ms"],
+        "saturated",
+    )
+    .await;
+    assert!(
+        server.log_text().contains("\"evaluation_slots\":1"),
+        "{}",
+        server.log_text()
+    );
+    let ca = layout.pki.ca_pem.clone();
+    let client = client(&[&ca], Proto::Http1, None, true);
+    let url = https(server.addr, "/validate?timeout=10s");
+
+    const HEAVY: usize = 6;
+    let mut tasks = Vec::new();
+    for n in 0..HEAVY {
+        let (client, url) = (client.clone(), url.clone());
+        let uid = format!("5a7e0000-0000-4000-8000-00000000000{n}");
+        let body = heavy_review(&uid, 5 << 20);
+        tasks.push(tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            let reply = post_review(&client, &url, body.clone()).await.unwrap();
+            (uid, body, reply, started.elapsed())
+        }));
+    }
+    // While they run: the probe answers at once, and a small review waits at most its
+    // deadline for the slot.
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let probed = std::time::Instant::now();
+    let (status, _) = probe_get(server.probe, "/healthz").await.expect("healthz");
+    assert_eq!(status, 200);
+    assert!(
+        probed.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        probed.elapsed()
+    );
+    let small = pod_review("5a7e0000-0000-4000-8000-0000000000aa", false);
+    let sent = std::time::Instant::now();
+    let reply = post_review(&client, &url, small.clone()).await.unwrap();
+    let waited = sent.elapsed();
+    let answer = assert_contract(&small, &reply, Hook::Validate);
+    let message = answer["response"]["status"]["message"].to_string();
+    assert!(
+        message.contains("no evaluation slot came free within its 100 ms deadline"),
+        "{answer}"
+    );
+    assert!(waited < Duration::from_secs(2), "{waited:?}");
+
+    for task in tasks {
+        let (uid, body, reply, took) = task.await.unwrap();
+        let answer = assert_contract(&body, &reply, Hook::Validate);
+        let r = &answer["response"];
+        assert_eq!(r["uid"], uid.as_str());
+        assert_eq!(r["allowed"], false, "{r}");
+        let message = r["status"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("[hosts] podgate could not finish checking this request"),
+            "{message}"
+        );
+        // Upload and TLS of 5 MiB in a debug build, plus the 100 ms deadline: seconds, not
+        // the sum of six evaluations one after another.
+        assert!(took < Duration::from_secs(6), "{uid} took {took:?}");
+    }
+    let queue = "podgate_evaluation_deadline_exceeded_total{webhook=\"validate\",stage=\"queue\"}";
+    let evaluation =
+        "podgate_evaluation_deadline_exceeded_total{webhook=\"validate\",stage=\"evaluation\"}";
+    let (queued, late) = (
+        metric(server.probe, queue).await,
+        metric(server.probe, evaluation).await,
+    );
+    assert_eq!(queued + late, HEAVY as f64 + 1.0, "{}", server.log_text());
+    assert!(queued >= 1.0, "no review waited for the one slot");
+    assert!(late >= 1.0, "no review ran past its deadline");
+
+    // The slot comes free when the evaluations end; then a small review is evaluated.
+    let small = pod_review("5a7e0000-0000-4000-8000-0000000000ff", false);
+    let evaluated = wait_until(Duration::from_secs(120), async || {
+        let reply = post_review(&client, &url, small.clone()).await.unwrap();
+        let answer = assert_contract(&small, &reply, Hook::Validate);
+        answer["response"]["allowed"] == true
+    })
+    .await;
+    assert!(evaluated.is_some(), "{}", server.log_text());
 }

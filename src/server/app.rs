@@ -307,8 +307,9 @@ async fn review(
     let set = state.policies.load_full();
     let reviewer = state.reviewer;
     let now = jiff::Timestamp::now();
-    let evaluation_due = due.min(tokio::time::Instant::now() + state.max_evaluation);
-    let limit = evaluation_due.saturating_duration_since(tokio::time::Instant::now());
+    let evaluating = tokio::time::Instant::now();
+    let evaluation_due = due.min(evaluating + state.max_evaluation);
+    let limit = evaluation_due.saturating_duration_since(evaluating);
     // Wait for a slot at most until the deadline: the wait is bounded in time, never queued
     // without bound. No Retry-After: the apiserver does not retry (CONTRACT.md section 1).
     let Ok(Ok(permit)) =

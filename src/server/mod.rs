@@ -110,6 +110,11 @@ pub struct ServeArgs {
     /// apiserver's `?timeout=` minus a margin; past it each matching policy's action decides.
     #[arg(long, env = "PODGATE_MAX_EVALUATION_TIME", default_value = "30s", value_parser = parse_duration)]
     pub max_evaluation_time: Duration,
+    /// How many reviews are evaluated at once (default: the CPUs this process may use, which
+    /// follows a cgroup CPU limit). Reviews beyond it wait for a slot, at most until their
+    /// deadline.
+    #[arg(long, env = "PODGATE_EVALUATION_SLOTS")]
+    pub evaluation_slots: Option<std::num::NonZeroUsize>,
     /// Self-managed certificates and webhook registration (`--manage-webhooks` and friends).
     #[command(flatten)]
     pub managed: crate::cluster::ManagedArgs,
@@ -199,6 +204,7 @@ pub async fn serve(
         header_read_timeout,
         idle_timeout,
         max_evaluation_time,
+        evaluation_slots,
         managed,
         audit,
     } = args;
@@ -320,6 +326,14 @@ pub async fn serve(
     let mut state = app::AppState::new(policy_set.clone(), metrics.clone(), max_body);
     state.health = health.clone();
     state.max_evaluation = max_evaluation_time.min(app::MAX_DEADLINE);
+    if let Some(slots) = evaluation_slots {
+        state.pool = Arc::new(tokio::sync::Semaphore::new(slots.get()));
+    }
+    tracing::info!(
+        evaluation_slots = state.pool.available_permits(),
+        max_evaluation_ms = u64::try_from(state.max_evaluation.as_millis()).unwrap_or(u64::MAX),
+        "evaluation pool"
+    );
     let app = app::router(state);
     let limits = listener::ConnLimits {
         handshake: handshake_timeout,

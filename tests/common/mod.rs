@@ -303,6 +303,7 @@ impl Layout {
             header_read_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(90),
             max_evaluation_time: Duration::from_secs(30),
+            evaluation_slots: None,
             managed: Default::default(),
             audit: Default::default(),
         }
