@@ -149,6 +149,7 @@ pub fn decide(evaluation: &Evaluation<'_>, question: Question) -> Verdict {
             .policy
             .validate
             .hosts_file
+            .as_ref()
             .map(|h| h.undecidable)
             .unwrap_or_default();
         for violation in &r.undecided {

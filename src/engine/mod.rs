@@ -219,7 +219,7 @@ pub fn evaluate<'p>(
         }
         if run_rules {
             if let Some(rule) = &policy.validate.hosts_file {
-                let found = hosts_file::check(&w.spec, at.path);
+                let found = hosts_file::check(&w.spec, at.path, rule);
                 result.violations.extend(found.violations);
                 if rule.undecidable != Undecidable::Allow {
                     result.undecided.extend(found.undecided);

@@ -157,6 +157,11 @@ pub struct HostsFileDoc {
     /// Containers that run as non-root without privilege escalation never get such findings.
     #[serde(default)]
     pub undecidable: Option<crate::policy::Undecidable>,
+    /// Kubelet root directories (`--root-dir`) besides the ones podgate knows
+    /// (`/var/lib/kubelet`, k0s', microk8s', early k3s'): a writable hostPath that reaches
+    /// `<root>/pods/<uid>/etc-hosts` is reported like one under `/var/lib/kubelet`.
+    #[serde(default)]
+    pub kubelet_root_dirs: Vec<Spanned<String>>,
 }
 
 /// `spec.validate.hostNamespaces`.

@@ -353,6 +353,22 @@ impl Checker<'_> {
             .push(error_at(self.file, at.line(), at.column(), reason));
     }
 
+    /// One `kubeletRootDirs` entry: an absolute path other than `/`, normalised.
+    fn kubelet_root_dir(&mut self, dir: &Spanned<String>) -> Option<String> {
+        let normal = crate::pod::normalize_path(&dir.value).filter(|p| p != "/");
+        if normal.is_none() {
+            self.err(
+                &dir.referenced,
+                format!(
+                    "kubeletRootDirs entry {:?} must be an absolute path below / (the kubelet's \
+                     --root-dir)",
+                    dir.value
+                ),
+            );
+        }
+        normal
+    }
+
     fn warn(&mut self, at: &Location, reason: impl Into<String>) {
         self.warnings.push(LoadWarning {
             file: self.file.to_string(),
@@ -401,6 +417,11 @@ impl Checker<'_> {
         let mut validate = Validate {
             hosts_file: validate_doc.hosts_file.map(|h| HostsFileRule {
                 undecidable: h.undecidable.unwrap_or_default(),
+                kubelet_root_dirs: h
+                    .kubelet_root_dirs
+                    .iter()
+                    .filter_map(|dir| self.kubelet_root_dir(dir))
+                    .collect(),
             }),
             forbidden_combinations: Vec::new(),
         };
@@ -796,7 +817,8 @@ spec:
         assert_eq!(
             p.validate.hosts_file,
             Some(HostsFileRule {
-                undecidable: crate::policy::Undecidable::Warn
+                undecidable: crate::policy::Undecidable::Warn,
+                kubelet_root_dirs: Vec::new(),
             })
         );
         assert_eq!(
@@ -844,7 +866,8 @@ spec:
             assert_eq!(
                 p[0].validate.hosts_file,
                 Some(HostsFileRule {
-                    undecidable: expected
+                    undecidable: expected,
+                    kubelet_root_dirs: Vec::new(),
                 }),
                 "{value}"
             );
@@ -853,6 +876,34 @@ spec:
         assert_eq!(e.len(), 1, "{e:?}");
         assert_eq!((e[0].file.as_str(), e[0].line), ("p.yaml", 7), "{}", e[0]);
         assert!(e[0].reason.contains("Sometimes"), "{}", e[0]);
+    }
+
+    #[test]
+    fn kubelet_root_dirs_are_normalised_and_checked_with_their_lines() {
+        let with = |dirs: &str| {
+            format!(
+                "apiVersion: podgate.dev/v1alpha1\nkind: PodPolicy\nmetadata: {{name: a}}\nspec:\n  validate:\n    hostsFile:\n      kubeletRootDirs:\n{dirs}"
+            )
+        };
+        let p = parse_policies(
+            "p.yaml",
+            &with("        - /data/kubelet/\n        - //srv/./k\n"),
+        )
+        .unwrap();
+        assert_eq!(
+            p[0].validate.hosts_file.as_ref().unwrap().kubelet_root_dirs,
+            ["/data/kubelet", "/srv/k"]
+        );
+        let e = parse_policies(
+            "p.yaml",
+            &with("        - /ok\n        - var/lib/kubelet\n        - /..\n"),
+        )
+        .unwrap_err();
+        assert_eq!(e.len(), 2, "{e:?}");
+        assert_eq!((e[0].file.as_str(), e[0].line), ("p.yaml", 9), "{}", e[0]);
+        assert!(e[0].reason.contains("\"var/lib/kubelet\""), "{}", e[0]);
+        assert!(e[0].reason.contains("absolute path"), "{}", e[0]);
+        assert_eq!(e[1].line, 10, "{}", e[1]);
     }
 
     #[test]

@@ -269,10 +269,13 @@ pub struct Validate {
 }
 
 /// `validate.hostsFile`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HostsFileRule {
     /// What a command the analysis cannot decide does.
     pub undecidable: Undecidable,
+    /// Kubelet root directories beyond the built-in ones, normalised (absolute, no `.`, `..`
+    /// or empty parts).
+    pub kubelet_root_dirs: Vec<String>,
 }
 
 /// What a hostsFile finding the analysis cannot decide does (`undecidable`).

@@ -12,7 +12,9 @@
 //!   any spelling (`/etc//hosts`, `/etc/./hosts`, `/etc/../etc/hosts`);
 //! - a writable hostPath (with its subPath) that reaches a hosts file on the node: the node's
 //!   own `/etc/hosts`; every Pod's hosts file, which the kubelet keeps at
-//!   `/var/lib/kubelet/pods/<uid>/etc-hosts`; Docker's `/var/lib/docker/containers/<id>/hosts`;
+//!   `<root>/pods/<uid>/etc-hosts` (`/var/lib/kubelet` unless the distribution or the
+//!   policy's `kubeletRootDirs` says otherwise: [`KUBELET_ROOTS`]); Docker's
+//!   `/var/lib/docker/containers/<id>/hosts`;
 //!   and through `/proc`, any process's root (`/proc/<pid>/root`, `/proc/1/root` being the
 //!   node's), working directory or open files. Each of these paths and its every ancestor (up
 //!   to `/`) counts; a path below `/proc/<pid>/root` is judged as the path it names.
@@ -30,11 +32,14 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use std::borrow::Cow;
+
 use k8s_openapi::api::core::v1::{PodSecurityContext, PodSpec, Volume};
 
 use super::shell::{Analysis, Budget, HostEntry, Start, analyse};
 use super::{Rule, Violation};
 use crate::pod::{ContainerView, containers, normalize_path};
+use crate::policy::HostsFileRule;
 
 const HOSTS: &str = "/etc/hosts";
 
@@ -59,7 +64,7 @@ impl Findings {
 
 /// Every way the spec's containers edit `/etc/hosts`. `spec_path` is where the pod spec lives
 /// (`spec`, `spec.template.spec`, ...).
-pub fn check(spec: &PodSpec, spec_path: &str) -> Findings {
+pub fn check(spec: &PodSpec, spec_path: &str, rule: &HostsFileRule) -> Findings {
     let volumes: BTreeMap<&str, &Volume> = spec
         .volumes
         .iter()
@@ -76,7 +81,13 @@ pub fn check(spec: &PodSpec, spec_path: &str) -> Findings {
             left.push(base());
             continue;
         }
-        mounts(&c, &base, &volumes, &mut out.violations);
+        mounts(
+            &c,
+            &base,
+            &volumes,
+            &rule.kubelet_root_dirs,
+            &mut out.violations,
+        );
         commands(
             &c,
             spec.security_context.as_ref(),
@@ -108,21 +119,17 @@ pub fn mounts_over_hosts(c: &ContainerView<'_>) -> bool {
 }
 
 /// Which hosts files a writable host path gives access to; `None` when it reaches none.
-/// `path` must be normalised (absolute, no `.`, `..` or empty parts).
-pub fn host_path_reach(path: &str) -> Option<&'static str> {
+/// `path` must be normalised (absolute, no `.`, `..` or empty parts); `kubelet_roots` are
+/// kubelet root directories beyond [`KUBELET_ROOTS`], normalised.
+pub fn host_path_reach(path: &str, kubelet_roots: &[String]) -> Option<Cow<'static, str>> {
     let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
-    reach(&parts)
+    reach(&parts, kubelet_roots)
 }
 
 /// Host paths that are hosts files, `*` standing for one path component (a Pod uid, a
 /// container id), with what reaching them means.
-const HOSTS_FILES: &[(&[&str], &str)] = &[
+const HOSTS_FILES: [(&[&str], &str); 2] = [
     (&["etc", "hosts"], "the node's /etc/hosts"),
-    (
-        &["var", "lib", "kubelet", "pods", "*", "etc-hosts"],
-        "the hosts file of every Pod on the node (the kubelet keeps them at \
-         /var/lib/kubelet/pods/<uid>/etc-hosts)",
-    ),
     (
         &["var", "lib", "docker", "containers", "*", "hosts"],
         "the hosts file of every Docker container on the node \
@@ -130,21 +137,55 @@ const HOSTS_FILES: &[(&[&str], &str)] = &[
     ),
 ];
 
+/// Where kubelets keep their state (`--root-dir`), each Pod's hosts file at
+/// `<root>/pods/<uid>/etc-hosts`: upstream's default (kubeadm, k3s, RKE2, OpenShift, the
+/// managed clouds), k0s' (`<data-dir>/kubelet`), microk8s' (a snap) and k3s' before v0.10.
+/// A policy adds others with `hostsFile.kubeletRootDirs`.
+pub const KUBELET_ROOTS: &[&str] = &[
+    "/var/lib/kubelet",
+    "/var/lib/k0s/kubelet",
+    "/var/snap/microk8s/common/var/lib/kubelet",
+    "/var/lib/rancher/k3s/agent/kubelet",
+];
+
 const THROUGH_PROC: &str = "every process's files through /proc, hosts files included \
      (/proc/<pid>/root is a process's root; /proc/1/root is the node's)";
 
-fn reach(parts: &[&str]) -> Option<&'static str> {
-    // The path is a hosts file or one of its ancestors.
-    for (file, what) in HOSTS_FILES {
-        if parts.len() <= file.len()
-            && parts
-                .iter()
-                .zip(file.iter())
-                .all(|(p, f)| *f == "*" || p == f)
-        {
-            return Some(what);
+/// Below a kubelet root, the path of a Pod's hosts file.
+const KUBELET_HOSTS: &[&str] = &["pods", "*", "etc-hosts"];
+
+/// Whether `parts` is `file` (a pattern) or one of its ancestors.
+fn leads_to<'a>(parts: &[&str], file: impl IntoIterator<Item = &'a str>) -> bool {
+    let mut file = file.into_iter();
+    parts
+        .iter()
+        .all(|p| file.next().is_some_and(|f| f == "*" || *p == f))
+}
+
+fn reach(parts: &[&str], kubelet_roots: &[String]) -> Option<Cow<'static, str>> {
+    // The path is a hosts file or one of its ancestors: the node's, the Pods' (the kubelet
+    // named first: an ancestor of several says the widest), Docker's.
+    let [node, docker] = HOSTS_FILES;
+    if leads_to(parts, node.0.iter().copied()) {
+        return Some(Cow::Borrowed(node.1));
+    }
+    let roots = KUBELET_ROOTS
+        .iter()
+        .copied()
+        .chain(kubelet_roots.iter().map(String::as_str));
+    for root in roots {
+        let root_parts = root.split('/').filter(|p| !p.is_empty());
+        if leads_to(parts, root_parts.chain(KUBELET_HOSTS.iter().copied())) {
+            return Some(Cow::Owned(format!(
+                "the hosts file of every Pod on the node (the kubelet keeps them at \
+                 {root}/pods/<uid>/etc-hosts)"
+            )));
         }
     }
+    if leads_to(parts, docker.0.iter().copied()) {
+        return Some(Cow::Borrowed(docker.1));
+    }
+
     // `/proc`, `/proc/<pid>`, and what a process's links lead to.
     let ["proc", rest @ ..] = parts else {
         return None;
@@ -153,26 +194,27 @@ fn reach(parts: &[&str]) -> Option<&'static str> {
         matches!(p, "self" | "thread-self")
             || (!p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
     };
-    let process_links = |rest: &[&str]| -> Option<&'static str> {
+    let through_proc = || Some(Cow::Borrowed(THROUGH_PROC));
+    let process_links = |rest: &[&str]| -> Option<Cow<'static, str>> {
         match rest {
-            [] => Some(THROUGH_PROC),
+            [] => through_proc(),
             ["root", inside @ ..] => {
                 if inside.is_empty() {
-                    Some(THROUGH_PROC)
+                    through_proc()
                 } else {
-                    reach(inside)
+                    reach(inside, kubelet_roots)
                 }
             }
             // The working directory and open descriptors can be anywhere, the node's /etc
             // included.
-            ["cwd" | "fd" | "map_files", ..] => Some(THROUGH_PROC),
+            ["cwd" | "fd" | "map_files", ..] => through_proc(),
             _ => None,
         }
     };
     match rest {
-        [] => Some(THROUGH_PROC),
+        [] => through_proc(),
         [pid, after @ ..] if is_process(pid) => match after {
-            ["task"] => Some(THROUGH_PROC),
+            ["task"] => through_proc(),
             ["task", tid, in_task @ ..] if is_process(tid) => process_links(in_task),
             other => process_links(other),
         },
@@ -184,6 +226,7 @@ fn mounts(
     c: &ContainerView<'_>,
     base: &dyn Fn() -> String,
     volumes: &BTreeMap<&str, &Volume>,
+    kubelet_roots: &[String],
     out: &mut Vec<Violation>,
 ) {
     for (i, m) in c.volume_mounts.iter().enumerate() {
@@ -220,7 +263,7 @@ fn mounts(
         let Some(exposed) = normalize_path(&exposed) else {
             continue;
         };
-        if let Some(what) = host_path_reach(&exposed) {
+        if let Some(what) = host_path_reach(&exposed, kubelet_roots) {
             let path = path();
             out.push(Violation {
                 rule: Rule::HostsFile,
@@ -712,10 +755,52 @@ mod tests {
             ),
         ]);
         for (name, spec, expected) in cases {
-            let v = check(&spec, "spec").violations;
+            let v = check(&spec, "spec", &HostsFileRule::default()).violations;
             assert_eq!(v.len(), expected, "{name}: {v:?}");
             assert!(v.iter().all(|v| v.rule == Rule::HostsFile));
         }
+    }
+
+    #[test]
+    fn kubelet_roots_of_distributions_and_of_the_policy_are_reached() {
+        let rule = HostsFileRule {
+            kubelet_root_dirs: vec!["/data/kubelet".into()],
+            ..HostsFileRule::default()
+        };
+        for (host, with_default, with_rule) in [
+            ("/var/lib/k0s/kubelet", 1, 1),
+            ("/var/lib/k0s", 1, 1),
+            ("/var/lib/k0s/kubelet/pods/u1/etc-hosts", 1, 1),
+            ("/var/lib/k0s/kubelet/plugins", 0, 0),
+            ("/var/snap/microk8s/common/var/lib/kubelet/pods", 1, 1),
+            ("/var/snap", 1, 1),
+            ("/var/snap/microk8s/common/var/log", 0, 0),
+            ("/var/lib/rancher/k3s/agent/kubelet/pods/u1", 1, 1),
+            ("/data/kubelet", 0, 1),
+            ("/data", 0, 1),
+            ("/data/kubelet/pods/u1/etc-hosts", 0, 1),
+            ("/data/kubelet/pods/u1/volumes", 0, 0),
+            ("/data/other", 0, 0),
+            ("/proc/1/root/data/kubelet", 0, 1),
+            ("/proc/1/root/var/lib/k0s", 1, 1),
+        ] {
+            let spec = pod(vec![mount("h", "/host")], vec![host_path_volume("h", host)]);
+            let default = check(&spec, "spec", &HostsFileRule::default()).violations;
+            let configured = check(&spec, "spec", &rule).violations;
+            assert_eq!(default.len(), with_default, "{host}: {default:?}");
+            assert_eq!(configured.len(), with_rule, "{host}: {configured:?}");
+        }
+        let spec = pod(
+            vec![mount("h", "/host")],
+            vec![host_path_volume("h", "/data/kubelet/pods")],
+        );
+        let v = check(&spec, "spec", &rule).violations;
+        assert!(
+            v[0].message
+                .contains("the kubelet keeps them at /data/kubelet/pods/<uid>/etc-hosts"),
+            "{}",
+            v[0].message
+        );
     }
 
     #[test]
@@ -728,7 +813,7 @@ mod tests {
             ("/proc/1/root/var", "/var/lib/kubelet/pods/<uid>/etc-hosts"),
         ] {
             let spec = pod(vec![mount("h", "/host")], vec![host_path_volume("h", host)]);
-            let v = check(&spec, "spec").violations;
+            let v = check(&spec, "spec", &HostsFileRule::default()).violations;
             assert_eq!(v.len(), 1, "{host}");
             assert!(
                 v[0].message.contains(&format!("mounts hostPath {host:?} writable at /host (spec.containers[0].volumeMounts[0]): that reaches ")),
@@ -762,7 +847,7 @@ mod tests {
             (None, false),
         ] {
             let spec = with_tmp(tmp);
-            let v = check(&spec, "spec").violations;
+            let v = check(&spec, "spec", &HostsFileRule::default()).violations;
             let view = containers(&spec).next().unwrap();
             assert_eq!(mounts_over_hosts(&view), denied, "{tmp:?}");
             if denied {
@@ -789,7 +874,7 @@ mod tests {
                 ..Default::default()
             }],
         );
-        let v = check(&spec, "spec.template.spec").violations;
+        let v = check(&spec, "spec.template.spec", &HostsFileRule::default()).violations;
         assert_eq!(
             v[0].paths,
             ["spec.template.spec.containers[0].volumeMounts[1]"]
@@ -820,7 +905,7 @@ mod tests {
             }]),
             ..Default::default()
         };
-        let v = check(&spec, "spec").violations;
+        let v = check(&spec, "spec", &HostsFileRule::default()).violations;
         let paths: Vec<&str> = v.iter().map(|v| v.paths[0].as_str()).collect();
         assert_eq!(
             paths,
@@ -960,7 +1045,7 @@ mod tests {
                 containers: vec![container],
                 ..Default::default()
             };
-            let v = check(&spec, "spec").violations;
+            let v = check(&spec, "spec", &HostsFileRule::default()).violations;
             match expected {
                 None => assert!(v.is_empty(), "{name}: {v:?}"),
                 Some(path) => {
@@ -986,7 +1071,7 @@ mod tests {
             }],
             ..Default::default()
         };
-        let v = check(&spec, "spec").violations;
+        let v = check(&spec, "spec", &HostsFileRule::default()).violations;
         assert!(
             v[0].message
                 .contains(r#"use spec.hostAliases instead: hostAliases: [{ip: "10.0.0.1", hostnames: ["a", "b"]}]; or run the container as non-root"#),
