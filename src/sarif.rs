@@ -159,8 +159,31 @@ pub fn log(findings: &[Finding<'_>], errors: &[String]) -> Value {
 }
 
 /// `podgate check -o sarif`: findings as results; unreadable objects and inputs that could not
-/// be read as tool notifications.
+/// be read as error notifications; objects in a removed group version (read as the served
+/// one) as warning notifications at their file and line, which leave the run successful.
 pub fn from_check(reports: &[ObjectReport], input_errors: &[InputError]) -> Value {
+    let mut sarif = check_log(reports, input_errors);
+    let notes = reports.iter().filter_map(|r| {
+        let note = r.api_note.as_ref()?;
+        Some(json!({
+            "level": "warning",
+            "message": {"text": format!("{} {:?} in namespace {:?}: {note}", r.kind, r.name, r.namespace)},
+            "locations": [{"physicalLocation": {
+                "artifactLocation": {"uri": uri_reference(&r.file)},
+                "region": {"startLine": r.line.max(1)},
+            }}],
+        }))
+    });
+    if let Some(list) = sarif
+        .pointer_mut("/runs/0/invocations/0/toolExecutionNotifications")
+        .and_then(Value::as_array_mut)
+    {
+        list.extend(notes);
+    }
+    sarif
+}
+
+fn check_log(reports: &[ObjectReport], input_errors: &[InputError]) -> Value {
     let mut findings = Vec::new();
     let mut errors: Vec<String> = input_errors
         .iter()

@@ -143,6 +143,46 @@ fn check_sarif_names_rule_message_file_and_line_and_fits_the_schema() {
     assert!(note.contains("broken"), "{note}");
 }
 
+/// An object in a removed group version is evaluated as the served one, and the SARIF log says
+/// so at its file and line, as a warning that leaves the run successful.
+#[test]
+fn check_sarif_notes_a_deprecated_group_version_at_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("p.yaml"), POLICY).unwrap();
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/manifests/deprecated/extensions-v1beta1-deployment.yaml");
+    let policies = dir.path().display().to_string();
+    let (_, stdout, stderr) = podgate(
+        &[
+            "check",
+            "--policies",
+            &policies,
+            "-o",
+            "sarif",
+            &manifest.display().to_string(),
+        ],
+        &[],
+    );
+    let log: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"));
+    assert_eq!(sarif_problems(&log), Vec::<String>::new());
+    let invocation = &log["runs"][0]["invocations"][0];
+    assert_eq!(invocation["executionSuccessful"], true, "{invocation:#}");
+    let notes = invocation["toolExecutionNotifications"].as_array().unwrap();
+    assert_eq!(notes.len(), 1, "{notes:#?}");
+    assert_eq!(notes[0]["level"], "warning");
+    let text = notes[0]["message"]["text"].as_str().unwrap();
+    assert!(text.contains("extensions/v1beta1"), "{text}");
+    let at = &notes[0]["locations"][0]["physicalLocation"];
+    assert!(
+        at["artifactLocation"]["uri"]
+            .as_str()
+            .unwrap()
+            .ends_with("extensions-v1beta1-deployment.yaml"),
+        "{at}"
+    );
+    assert!(at["region"]["startLine"].as_u64().unwrap() >= 1, "{at}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn audit_sarif_names_rule_message_and_object_and_fits_the_schema() {
     let server = ApiServer::start().await;
