@@ -185,6 +185,91 @@ async fn body_at_the_cap_passes_cap_plus_one_and_an_endless_chunked_body_get_413
     assert!(server.wait_exit(Duration::from_secs(10)).await.success());
 }
 
+/// An h2 request body of `total` bytes (`None`: endless) sent in 16 KiB DATA frames with no
+/// `content-length`, as a streaming client sends it: (status, answer body, bytes handed to
+/// the connection before the answer came).
+async fn h2_stream_without_length(
+    addr: std::net::SocketAddr,
+    ca: &str,
+    total: Option<usize>,
+) -> (u16, Vec<u8>, usize) {
+    use http_body_util::BodyExt;
+    let tls = client_tls(&[ca], &[b"h2"], None);
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+    let stream = tokio_rustls::TlsConnector::from(Arc::new(tls))
+        .connect(name, tcp)
+        .await
+        .unwrap();
+    let (mut sender, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    let sent = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = sent.clone();
+    let chunk = bytes::Bytes::from(vec![b' '; 16 * 1024]);
+    let frames = Box::pin(futures::stream::unfold(0usize, move |done| {
+        let (chunk, counted) = (chunk.clone(), counted.clone());
+        async move {
+            let left = total.map_or(chunk.len(), |t| t.saturating_sub(done));
+            if left == 0 || done >= 256 * MIB {
+                return None;
+            }
+            let piece = chunk.slice(..left.min(chunk.len()));
+            counted.fetch_add(piece.len(), Ordering::SeqCst);
+            Some((
+                Ok::<_, std::convert::Infallible>(hyper::body::Frame::data(piece.clone())),
+                done + piece.len(),
+            ))
+        }
+    }));
+    let request = hyper::Request::post(format!("https://localhost:{}/validate", addr.port()))
+        .header("content-type", "application/json")
+        .body(http_body_util::StreamBody::new(frames))
+        .unwrap();
+    assert!(request.headers().get("content-length").is_none());
+    let response = tokio::time::timeout(Duration::from_secs(60), sender.send_request(request))
+        .await
+        .expect("an answer within 60 s")
+        .expect("a response, not a reset");
+    let status = response.status().as_u16();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .unwrap()
+        .to_bytes()
+        .to_vec();
+    (status, body, sent.load(Ordering::SeqCst))
+}
+
+/// Over h2 a body has no `content-length` unless the client sends one: the cap is enforced
+/// while reading, for a body one byte over it and for an endless one, with a 413 answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_h2_body_without_content_length_gets_413_past_the_cap() {
+    let cap = MIB;
+    let layout = Layout::new(&standard_policies());
+    let mut server = spawn_ready(&layout, &["--max-body", "1MiB"], "h2-cap").await;
+    let ca = layout.pki.ca_pem.clone();
+    for (name, total) in [("cap + 1", Some(cap + 1)), ("endless", None)] {
+        let (status, body, sent) = h2_stream_without_length(server.addr, &ca, total).await;
+        assert_eq!(status, 413, "{name}: {}", String::from_utf8_lossy(&body));
+        let answer: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(answer["response"]["status"]["code"], 413, "{name}");
+        assert!(
+            sent < 64 * MIB,
+            "{name}: the server kept reading ({sent} bytes)"
+        );
+        eprintln!("h2 {name} without content-length: 413 after {sent} bytes sent");
+    }
+    assert_serving(server.addr, &ca, &uid(0xa4, 1)).await;
+    server.signal("TERM");
+    assert!(server.wait_exit(Duration::from_secs(10)).await.success());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_413_reaches_clients_that_write_the_whole_body_before_reading() {
     // The server answers 413 from Content-Length without reading the body. Closing the
