@@ -256,6 +256,78 @@ async fn a_broken_set_at_startup_keeps_the_process_up_and_not_ready_until_a_vali
     assert!(exit.success(), "{exit:?}");
 }
 
+/// An invalid serving certificate at startup (here: a key that does not belong to the
+/// certificate, as in a Secret half-updated by hand) keeps the process up and not Ready, refusing handshakes, until the kubelet
+/// publishes a valid pair; then it is Ready and serves with it, without a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalid_certificate_at_startup_keeps_the_process_up_and_not_ready_until_a_valid_one_appears()
+ {
+    let layout = Layout::new(&[("good.yaml", GOOD)]);
+    let other = podgate::certs::generate(&podgate::certs::CertSpec::localhost(30)).unwrap();
+    kubelet_publish(
+        &layout.certs(),
+        &[
+            ("tls.crt", layout.pki.server().cert_pem.as_bytes()),
+            ("tls.key", other.key_pem.as_bytes()),
+        ],
+    );
+    let args = serve_args(&layout);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut process = Process::spawn(
+        layout.root.path(),
+        &args,
+        layout.root.path().join("podgate.log"),
+    );
+    let probe = process.probe;
+    let live = wait_until(Duration::from_secs(20), async || {
+        matches!(probe_get(probe, "/healthz").await, Some((200, _)))
+    })
+    .await;
+    assert!(
+        live.is_some(),
+        "never answered /healthz:\n{}",
+        process.log_text()
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(
+        process.child.try_wait().unwrap().is_none(),
+        "podgate exited on an invalid certificate:\n{}",
+        process.log_text()
+    );
+    assert_eq!(probe_get(probe, "/readyz").await.map(|r| r.0), Some(503));
+    assert_eq!(metric(probe, "podgate_ready").await, 0.0);
+    let log = process.log_text();
+    for needle in ["no valid serving certificate", "tls.key", "not Ready"] {
+        assert!(log.contains(needle), "{needle:?} not in the log:\n{log}");
+    }
+    // No certificate to present: the handshake fails, whatever the client trusts.
+    let client = client(&[&layout.pki.ca_pem], Proto::Http1, None, true);
+    let url = format!("https://localhost:{}/validate", process.addr.port());
+    let pod = pod_review("ce000000-0000-4000-8000-000000000001", true);
+    assert!(post_review(&client, &url, pod.clone()).await.is_err());
+
+    // The kubelet publishes the renewed Secret: Ready, and reviews are served.
+    layout.publish_cert(&layout.pki.server());
+    let ready = wait_until(Duration::from_secs(20), async || {
+        matches!(probe_get(probe, "/readyz").await, Some((200, _)))
+    })
+    .await;
+    assert!(
+        ready.is_some(),
+        "not Ready after the fix:\n{}",
+        process.log_text()
+    );
+    let reply = post_review(&client, &url, pod.clone()).await.unwrap();
+    let out = assert_contract(&pod, &reply, Hook::Validate);
+    assert_eq!(
+        out["response"]["allowed"], false,
+        "hostNetwork denied: {out}"
+    );
+    process.signal("TERM");
+    let exit = process.wait_exit(Duration::from_secs(30)).await;
+    assert!(exit.success(), "{exit:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metric_labels_stay_bounded_whatever_the_request_says() {
     let layout = Layout::new(&[("deny-host-network.yaml", GOOD)]);

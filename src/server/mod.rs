@@ -249,20 +249,43 @@ pub async fn serve(
             }
         };
         let secret = PathBuf::from(format!("secret/{}", managed.secret));
-        (secret.clone(), secret, loaded, Some(controller))
+        (secret.clone(), secret, Some(loaded), Some(controller))
     } else {
         let (cert_path, key_path) = devcert::resolve(tls_cert, tls_key)?;
-        let loaded = tls::load_pair(
+        // An invalid pair (garbage, expired, key and certificate apart) leaves the process up
+        // and not Ready, refusing handshakes, until a valid pair appears in the watched files
+        // (a Secret being renewed, cert-manager not done yet), as for a broken policy set.
+        let loaded = match tls::load_pair(
             &cert_path,
             &key_path,
             &provider,
             jiff::Timestamp::now().as_second(),
-        )
-        .context("loading the serving certificate")?;
+        ) {
+            Ok(loaded) => Some(loaded),
+            // A path that does not exist is a wrong flag, not a certificate to wait for.
+            Err(error @ tls::TlsError::Read { .. }) => {
+                return Err(anyhow::Error::new(error).context("loading the serving certificate"));
+            }
+            Err(error) => {
+                tracing::error!(
+                    %error,
+                    cert = %cert_path.display(),
+                    key = %key_path.display(),
+                    "no valid serving certificate: not Ready and refusing TLS handshakes; watching the files until a valid pair appears"
+                );
+                None
+            }
+        };
         (cert_path, key_path, loaded, None)
     };
-    metrics.cert_expiry.set(loaded.not_after);
-    let resolver = Arc::new(tls::CertResolver::new(loaded.key));
+    let resolver = Arc::new(match loaded {
+        Some(loaded) => {
+            metrics.cert_expiry.set(loaded.not_after);
+            health.set_certificate(true);
+            tls::CertResolver::new(loaded.key)
+        }
+        None => tls::CertResolver::empty(),
+    });
     let client_roots = client_ca
         .as_deref()
         .map(tls::load_client_roots)

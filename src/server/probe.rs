@@ -20,6 +20,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 #[derive(Debug, Default)]
 pub struct Health {
     loaded: AtomicBool,
+    /// A valid serving certificate is loaded (a replica started with an invalid pair waits,
+    /// not Ready, for a valid one).
+    certificate: AtomicBool,
     policies: AtomicBool,
     shutting_down: AtomicBool,
     /// `--manage-webhooks`: the first sync with the cluster (certificate Secret, webhook
@@ -29,7 +32,7 @@ pub struct Health {
 }
 
 impl Health {
-    /// Not ready until `set_loaded` and `set_policies(true)`; `gauge` follows `ready()`.
+    /// Not ready until `set_loaded`, `set_certificate(true)` and `set_policies(true)`; `gauge` follows `ready()`.
     pub fn new(gauge: Gauge) -> Health {
         Health {
             gauge,
@@ -40,12 +43,18 @@ impl Health {
     pub fn ready_now() -> Health {
         let health = Health::default();
         health.set_loaded();
+        health.set_certificate(true);
         health.set_policies(true);
         health
     }
     /// The server is up: certificate loaded, listener bound.
     pub fn set_loaded(&self) {
         self.loaded.store(true, Ordering::SeqCst);
+        self.publish();
+    }
+    /// Whether a valid serving certificate is loaded.
+    pub fn set_certificate(&self, valid: bool) {
+        self.certificate.store(valid, Ordering::SeqCst);
         self.publish();
     }
     /// Whether a valid policy set is serving.
@@ -68,6 +77,7 @@ impl Health {
     }
     pub fn ready(&self) -> bool {
         self.loaded.load(Ordering::SeqCst)
+            && self.certificate.load(Ordering::SeqCst)
             && self.policies()
             && !self.shutting_down.load(Ordering::SeqCst)
             && !self.cluster_pending.load(Ordering::SeqCst)

@@ -315,6 +315,7 @@ impl Reloader {
         ) {
             Ok(loaded) => {
                 self.resolver.swap(loaded.key);
+                self.health.set_certificate(true);
                 self.metrics.cert_expiry.set(loaded.not_after);
                 Self::count(&self.metrics.cert_reloads, true);
                 tracing::info!(cert = %self.cert.display(), not_after = %tls::format_ts(loaded.not_after), "serving certificate reloaded");
@@ -506,12 +507,12 @@ spec:
             cert: fingerprint_files(&[&r.cert, &r.key]),
             client_ca: None,
         };
-        let serving = r.resolver.current();
+        let serving = r.resolver.current().unwrap();
         let other = crate::certs::generate(&crate::certs::CertSpec::localhost(30)).unwrap();
         std::fs::write(&r.key, other.key_pem).unwrap();
         r.check_cert(&mut seen);
         assert!(
-            Arc::ptr_eq(&serving, &r.resolver.current()),
+            Arc::ptr_eq(&serving, &r.resolver.current().unwrap()),
             "mismatched pair applied"
         );
         let errors = r
@@ -525,7 +526,7 @@ spec:
         std::fs::write(&r.cert, other.cert_pem).unwrap();
         r.check_cert(&mut seen);
         assert!(
-            !Arc::ptr_eq(&serving, &r.resolver.current()),
+            !Arc::ptr_eq(&serving, &r.resolver.current().unwrap()),
             "matching pair not applied"
         );
     }

@@ -3,7 +3,7 @@
 //!
 //! Must not fall back silently: a pair that does not load is an error the caller reports.
 
-use arc_swap::ArcSwap;
+use arc_swap::ArcSwapOption;
 use rustls::crypto::CryptoProvider;
 use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
@@ -162,28 +162,36 @@ pub fn load_client_roots(path: &Path) -> Result<RootCertStore, TlsError> {
 }
 
 /// Serves whatever `CertifiedKey` is current; a reload swaps it without touching open connections.
+/// Without one (a replica that started with an invalid pair), every handshake is refused
+/// until a valid pair is swapped in.
 #[derive(Debug)]
 pub struct CertResolver {
-    current: ArcSwap<CertifiedKey>,
+    current: ArcSwapOption<CertifiedKey>,
 }
 
 impl CertResolver {
     pub fn new(initial: Arc<CertifiedKey>) -> CertResolver {
         CertResolver {
-            current: ArcSwap::new(initial),
+            current: ArcSwapOption::new(Some(initial)),
+        }
+    }
+    /// No certificate yet: handshakes are refused until [`CertResolver::swap`].
+    pub fn empty() -> CertResolver {
+        CertResolver {
+            current: ArcSwapOption::empty(),
         }
     }
     pub fn swap(&self, key: Arc<CertifiedKey>) {
-        self.current.store(key);
+        self.current.store(Some(key));
     }
-    pub fn current(&self) -> Arc<CertifiedKey> {
+    pub fn current(&self) -> Option<Arc<CertifiedKey>> {
         self.current.load_full()
     }
 }
 
 impl ResolvesServerCert for CertResolver {
     fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        Some(self.current.load_full())
+        self.current.load_full()
     }
 }
 
