@@ -18,6 +18,11 @@ use podgate::policy::PolicySet;
 mod inputs;
 use inputs::Stage;
 
+/// The server binary's allocator (src/main.rs), so that reviews allocate here as they do there.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn now() -> jiff::Timestamp {
     jiff::Timestamp::from_second(1_795_000_000).unwrap_or(jiff::Timestamp::UNIX_EPOCH)
 }
