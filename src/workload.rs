@@ -54,13 +54,13 @@ pub struct SpecLocation {
 
 impl SpecLocation {
     /// A Pod's own spec.
-    pub const POD: SpecLocation = SpecLocation {
+    pub(crate) const POD: SpecLocation = SpecLocation {
         pointer: &["spec"],
         path: "spec",
     };
 
     /// A JSON pointer below the pod spec.
-    pub fn pointer_to(&self, tokens: &[&str]) -> PointerBuf {
+    pub(crate) fn pointer_to(&self, tokens: &[&str]) -> PointerBuf {
         PointerBuf::from_tokens(self.pointer.iter().chain(tokens).copied())
     }
 }
@@ -220,7 +220,7 @@ pub fn resolve(api_version: &str, kind: &str) -> ApiKind {
 /// A copy of an object in a removed group version, made readable as the served one: the
 /// `apiVersion` is replaced, and a missing `spec.selector` is filled from the pod template's
 /// labels, as `extensions/v1beta1` and `apps/v1beta1` defaulted it (`apps/v1` requires it).
-pub fn upgrade_deprecated(
+pub(crate) fn upgrade_deprecated(
     object: &serde_json::Value,
     deprecated: &Deprecated,
 ) -> serde_json::Value {
@@ -263,7 +263,7 @@ pub struct Workload {
 impl Workload {
     /// True when the Pod carries the mirror-pod annotation. Only a node's word makes it a
     /// static Pod's mirror (see `Requester::is_node`): anyone can write the annotation.
-    pub fn is_mirror_pod(&self) -> bool {
+    pub(crate) fn is_mirror_pod(&self) -> bool {
         self.kind == Kind::Pod
             && self
                 .metadata
@@ -372,7 +372,7 @@ pub fn read_reference(kind: Kind, object: &serde_json::Value) -> Result<Workload
 /// (its position counts from the caller's start), so a caller that needs [`read`]'s exact
 /// error must read the text again with it. A Pod's spec is read as far as the scope needs.
 #[derive(Debug, Clone, Copy)]
-pub struct ObjectSeed(pub Kind, pub Scope);
+pub(crate) struct ObjectSeed(pub Kind, pub Scope);
 
 impl<'de> serde::de::DeserializeSeed<'de> for ObjectSeed {
     type Value = Option<Result<Workload, WorkloadError>>;

@@ -294,7 +294,7 @@ fn is_evaluated(kind: Kind, operation: &str, sub: &str, webhook: Webhook) -> boo
 /// whose namespaces match (their podSelector and exemptions need the object, so they count
 /// as matching), and each one's action decides (`verdict::unfinished`). Requests podgate never
 /// evaluates are allowed as usual.
-pub fn unfinished(
+pub(crate) fn unfinished(
     set: &PolicySet,
     body: &[u8],
     webhook: Webhook,
