@@ -18,6 +18,11 @@ use podgate::policy::PolicySet;
 mod inputs;
 use inputs::Stage;
 
+/// The server binary's allocator (src/main.rs), so that reviews allocate here as they do there.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn now() -> jiff::Timestamp {
     jiff::Timestamp::from_second(1_795_000_000).unwrap_or(jiff::Timestamp::UNIX_EPOCH)
 }
@@ -202,6 +207,18 @@ fn adversarial(c: &mut Criterion) {
             )]),
         ),
     ];
+    // `PODGATE_BENCH_DUMP=DIR` writes each input to DIR/NAME.json and stops, so that each can be
+    // reviewed in its own process for its peak RSS (`/usr/bin/time -v podgate review FILE`).
+    if let Some(dir) = std::env::var_os("PODGATE_BENCH_DUMP") {
+        for (name, body) in &cases {
+            let path = Path::new(&dir).join(format!("{name}.json"));
+            if let Err(e) = std::fs::write(&path, body) {
+                eprintln!("{}: {e}", path.display());
+                std::process::exit(1)
+            }
+        }
+        std::process::exit(0)
+    }
     let set = shipped();
     let mut group = c.benchmark_group("adversarial");
     group.sample_size(10);

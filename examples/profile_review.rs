@@ -16,6 +16,11 @@ use std::hint::black_box;
 use std::path::Path;
 
 use inputs::Stage;
+
+/// The server binary's allocator (src/main.rs), so that reviews allocate here as they do there.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use podgate::admission::{Webhook, review};
 use podgate::policy::PolicySet;
 

@@ -27,19 +27,19 @@ use rcgen::{
 use time::OffsetDateTime;
 
 /// File names written by [`write_bundle`], as the dev kustomize component and the server expect.
-pub const CA_CERT_FILE: &str = "ca.crt";
+pub(crate) const CA_CERT_FILE: &str = "ca.crt";
 /// CA private key; needed only to issue another serving certificate from the same CA.
-pub const CA_KEY_FILE: &str = "ca.key";
+pub(crate) const CA_KEY_FILE: &str = "ca.key";
 /// Serving certificate (`--tls-cert`).
-pub const CERT_FILE: &str = "tls.crt";
+pub(crate) const CERT_FILE: &str = "tls.crt";
 /// Serving private key (`--tls-key`).
-pub const KEY_FILE: &str = "tls.key";
+pub(crate) const KEY_FILE: &str = "tls.key";
 
 /// `caBundle=<base64 of ca.crt>`, read by `certs/kustomization.yaml` (a kustomize env file).
-pub const CA_BUNDLE_ENV_FILE: &str = "ca-bundle.env";
+pub(crate) const CA_BUNDLE_ENV_FILE: &str = "ca-bundle.env";
 
 /// Longest validity accepted (ten years); longer certificates only hide a missing rotation.
-pub const MAX_DAYS: u32 = 3650;
+pub(crate) const MAX_DAYS: u32 = 3650;
 
 /// How far `notBefore` is backdated, so that nodes with a slightly late clock accept the
 /// certificate right away.
@@ -96,7 +96,7 @@ impl std::fmt::Debug for CertBundle {
 
 impl CertBundle {
     /// The webhook configurations' `caBundle`: standard base64 (with padding) of the CA PEM.
-    pub fn ca_bundle_base64(&self) -> String {
+    pub(crate) fn ca_bundle_base64(&self) -> String {
         base64::engine::general_purpose::STANDARD.encode(self.ca_cert_pem.as_bytes())
     }
 }
@@ -203,7 +203,7 @@ impl std::fmt::Debug for PemPair {
 
 /// How far `notBefore` goes back for a certificate valid `validity_secs`: an hour, or a tenth
 /// of the validity for short-lived certificates (tests, and anyone who asks for minutes).
-pub fn backdate_for(validity_secs: i64) -> i64 {
+pub(crate) fn backdate_for(validity_secs: i64) -> i64 {
     (validity_secs / 10).clamp(0, BACKDATE_SECONDS)
 }
 
@@ -236,7 +236,7 @@ fn ca_params(common_name: &str) -> CertificateParams {
 }
 
 /// A self-signed ECDSA P-256 CA valid from a little before `now_unix` for `validity_secs`.
-pub fn generate_ca_at(
+pub(crate) fn generate_ca_at(
     common_name: &str,
     validity_secs: i64,
     now_unix: i64,
@@ -322,7 +322,7 @@ fn distinguished_name(common_name: &str) -> DistinguishedName {
 /// Writes `ca.crt`, `ca.key`, `tls.crt` and `tls.key` into `dir` (created if missing). Keys get
 /// mode 0600, certificates 0644. Without `force`, nothing is written if any of the four files
 /// exists; with `force`, each file is replaced atomically (write a temporary file, then rename).
-pub fn write_bundle(dir: &Path, bundle: &CertBundle, force: bool) -> Result<(), CertError> {
+pub(crate) fn write_bundle(dir: &Path, bundle: &CertBundle, force: bool) -> Result<(), CertError> {
     let files: [(&str, &str, u32); 4] = [
         (CA_CERT_FILE, &bundle.ca_cert_pem, 0o644),
         (CA_KEY_FILE, &bundle.ca_key_pem, 0o600),

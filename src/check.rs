@@ -21,7 +21,7 @@ use crate::verdict::{self, Effect, Verdict};
 use crate::workload::{self, ApiKind, Source};
 
 /// The user every manifest is evaluated as.
-pub const CHECK_USER: &str = "podgate-check";
+pub(crate) const CHECK_USER: &str = "podgate-check";
 const CHECK_GROUPS: &[&str] = &["system:authenticated"];
 
 /// What `check` found for one object with a pod spec.
@@ -247,17 +247,6 @@ fn policy_config_map_errors(doc: &Document) -> Vec<InputError> {
         .collect()
 }
 
-/// Evaluates every document that holds a pod spec; other objects are left out.
-pub fn check_documents(
-    set: &PolicySet,
-    docs: &[Document],
-    today: jiff::civil::Date,
-) -> Vec<ObjectReport> {
-    docs.iter()
-        .filter_map(|doc| check_document(set, doc, today))
-        .collect()
-}
-
 /// One object: `None` when its kind holds no pod spec.
 fn check_document(
     set: &PolicySet,
@@ -398,7 +387,7 @@ fn fill(out: &mut ObjectReport, verdict: Verdict) {
 
 /// Human-readable report: one block per object that has something to say, the input errors,
 /// then the summary. `summary_only` prints the summary alone.
-pub fn render_text(run: &CheckRun, summary_only: bool) -> String {
+pub(crate) fn render_text(run: &CheckRun, summary_only: bool) -> String {
     let mut out = String::new();
     if !summary_only {
         for r in &run.objects {
@@ -454,7 +443,7 @@ fn render_object(out: &mut String, r: &ObjectReport) {
 }
 
 /// `N objects read: ...`; the three object counts add up to N.
-pub fn summary_line(s: &Summary) -> String {
+pub(crate) fn summary_line(s: &Summary) -> String {
     let mut line = format!(
         "{} objects read from {} files: {} checked ({} denied, {} changes), {} unreadable, {} without a pod spec",
         s.objects_read, s.files, s.checked, s.denied, s.changes, s.unreadable, s.without_pod_spec

@@ -142,7 +142,7 @@ fn read_stdin() -> anyhow::Result<Vec<u8>> {
 }
 
 /// Wraps a bare `request` stanza (as many projects store fixtures) in a v1 AdmissionReview.
-pub fn wrap_bare_request(body: Vec<u8>) -> Vec<u8> {
+pub(crate) fn wrap_bare_request(body: Vec<u8>) -> Vec<u8> {
     let Ok(value) = serde_json::from_slice::<serde_json::Value>(&body) else {
         return body;
     };

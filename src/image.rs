@@ -32,7 +32,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 /// `RepositoryNameTotalLengthMax` in distribution/reference: the longest path, in bytes.
-pub const MAX_PATH_LENGTH: usize = 255;
+pub(crate) const MAX_PATH_LENGTH: usize = 255;
 
 /// A parsed, normalised image reference (`nginx` is `docker.io/library/nginx`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,7 +51,7 @@ pub struct ImageRef {
 impl ImageRef {
     /// The tag Kubernetes uses for pull-policy defaulting: the tag, or "latest" when there is
     /// neither tag nor digest.
-    pub fn effective_tag(&self) -> Option<&str> {
+    pub(crate) fn effective_tag(&self) -> Option<&str> {
         match (&self.tag, &self.digest) {
             (Some(tag), _) => Some(tag),
             (None, Some(_)) => None,

@@ -11,6 +11,10 @@
 //! compare the two on every fixture and on generated Pods. A rule that starts reading a
 //! skipped field must move it back here; those tests show where it was forgotten.
 //!
+//! The mutating webhook reads less still ([`PlanPodSpec`]): it runs no rule, only the mutation
+//! plan, so it decodes what the plan and the policy match read and skips the rest (commands,
+//! env, probes, ports, security contexts, volumes) unbuilt. `workload::Scope` chooses.
+//!
 //! What changes for a caller: a Pod whose skipped fields (or `status`) are mistyped is read
 //! rather than refused; kube-apiserver never sends such a Pod.
 
@@ -102,6 +106,65 @@ pub(crate) struct LeanContainer {
 pub(crate) struct LeanVolume {
     name: String,
     host_path: Option<HostPathVolumeSource>,
+}
+
+/// What the mutation plan and the policy match read of a `PodSpec` (`Scope::Plan`): the
+/// containers' names, images, pull policies and what says whether they mount over
+/// `/etc/hosts` (`hosts_file::mounts_over_hosts`), the ephemeral containers (whole, as above),
+/// `hostAliases` and `serviceAccountName` (exemptions). Nothing else is built.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub(crate) struct PlanPodSpec {
+    #[serde(deserialize_with = "plan_containers")]
+    containers: Vec<PlanContainer>,
+    ephemeral_containers: Option<Vec<EphemeralContainer>>,
+    host_aliases: Option<Vec<HostAlias>>,
+    init_containers: Option<Vec<PlanContainer>>,
+    service_account_name: Option<String>,
+}
+
+/// As `containers`, for the plan's decode.
+fn plan_containers<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<PlanContainer>, D::Error> {
+    Ok(Option::<Vec<PlanContainer>>::deserialize(d)?.unwrap_or_default())
+}
+
+/// A `Container` with what the plan reads.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub(crate) struct PlanContainer {
+    image: Option<String>,
+    image_pull_policy: Option<String>,
+    name: String,
+    termination_message_path: Option<String>,
+    volume_mounts: Option<Vec<VolumeMount>>,
+}
+
+impl From<PlanContainer> for Container {
+    fn from(c: PlanContainer) -> Container {
+        Container {
+            image: c.image,
+            image_pull_policy: c.image_pull_policy,
+            name: c.name,
+            termination_message_path: c.termination_message_path,
+            volume_mounts: c.volume_mounts,
+            ..Container::default()
+        }
+    }
+}
+
+impl From<PlanPodSpec> for PodSpec {
+    fn from(s: PlanPodSpec) -> PodSpec {
+        PodSpec {
+            containers: s.containers.into_iter().map(Container::from).collect(),
+            ephemeral_containers: s.ephemeral_containers,
+            host_aliases: s.host_aliases,
+            init_containers: s
+                .init_containers
+                .map(|l| l.into_iter().map(Container::from).collect()),
+            service_account_name: s.service_account_name,
+            ..PodSpec::default()
+        }
+    }
 }
 
 impl From<LeanContainer> for Container {
@@ -220,5 +283,29 @@ pub fn kept(spec: &PodSpec) -> PodSpec {
                 .collect()
         }),
         ..spec.clone()
+    }
+}
+
+/// What the plan's decode keeps of a fully decoded spec (see [`PlanPodSpec`]), for the
+/// equivalence tests.
+pub fn planned(spec: &PodSpec) -> PodSpec {
+    let plan_container = |c: &Container| Container {
+        image: c.image.clone(),
+        image_pull_policy: c.image_pull_policy.clone(),
+        name: c.name.clone(),
+        termination_message_path: c.termination_message_path.clone(),
+        volume_mounts: c.volume_mounts.clone(),
+        ..Container::default()
+    };
+    PodSpec {
+        containers: spec.containers.iter().map(plan_container).collect(),
+        ephemeral_containers: spec.ephemeral_containers.clone(),
+        host_aliases: spec.host_aliases.clone(),
+        init_containers: spec
+            .init_containers
+            .as_ref()
+            .map(|l| l.iter().map(plan_container).collect()),
+        service_account_name: spec.service_account_name.clone(),
+        ..PodSpec::default()
     }
 }

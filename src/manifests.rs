@@ -40,7 +40,7 @@ use serde_json::Value;
 use serde_saphyr::{MessageFormatter, Spanned, UserMessageFormatter};
 
 /// The largest manifest file, or standard input, that `read_paths` accepts.
-pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
+pub(crate) const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
 
 /// Extensions picked up when walking a folder (an explicitly named file is read whatever its
 /// extension).
@@ -199,11 +199,13 @@ fn shown(path: &Path) -> String {
 /// Multi-document YAML (`---`), JSON files (one object or a JSON array of objects), and
 /// `kind: List` / `*List` objects (their `items` become separate Documents, same index) are
 /// expanded. Empty documents and `null` documents are skipped.
-pub fn read_paths(paths: &[PathBuf]) -> Result<Vec<Document>, ManifestError> {
+#[cfg(test)] // the strict form, for the tests; the CLI reads with `read_all`
+fn read_paths(paths: &[PathBuf]) -> Result<Vec<Document>, ManifestError> {
     read_paths_with_stdin(paths, &mut io::stdin().lock())
 }
 
 /// [`read_paths`] with standard input passed in, so tests can feed it.
+#[cfg(test)]
 fn read_paths_with_stdin(
     paths: &[PathBuf],
     stdin: &mut dyn Read,
@@ -248,7 +250,7 @@ pub struct Input {
 /// problem is collected in [`Input::errors`] and reading goes on with the rest. In a
 /// multi-document YAML file with a bad document, the other documents are still read (see
 /// [`parse_text_lenient`]).
-pub fn read_all(paths: &[PathBuf]) -> Input {
+pub(crate) fn read_all(paths: &[PathBuf]) -> Input {
     read_all_with_stdin(paths, &mut io::stdin().lock())
 }
 
@@ -391,7 +393,7 @@ fn is_json_file(file: &Path) -> bool {
 ///
 /// A `.json` file is read as JSON; anything else (including standard input) as YAML, which also
 /// reads JSON text.
-pub fn parse_text(file: &Path, text: &str) -> Result<Vec<Document>, ManifestError> {
+pub(crate) fn parse_text(file: &Path, text: &str) -> Result<Vec<Document>, ManifestError> {
     let is_json = file
         .extension()
         .and_then(|e| e.to_str())
@@ -661,6 +663,7 @@ fn normalise_numbers(value: &mut Value) {
 
 /// Append the manifest files under `folder` (recursively) to `out`. Symlinks to files are
 /// read; symlinks to folders are not followed, so a link loop cannot recurse forever.
+#[cfg(test)]
 fn collect_manifests(folder: &Path, out: &mut Vec<PathBuf>) -> Result<(), ManifestError> {
     let mut errors = Vec::new();
     collect_manifests_lenient(folder, out, &mut errors);

@@ -81,7 +81,7 @@ impl ContainerView<'_> {
     }
 
     /// `securityContext.capabilities.add`.
-    pub fn added_capabilities(&self) -> &[String] {
+    pub(crate) fn added_capabilities(&self) -> &[String] {
         self.security_context
             .and_then(|s| s.capabilities.as_ref())
             .and_then(|c| c.add.as_deref())
@@ -128,7 +128,7 @@ pub fn containers(spec: &PodSpec) -> impl Iterator<Item = ContainerView<'_>> {
 
 /// Normalises an absolute path lexically: collapses `//`, drops `.` and a trailing `/`,
 /// resolves `..`. Returns `None` for a relative path.
-pub fn normalize_path(path: &str) -> Option<String> {
+pub(crate) fn normalize_path(path: &str) -> Option<String> {
     if !path.starts_with('/') {
         return None;
     }

@@ -39,7 +39,7 @@ const RULES: [(&str, &str, &str); 4] = [
 
 /// Where a finding is.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Place<'a> {
+pub(crate) struct Place<'a> {
     /// The manifest file and 1-based line (`check`), if any.
     pub file: Option<(&'a str, usize)>,
     /// The object's namespace.
@@ -77,7 +77,7 @@ pub fn level(action: &str) -> &'static str {
 }
 
 /// Percent-encodes what a URI reference may not hold as is (spaces, `#`, `?`, non-ASCII...).
-pub fn uri_reference(path: &str) -> String {
+pub(crate) fn uri_reference(path: &str) -> String {
     let mut out = String::with_capacity(path.len());
     for b in path.bytes() {
         if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
@@ -161,7 +161,7 @@ pub fn log(findings: &[Finding<'_>], errors: &[String]) -> Value {
 /// `podgate check -o sarif`: findings as results; unreadable objects and inputs that could not
 /// be read as error notifications; objects in a removed group version (read as the served
 /// one) as warning notifications at their file and line, which leave the run successful.
-pub fn from_check(reports: &[ObjectReport], input_errors: &[InputError]) -> Value {
+pub(crate) fn from_check(reports: &[ObjectReport], input_errors: &[InputError]) -> Value {
     let mut sarif = check_log(reports, input_errors);
     let notes = reports.iter().filter_map(|r| {
         let note = r.api_note.as_ref()?;

@@ -18,7 +18,7 @@ use crate::workload::Kind;
 
 /// The audit-annotation key listing the exemptions applied. Policy names are DNS-1123
 /// subdomains, which never contain `_`, so no policy's own annotation can take this key.
-pub const EXEMPTED_KEY: &str = "exempted_policies";
+pub(crate) const EXEMPTED_KEY: &str = "exempted_policies";
 
 /// What a finding does to the request (serialised `deny`, `warn`, `audit`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
@@ -239,7 +239,7 @@ pub fn decide(evaluation: &Evaluation<'_>, question: Question) -> Verdict {
 /// webhook an Enforce policy therefore denies (the strictest action among the policies that
 /// may apply wins), Warn warns and Audit annotates; the mutating webhook fails open by
 /// design, so there an Enforce policy only warns, and nothing is patched.
-pub fn unfinished(policies: &[&Policy], webhook: Webhook, message: &str) -> Verdict {
+pub(crate) fn unfinished(policies: &[&Policy], webhook: Webhook, message: &str) -> Verdict {
     let mut v = Verdict::default();
     for policy in policies {
         let effect = match (webhook, effect(policy.action)) {

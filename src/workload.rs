@@ -20,7 +20,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use json_patch::jsonptr::PointerBuf;
 
 use self::object::Object;
-use crate::lean::LeanPodSpec;
+use crate::lean::{LeanPodSpec, PlanPodSpec};
 
 /// The kinds that hold a pod spec.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,13 +54,13 @@ pub struct SpecLocation {
 
 impl SpecLocation {
     /// A Pod's own spec.
-    pub const POD: SpecLocation = SpecLocation {
+    pub(crate) const POD: SpecLocation = SpecLocation {
         pointer: &["spec"],
         path: "spec",
     };
 
     /// A JSON pointer below the pod spec.
-    pub fn pointer_to(&self, tokens: &[&str]) -> PointerBuf {
+    pub(crate) fn pointer_to(&self, tokens: &[&str]) -> PointerBuf {
         PointerBuf::from_tokens(self.pointer.iter().chain(tokens).copied())
     }
 }
@@ -220,7 +220,7 @@ pub fn resolve(api_version: &str, kind: &str) -> ApiKind {
 /// A copy of an object in a removed group version, made readable as the served one: the
 /// `apiVersion` is replaced, and a missing `spec.selector` is filled from the pod template's
 /// labels, as `extensions/v1beta1` and `apps/v1beta1` defaulted it (`apps/v1` requires it).
-pub fn upgrade_deprecated(
+pub(crate) fn upgrade_deprecated(
     object: &serde_json::Value,
     deprecated: &Deprecated,
 ) -> serde_json::Value {
@@ -263,7 +263,7 @@ pub struct Workload {
 impl Workload {
     /// True when the Pod carries the mirror-pod annotation. Only a node's word makes it a
     /// static Pod's mirror (see `Requester::is_node`): anyone can write the annotation.
-    pub fn is_mirror_pod(&self) -> bool {
+    pub(crate) fn is_mirror_pod(&self) -> bool {
         self.kind == Kind::Pod
             && self
                 .metadata
@@ -294,15 +294,44 @@ pub enum WorkloadError {
     },
 }
 
+/// How much of a Pod's spec to decode (other kinds are always read whole).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// What the rules and the mutations read (`lean::LeanPodSpec`): validation, `check`, audit.
+    Rules,
+    /// What the mutation plan and the policy match read (`lean::PlanPodSpec`): the mutating
+    /// webhook, which runs no rule.
+    Plan,
+}
+
+impl Scope {
+    /// The scope a webhook's review needs.
+    pub fn of(webhook: crate::engine::Webhook) -> Scope {
+        match webhook {
+            crate::engine::Webhook::Validate => Scope::Rules,
+            crate::engine::Webhook::Mutate => Scope::Plan,
+        }
+    }
+}
+
 /// Reads `object` (raw JSON text or a parsed value) as `kind`.
 pub fn read(kind: Kind, object: Source<'_>) -> Result<Workload, WorkloadError> {
+    read_scoped(kind, object, Scope::Rules)
+}
+
+/// Reads `object` as `kind`, a Pod's spec only as far as `scope` needs.
+pub fn read_scoped(
+    kind: Kind,
+    object: Source<'_>,
+    scope: Scope,
+) -> Result<Workload, WorkloadError> {
     let parsed = match object {
         // What `serde_json::from_str` does, with the type chosen at run time.
         Source::Raw(text) => {
             let mut de = serde_json::Deserializer::from_str(text);
-            parse_kind(kind, &mut de).and_then(|p| de.end().map(|()| p))
+            parse_kind(kind, scope, &mut de).and_then(|p| de.end().map(|()| p))
         }
-        Source::Value(value) => parse_kind(kind, value),
+        Source::Value(value) => parse_kind(kind, scope, value),
     };
     let parsed = parsed.map_err(|e| WorkloadError::Invalid {
         kind: kind.as_str(),
@@ -341,15 +370,15 @@ pub fn read_reference(kind: Kind, object: &serde_json::Value) -> Result<Workload
 /// `request.object`), so that the object is parsed once: `null` gives `None`; an object that
 /// parses gives what [`read`] gives for the same text. A parse error is the caller's error
 /// (its position counts from the caller's start), so a caller that needs [`read`]'s exact
-/// error must read the text again with it.
+/// error must read the text again with it. A Pod's spec is read as far as the scope needs.
 #[derive(Debug, Clone, Copy)]
-pub struct ObjectSeed(pub Kind);
+pub(crate) struct ObjectSeed(pub Kind, pub Scope);
 
 impl<'de> serde::de::DeserializeSeed<'de> for ObjectSeed {
     type Value = Option<Result<Workload, WorkloadError>>;
 
     fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        struct V(Kind);
+        struct V(Kind, Scope);
         impl<'de> serde::de::Visitor<'de> for V {
             type Value = Option<Result<Workload, WorkloadError>>;
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -365,10 +394,10 @@ impl<'de> serde::de::DeserializeSeed<'de> for ObjectSeed {
                 self,
                 d: D,
             ) -> Result<Self::Value, D::Error> {
-                Ok(Some(finish(self.0, parse_kind(self.0, d)?)))
+                Ok(Some(finish(self.0, parse_kind(self.0, self.1, d)?)))
             }
         }
-        d.deserialize_option(V(self.0))
+        d.deserialize_option(V(self.0, self.1))
     }
 }
 
@@ -376,6 +405,7 @@ impl<'de> serde::de::DeserializeSeed<'de> for ObjectSeed {
 #[allow(clippy::large_enum_variant)] // lives on the stack between `parse_kind` and `finish`
 enum Parsed {
     Pod(Object<Pod, LeanPodSpec, object::Skipped>),
+    PodPlan(Object<Pod, PlanPodSpec, object::Skipped>),
     Deployment(Object<Deployment, DeploymentSpec, DeploymentStatus>),
     ReplicaSet(Object<ReplicaSet, ReplicaSetSpec, ReplicaSetStatus>),
     StatefulSet(Object<StatefulSet, StatefulSetSpec, StatefulSetStatus>),
@@ -388,9 +418,14 @@ enum Parsed {
 }
 
 // Each kind is read with its k8s-openapi spec and status types; see `object::Object`.
-fn parse_kind<'de, D: serde::Deserializer<'de>>(kind: Kind, d: D) -> Result<Parsed, D::Error> {
+fn parse_kind<'de, D: serde::Deserializer<'de>>(
+    kind: Kind,
+    scope: Scope,
+    d: D,
+) -> Result<Parsed, D::Error> {
     use serde::Deserialize as _;
     Ok(match kind {
+        Kind::Pod if scope == Scope::Plan => Parsed::PodPlan(Object::deserialize(d)?),
         Kind::Pod => Parsed::Pod(Object::deserialize(d)?),
         Kind::Deployment => Parsed::Deployment(Object::deserialize(d)?),
         Kind::ReplicaSet => Parsed::ReplicaSet(Object::deserialize(d)?),
@@ -428,17 +463,18 @@ fn finish(kind: Kind, parsed: Parsed) -> Result<Workload, WorkloadError> {
         kind: kind.as_str(),
         path: "spec",
     };
-    match parsed {
-        Parsed::Pod(o) => {
-            let spec = PodSpec::from(o.spec.ok_or(no_spec)?);
-            let labels = o.metadata.labels.clone().unwrap_or_default();
-            Ok(Workload {
-                kind,
-                metadata: o.metadata,
-                labels,
-                spec,
-            })
+    let pod = |metadata: ObjectMeta, spec: PodSpec| {
+        let labels = metadata.labels.clone().unwrap_or_default();
+        Workload {
+            kind,
+            metadata,
+            labels,
+            spec,
         }
+    };
+    match parsed {
+        Parsed::Pod(o) => Ok(pod(o.metadata, PodSpec::from(o.spec.ok_or(no_spec)?))),
+        Parsed::PodPlan(o) => Ok(pod(o.metadata, PodSpec::from(o.spec.ok_or(no_spec)?))),
         Parsed::Deployment(o) => {
             let spec = o.spec.unwrap_or_default();
             template(kind, o.metadata, Some(spec.template))

@@ -18,7 +18,7 @@ use serde_json::value::RawValue;
 use crate::engine::{self, Question, Requester, Subject};
 use crate::policy::PolicySet;
 use crate::verdict::{self, Verdict};
-use crate::workload::{self, Kind, Source, Workload, WorkloadError};
+use crate::workload::{self, Kind, Scope, Source, Workload, WorkloadError};
 
 pub use crate::engine::Webhook;
 pub use crate::verdict::Finding;
@@ -88,7 +88,7 @@ pub fn review(
     webhook: Webhook,
     now: jiff::Timestamp,
 ) -> Result<Reviewed, ReviewError> {
-    let review = parse(body)?;
+    let review = parse(body, webhook)?;
     let api_version = review.api_version.as_deref().unwrap_or(V1);
     let mut req = review.request.unwrap_or_default();
     let read_object = req.read_object.take();
@@ -223,9 +223,9 @@ fn decide(
     // Read inline by `FastRequestIn` (with this same kind), or from the raw text now.
     let read = match read_object {
         Some(read) => read,
-        None => req
-            .object
-            .map(|object| workload::read(kind, Source::Raw(object.get()))),
+        None => req.object.map(|object| {
+            workload::read_scoped(kind, Source::Raw(object.get()), Scope::of(webhook))
+        }),
     };
     let Some(read) = read else {
         return Decision::Invalid(format!(
@@ -294,7 +294,7 @@ fn is_evaluated(kind: Kind, operation: &str, sub: &str, webhook: Webhook) -> boo
 /// whose namespaces match (their podSelector and exemptions need the object, so they count
 /// as matching), and each one's action decides (`verdict::unfinished`). Requests podgate never
 /// evaluates are allowed as usual.
-pub fn unfinished(
+pub(crate) fn unfinished(
     set: &PolicySet,
     body: &[u8],
     webhook: Webhook,

@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use super::ReviewError;
-use crate::workload::{self, Kind, Workload, WorkloadError};
+use crate::engine::Webhook;
+use crate::workload::{self, Kind, Scope, Workload, WorkloadError};
 
 pub(super) const V1: &str = "admission.k8s.io/v1";
 pub(super) const V1BETA1: &str = "admission.k8s.io/v1beta1";
@@ -71,18 +72,19 @@ pub(super) struct UserInfoIn {
 /// `request.kind` came before it (as the apiserver writes it), instead of being scanned as
 /// raw text and parsed again. Anything this reader does not take exactly as `ReviewIn` would
 /// (a duplicate field, a request written as an array, an object that does not parse) is an
-/// error, and `parse` then reads the body with `ReviewIn`, so answers never differ.
+/// error, and `parse` then reads the body with `ReviewIn`, so answers never differ. With
+/// `PLAN`, a Pod is read as far as the mutation plan needs (`workload::Scope::Plan`).
 #[derive(Deserialize)]
-pub(super) struct FastReviewIn<'a> {
+pub(super) struct FastReviewIn<'a, const PLAN: bool> {
     #[serde(rename = "apiVersion", default)]
     pub(super) api_version: Option<String>,
     #[serde(default)]
     pub(super) kind: Option<String>,
     #[serde(borrow, default)]
-    pub(super) request: Option<FastRequestIn<'a>>,
+    pub(super) request: Option<FastRequestIn<'a, PLAN>>,
 }
 
-pub(super) struct FastRequestIn<'a>(RequestIn<'a>);
+pub(super) struct FastRequestIn<'a, const PLAN: bool>(RequestIn<'a>);
 
 /// The keys of `request` that podgate reads; any other key is `Other`. Duplicates are
 /// refused by a bit per variant and the messages name `Field::name`, both exhaustive over the
@@ -130,19 +132,20 @@ impl Field {
     }
 }
 
-impl<'de: 'a, 'a> Deserialize<'de> for FastRequestIn<'a> {
+impl<'de: 'a, 'a, const PLAN: bool> Deserialize<'de> for FastRequestIn<'a, PLAN> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         use serde::de::{self, IgnoredAny, MapAccess, Visitor};
 
-        struct V<'a>(std::marker::PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
-            type Value = FastRequestIn<'a>;
+        struct V<'a, const PLAN: bool>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a, const PLAN: bool> Visitor<'de> for V<'a, PLAN> {
+            type Value = FastRequestIn<'a, PLAN>;
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str("struct RequestIn")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
                 let mut r = RequestIn::default();
                 let mut seen = 0u32;
+                let scope = if PLAN { Scope::Plan } else { Scope::Rules };
                 while let Some(field) = map.next_key::<Field>()? {
                     if seen & field.bit() != 0 {
                         return Err(de::Error::duplicate_field(field.name()));
@@ -164,7 +167,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for FastRequestIn<'a> {
                             match kind {
                                 Some(k) => {
                                     r.read_object =
-                                        Some(map.next_value_seed(workload::ObjectSeed(k))?)
+                                        Some(map.next_value_seed(workload::ObjectSeed(k, scope))?)
                                 }
                                 None => r.object = map.next_value()?,
                             }
@@ -220,16 +223,26 @@ pub(super) struct StatusOut {
     pub(super) code: u16,
 }
 
-pub(super) fn parse(body: &[u8]) -> Result<ReviewIn<'_>, ReviewError> {
-    let review: ReviewIn<'_> = match serde_json::from_slice::<FastReviewIn<'_>>(body) {
-        Ok(r) => ReviewIn {
-            api_version: r.api_version,
-            kind: r.kind,
-            request: r.request.map(|r| r.0),
-        },
-        Err(_) => return parse_envelope(body),
+/// Reads `body` for `webhook`: a Pod object only as far as the webhook needs
+/// (`workload::Scope::of`).
+pub(super) fn parse(body: &[u8], webhook: Webhook) -> Result<ReviewIn<'_>, ReviewError> {
+    let fast = match Scope::of(webhook) {
+        Scope::Plan => fast::<true>(body),
+        Scope::Rules => fast::<false>(body),
     };
-    validated(review)
+    match fast {
+        Some(review) => validated(review),
+        None => parse_envelope(body),
+    }
+}
+
+fn fast<const PLAN: bool>(body: &[u8]) -> Option<ReviewIn<'_>> {
+    let r = serde_json::from_slice::<FastReviewIn<'_, PLAN>>(body).ok()?;
+    Some(ReviewIn {
+        api_version: r.api_version,
+        kind: r.kind,
+        request: r.request.map(|r| r.0),
+    })
 }
 
 /// The review with its object left as raw JSON, never decoded: a scan of the body, for

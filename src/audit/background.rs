@@ -148,7 +148,7 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
 }
 
 /// This replica's default name.
-pub fn default_identity() -> String {
+pub(crate) fn default_identity() -> String {
     std::env::var("HOSTNAME")
         .ok()
         .filter(|h| !h.is_empty())
@@ -157,7 +157,7 @@ pub fn default_identity() -> String {
 
 impl Background {
     /// Builds the loop from `serve`'s flags with an in-cluster (or kubeconfig) client.
-    pub async fn from_args(
+    pub(crate) async fn from_args(
         args: &BackgroundArgs,
         interval: Duration,
         policies: Arc<ArcSwap<PolicySet>>,

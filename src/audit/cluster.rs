@@ -15,7 +15,7 @@ use crate::workload::Kind;
 use super::inventory::Listed;
 
 /// How many times one list restarts after `410 Gone` before giving up.
-pub const MAX_RESTARTS: usize = 5;
+pub(crate) const MAX_RESTARTS: usize = 5;
 
 /// Where an audit looks.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,7 +83,12 @@ pub fn resource_of(kind: Kind) -> (&'static str, &'static str, &'static str) {
 }
 
 /// The collection path of a resource, in a namespace or across all.
-pub fn collection_path(group: &str, version: &str, plural: &str, ns: Option<&str>) -> String {
+pub(crate) fn collection_path(
+    group: &str,
+    version: &str,
+    plural: &str,
+    ns: Option<&str>,
+) -> String {
     let prefix = if group.is_empty() {
         format!("/api/{version}")
     } else {
@@ -136,7 +141,7 @@ pub fn api_error(e: kube::Error, verb: &'static str, kind: Kind, ns: Option<&str
 }
 
 /// Every object of `kind` in `ns` (or everywhere), `page_size` per request.
-pub async fn list_kind(
+pub(crate) async fn list_kind(
     client: &Client,
     kind: Kind,
     ns: Option<&str>,
@@ -188,7 +193,7 @@ pub async fn list_kind(
 
 /// Lists every kind podgate understands in `scope`, concurrently per kind. Returns what was
 /// read and every error (an audit with errors is incomplete: it reports, but writes nothing).
-pub async fn list_all(
+pub(crate) async fn list_all(
     client: &Client,
     scope: &Scope,
     page_size: u32,

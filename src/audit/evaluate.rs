@@ -104,7 +104,7 @@ pub fn severity(rule: &str) -> &'static str {
 }
 
 /// The rules a policy turns on, in a fixed order.
-pub fn rules_of(policy: &Policy) -> Vec<Rule> {
+pub(crate) fn rules_of(policy: &Policy) -> Vec<Rule> {
     let mut out = Vec::new();
     if policy.validate.hosts_file.is_some() {
         out.push(Rule::HostsFile);

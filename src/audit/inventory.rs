@@ -15,7 +15,7 @@ use serde_json::Value;
 use crate::workload::Kind;
 
 /// How many owner references are followed from one object.
-pub const MAX_OWNER_DEPTH: usize = 8;
+pub(crate) const MAX_OWNER_DEPTH: usize = 8;
 
 /// The kinds an audit lists, in the order they are reported.
 pub const KINDS: [Kind; 8] = [
@@ -77,7 +77,7 @@ impl Listed {
     /// does not say who created it; the kubelet makes its Node the mirror Pod's controller
     /// owner, so the annotation counts only with that owner (the annotation alone anyone can
     /// write, and the webhook judges such Pods).
-    pub fn is_mirror_pod(&self) -> bool {
+    pub(crate) fn is_mirror_pod(&self) -> bool {
         let annotated = self
             .object
             .pointer("/metadata/annotations")

@@ -13,7 +13,7 @@ use kube::Api;
 use kube::api::PostParams;
 
 /// The annotation with the last complete audit's time (RFC 3339).
-pub const LAST_AUDIT: &str = "podgate.dev/last-complete-audit";
+pub(crate) const LAST_AUDIT: &str = "podgate.dev/last-complete-audit";
 
 /// What to do with the Lease.
 #[derive(Debug, Clone, PartialEq)]
@@ -92,7 +92,7 @@ pub fn plan(
 }
 
 /// The last complete audit recorded on the Lease.
-pub fn last_audit(lease: &Lease) -> Option<jiff::Timestamp> {
+pub(crate) fn last_audit(lease: &Lease) -> Option<jiff::Timestamp> {
     lease
         .metadata
         .annotations
@@ -134,7 +134,7 @@ pub async fn hold(
 }
 
 /// Records a complete audit on the held Lease (conditioned on its resourceVersion).
-pub async fn record_audit(
+pub(crate) async fn record_audit(
     api: &Api<Lease>,
     held: &Lease,
     at: jiff::Timestamp,

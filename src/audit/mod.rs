@@ -35,7 +35,7 @@ const WEBHOOK_SETTINGS: &str = include_str!("../../deploy/base/webhook-settings.
 pub const DEFAULT_PODGATE_NAMESPACE: &str = "podgate-system";
 
 /// The excluded namespaces of the shipped webhook settings.
-pub fn shipped_exclusions() -> Vec<String> {
+pub(crate) fn shipped_exclusions() -> Vec<String> {
     #[derive(serde::Deserialize)]
     struct Settings {
         spec: Spec,
@@ -163,7 +163,7 @@ pub async fn audit(
 }
 
 /// Builds kube's client the usual way (`KUBECONFIG`, `~/.kube/config`, in-cluster).
-pub async fn infer_client() -> anyhow::Result<(kube::Client, String)> {
+pub(crate) async fn infer_client() -> anyhow::Result<(kube::Client, String)> {
     let config = kube::Config::infer()
         .await
         .context("no Kubernetes configuration (KUBECONFIG, ~/.kube/config or in-cluster)")?;

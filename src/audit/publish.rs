@@ -16,10 +16,10 @@ use super::AuditRun;
 use super::report::{self, MANAGED_BY, REPORT_NAME};
 
 /// The field manager of every write.
-pub const FIELD_MANAGER: &str = "podgate";
+pub(crate) const FIELD_MANAGER: &str = "podgate";
 
 /// How to install the CRD, for the missing-CRD message.
-pub const INSTALL_HINT: &str = "install it with `kubectl create -k deploy/components/policy-report-crd` (create, not apply: if another tool such as Kyverno or Kubewarden already installed the CRD, create fails and leaves theirs alone), or install Kyverno's or Kubewarden's";
+pub(crate) const INSTALL_HINT: &str = "install it with `kubectl create -k deploy/components/policy-report-crd` (create, not apply: if another tool such as Kyverno or Kubewarden already installed the CRD, create fails and leaves theirs alone), or install Kyverno's or Kubewarden's";
 
 /// Why reports were not written.
 #[derive(Debug, thiserror::Error)]
@@ -53,7 +53,7 @@ pub struct Published {
 }
 
 /// The PolicyReport resource.
-pub fn policy_reports() -> ApiResource {
+pub(crate) fn policy_reports() -> ApiResource {
     ApiResource::from_gvk_with_plural(
         &GroupVersionKind::gvk("wgpolicyk8s.io", "v1alpha2", "PolicyReport"),
         "policyreports",
@@ -66,7 +66,7 @@ fn api_err(what: impl Into<String>) -> impl FnOnce(kube::Error) -> PublishError 
 }
 
 /// True when the API server serves PolicyReports (discovery, which every user may read).
-pub async fn crd_installed(client: &Client) -> Result<bool, PublishError> {
+pub(crate) async fn crd_installed(client: &Client) -> Result<bool, PublishError> {
     match client
         .list_api_group_resources("wgpolicyk8s.io/v1alpha2")
         .await

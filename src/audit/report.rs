@@ -14,16 +14,16 @@ use super::AuditRun;
 use super::evaluate::{Outcome, severity};
 
 /// The API group and version of PolicyReports.
-pub const API_VERSION: &str = "wgpolicyk8s.io/v1alpha2";
+pub(crate) const API_VERSION: &str = "wgpolicyk8s.io/v1alpha2";
 /// The name of a namespace's (first) report.
-pub const REPORT_NAME: &str = "podgate-audit";
+pub(crate) const REPORT_NAME: &str = "podgate-audit";
 /// The label that says a report is podgate's.
-pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "podgate");
+pub(crate) const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "podgate");
 /// Results per report (each is well under 1 KiB: a report stays under ~1 MiB).
 pub const MAX_RESULTS: usize = 1000;
 
 /// The name of a namespace's `i`-th report (0-based).
-pub fn report_name(i: usize) -> String {
+pub(crate) fn report_name(i: usize) -> String {
     if i == 0 {
         REPORT_NAME.to_string()
     } else {
@@ -112,7 +112,7 @@ pub fn build(run: &AuditRun, seconds: i64) -> BTreeMap<(String, String), Value> 
 }
 
 /// How many results of each (policy, rule, result), for the metrics.
-pub fn tally(run: &AuditRun) -> BTreeMap<(String, String, &'static str), u64> {
+pub(crate) fn tally(run: &AuditRun) -> BTreeMap<(String, String, &'static str), u64> {
     let mut out = BTreeMap::new();
     for o in &run.objects {
         for r in &o.results {

@@ -44,7 +44,7 @@ fn now() -> i64 {
 }
 
 /// The running controller's state.
-pub struct Controller {
+pub(crate) struct Controller {
     client: kube::Client,
     settings: Settings,
     secrets: Api<Secret>,
@@ -58,7 +58,7 @@ pub struct Controller {
 }
 
 /// Where the server is, for serving and the self-check.
-pub struct Wiring {
+pub(crate) struct Wiring {
     pub resolver: Arc<CertResolver>,
     pub health: Arc<Health>,
     pub metrics: Metrics,
@@ -70,7 +70,7 @@ type Failure = String;
 impl Controller {
     /// Connects and reads (or creates) the Secret until it yields a serving certificate,
     /// retrying with backoff; every failure is logged with what to fix.
-    pub async fn bootstrap(args: &super::ManagedArgs) -> (Controller, LoadedCert) {
+    pub(crate) async fn bootstrap(args: &super::ManagedArgs) -> (Controller, LoadedCert) {
         let mut backoff = Backoff::new(args.retry_max);
         let mut controller = loop {
             let attempt = async {

@@ -9,7 +9,7 @@
 
 pub mod controller;
 pub mod secret;
-pub mod selfcheck;
+pub(crate) mod selfcheck;
 pub mod uninstall;
 pub mod webhooks;
 
@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// Field manager of every write.
-pub const FIELD_MANAGER: &str = "podgate";
+pub(crate) const FIELD_MANAGER: &str = "podgate";
 
 /// The service-account namespace file of an in-cluster Pod.
 const SA_NAMESPACE_FILE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
@@ -199,7 +199,7 @@ pub fn settings(args: &ManagedArgs, client: &kube::Client) -> anyhow::Result<Set
 
 /// A one-line explanation of an API error with what to fix. `what` says what was attempted
 /// (`"reading Secret podgate-system/podgate-tls"`).
-pub fn explain(error: &kube::Error, what: &str) -> String {
+pub(crate) fn explain(error: &kube::Error, what: &str) -> String {
     match error {
         kube::Error::Api(status) if status.is_forbidden() => format!(
             "{what}: forbidden ({msg}); podgate's ServiceAccount needs the Role and ClusterRole of deploy/overlays/managed (rbac.yaml): check they are applied and bound to it",
@@ -224,7 +224,7 @@ pub fn explain(error: &kube::Error, what: &str) -> String {
 
 /// Exponential backoff from one second to a cap.
 #[derive(Debug, Clone)]
-pub struct Backoff {
+pub(crate) struct Backoff {
     next: Duration,
     max: Duration,
 }
@@ -235,7 +235,7 @@ impl Backoff {
         Backoff { next: first, max }
     }
     /// The wait before the next retry; doubles each call up to the cap.
-    pub fn next_delay(&mut self) -> Duration {
+    pub(crate) fn next_delay(&mut self) -> Duration {
         let delay = self.next;
         self.next = (self.next * 2).min(self.max);
         delay

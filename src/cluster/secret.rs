@@ -16,7 +16,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 /// Label on the Secret podgate creates.
-pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "podgate");
+pub(crate) const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "podgate");
 
 /// The Secret's data as plain bytes.
 pub fn data(secret: &Secret) -> BTreeMap<String, Vec<u8>> {

@@ -18,7 +18,7 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The address to dial for a listener bound to `listen` (an unspecified address means this
 /// host's loopback).
-pub fn dial_addr(listen: SocketAddr) -> SocketAddr {
+pub(crate) fn dial_addr(listen: SocketAddr) -> SocketAddr {
     match listen.ip() {
         IpAddr::V4(ip) if ip.is_unspecified() => {
             SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), listen.port())

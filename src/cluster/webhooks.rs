@@ -20,7 +20,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const BOTH: [Kind; 2] = [Kind::Mutating, Kind::Validating];
+    pub(crate) const BOTH: [Kind; 2] = [Kind::Mutating, Kind::Validating];
 
     pub fn as_str(self) -> &'static str {
         match self {

@@ -61,7 +61,7 @@ pub struct Requester<'a> {
 impl Requester<'_> {
     /// True for a kubelet: user `system:node:<node>` in group `system:nodes`, as the Node
     /// authorizer identifies nodes (kubernetes pkg/auth/nodeidentifier).
-    pub fn is_node(&self) -> bool {
+    pub(crate) fn is_node(&self) -> bool {
         self.username
             .strip_prefix("system:node:")
             .is_some_and(|node| !node.is_empty())
@@ -106,7 +106,7 @@ impl<'a> Subject<'a> {
 
 /// An object's name for messages: its name, or its `generateName` before the apiserver has
 /// picked one, or empty.
-pub fn display_name<'a>(name: Option<&'a str>, generate_name: Option<&'a str>) -> &'a str {
+pub(crate) fn display_name<'a>(name: Option<&'a str>, generate_name: Option<&'a str>) -> &'a str {
     name.filter(|n| !n.is_empty())
         .or(generate_name)
         .unwrap_or("")
@@ -114,7 +114,7 @@ pub fn display_name<'a>(name: Option<&'a str>, generate_name: Option<&'a str>) -
 
 /// The namespace an object is evaluated in: the request's, else the object's own, else
 /// `default` (where kubectl would create it).
-pub fn namespace_of<'a>(request: Option<&'a str>, own: Option<&'a str>) -> &'a str {
+pub(crate) fn namespace_of<'a>(request: Option<&'a str>, own: Option<&'a str>) -> &'a str {
     request
         .filter(|n| !n.is_empty())
         .or(own.filter(|n| !n.is_empty()))

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 /// Paths (JSON-pointer-like) where `actual` lacks or differs from `desired`; empty when
 /// nothing drifted.
-pub fn differences(desired: &Value, actual: &Value) -> Vec<String> {
+pub(crate) fn differences(desired: &Value, actual: &Value) -> Vec<String> {
     let mut out = Vec::new();
     walk(desired, actual, String::new(), &mut out);
     out

@@ -28,35 +28,35 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// The current CA certificate.
-pub const CA_CERT: &str = "ca.crt";
+pub(crate) const CA_CERT: &str = "ca.crt";
 /// The current CA key.
-pub const CA_KEY: &str = "ca.key";
+pub(crate) const CA_KEY: &str = "ca.key";
 /// The serving certificate.
-pub const TLS_CERT: &str = "tls.crt";
+pub(crate) const TLS_CERT: &str = "tls.crt";
 /// The serving key.
-pub const TLS_KEY: &str = "tls.key";
+pub(crate) const TLS_KEY: &str = "tls.key";
 /// The staged next CA certificate.
-pub const NEXT_CA_CERT: &str = "ca-next.crt";
+pub(crate) const NEXT_CA_CERT: &str = "ca-next.crt";
 /// The staged next CA key.
-pub const NEXT_CA_KEY: &str = "ca-next.key";
+pub(crate) const NEXT_CA_KEY: &str = "ca-next.key";
 /// The previous CA certificate, kept in the caBundle for the overlap.
-pub const PREVIOUS_CA_CERT: &str = "ca-previous.crt";
+pub(crate) const PREVIOUS_CA_CERT: &str = "ca-previous.crt";
 
 /// Annotation prefix of the replicas' reports.
-pub const REPORT_PREFIX: &str = "serving.podgate.dev/";
+pub(crate) const REPORT_PREFIX: &str = "serving.podgate.dev/";
 /// When the next CA was staged (Unix seconds).
-pub const NEXT_STAGED_AT: &str = "podgate.dev/ca-next-staged-at";
+pub(crate) const NEXT_STAGED_AT: &str = "podgate.dev/ca-next-staged-at";
 /// When the current CA started signing (Unix seconds); the previous CA goes no earlier than
 /// the propagation delay after it.
-pub const PROMOTED_AT: &str = "podgate.dev/ca-promoted-at";
+pub(crate) const PROMOTED_AT: &str = "podgate.dev/ca-promoted-at";
 /// Set by `podgate uninstall-webhooks`: replicas neither register nor repair the webhooks.
-pub const WEBHOOKS_ANNOTATION: &str = "podgate.dev/webhooks";
+pub(crate) const WEBHOOKS_ANNOTATION: &str = "podgate.dev/webhooks";
 /// The value of [`WEBHOOKS_ANNOTATION`] that switches registration off.
-pub const WEBHOOKS_UNINSTALLED: &str = "uninstalled";
+pub(crate) const WEBHOOKS_UNINSTALLED: &str = "uninstalled";
 
 /// Why the Secret's CA cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum MaterialError {
+pub(crate) enum MaterialError {
     #[error("key {key} is missing")]
     Missing { key: &'static str },
     #[error("key {key}: {reason}")]
@@ -65,7 +65,7 @@ pub enum MaterialError {
 
 /// Validity and identity of one certificate.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CertFacts {
+pub(crate) struct CertFacts {
     /// notBefore, Unix seconds
     pub not_before: i64,
     /// notAfter, Unix seconds
@@ -76,7 +76,7 @@ pub struct CertFacts {
 
 impl CertFacts {
     /// Two thirds into the validity window: when a certificate is renewed.
-    pub fn renew_at(&self) -> i64 {
+    pub(crate) fn renew_at(&self) -> i64 {
         self.not_before + (self.not_after - self.not_before) * 2 / 3
     }
 }
@@ -90,14 +90,14 @@ pub struct Ca {
 
 /// A serving pair that verifies against the current CA.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Serving {
+pub(crate) struct Serving {
     pub pair: PemPair,
     pub facts: CertFacts,
 }
 
 /// The Secret's contents, checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Material {
+pub(crate) struct Material {
     pub ca: Ca,
     pub next: Option<Ca>,
     /// The previous CA certificate (PEM) and its facts.
@@ -152,7 +152,7 @@ fn facts(der: &[u8]) -> Result<(CertFacts, bool), String> {
 }
 
 /// The facts of the first certificate of a PEM text.
-pub fn cert_facts(pem: &str) -> Result<CertFacts, String> {
+pub(crate) fn cert_facts(pem: &str) -> Result<CertFacts, String> {
     let der = first_cert(pem)?;
     facts(&der).map(|(f, _)| f)
 }
@@ -189,7 +189,7 @@ fn read_ca(
 }
 
 /// Does `leaf_pem` chain to `ca_pem`, name `server_name` and hold at `now`?
-pub fn verify_serving(
+pub(crate) fn verify_serving(
     ca_pem: &str,
     leaf_pem: &str,
     server_name: &str,
@@ -270,7 +270,7 @@ impl Material {
     }
 
     /// The Secret `data` for this material.
-    pub fn to_data(&self) -> BTreeMap<String, Vec<u8>> {
+    pub(crate) fn to_data(&self) -> BTreeMap<String, Vec<u8>> {
         let mut data = BTreeMap::new();
         let mut put = |key: &str, value: &str| {
             data.insert(key.to_string(), value.as_bytes().to_vec());
@@ -317,7 +317,7 @@ impl Material {
 }
 
 /// The DER certificates of a PEM bundle (unreadable blocks are skipped).
-pub fn bundle_certs(pem: &str) -> Vec<Vec<u8>> {
+pub(crate) fn bundle_certs(pem: &str) -> Vec<Vec<u8>> {
     CertificateDer::pem_slice_iter(pem.as_bytes())
         .filter_map(Result::ok)
         .map(|c| c.as_ref().to_vec())
@@ -325,7 +325,7 @@ pub fn bundle_certs(pem: &str) -> Vec<Vec<u8>> {
 }
 
 /// Does the PEM bundle `bundle` contain the certificate `cert_pem`?
-pub fn bundle_contains(bundle: &str, cert_pem: &str) -> bool {
+pub(crate) fn bundle_contains(bundle: &str, cert_pem: &str) -> bool {
     let Ok(wanted) = first_cert(cert_pem) else {
         return false;
     };
@@ -336,7 +336,7 @@ pub fn bundle_contains(bundle: &str, cert_pem: &str) -> bool {
 
 /// One replica's report: which CA its served certificate comes from, and when it said so.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Report {
+pub(crate) struct Report {
     pub replica: String,
     pub ca_fingerprint: String,
     pub at: i64,
@@ -345,7 +345,7 @@ pub struct Report {
 /// The annotation key for a replica's report. Annotation names are at most 63 characters of
 /// `[A-Za-z0-9._-]`, starting and ending alphanumeric; other characters become `-`, and a
 /// longer id is cut and suffixed with a hash so that two ids never share a key.
-pub fn report_key(replica: &str) -> String {
+pub(crate) fn report_key(replica: &str) -> String {
     let mut name: String = replica
         .chars()
         .map(|c| {
@@ -368,7 +368,7 @@ pub fn report_key(replica: &str) -> String {
 }
 
 /// The annotation value of a report.
-pub fn report_value(ca_fingerprint: &str, at: i64) -> String {
+pub(crate) fn report_value(ca_fingerprint: &str, at: i64) -> String {
     format!("{ca_fingerprint} {at}")
 }
 
@@ -391,7 +391,7 @@ pub fn reports(annotations: &BTreeMap<String, String>) -> Vec<Report> {
 
 /// The fingerprint of the CA that issued `serving` among the CAs `material` knows (current,
 /// previous, next), by verifying the chain.
-pub fn issuing_ca(
+pub(crate) fn issuing_ca(
     material: &Material,
     leaf_pem: &str,
     server_name: &str,

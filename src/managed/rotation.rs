@@ -33,7 +33,7 @@ pub struct Durations {
 
 /// What the cluster looked like, as far as a step depends on it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Observed {
+pub(crate) struct Observed {
     /// Unix seconds.
     pub now: i64,
     /// Both webhook configurations trust the next CA (or registration is switched off).
@@ -48,7 +48,7 @@ pub struct Observed {
 
 /// One step of certificate management.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Step {
+pub(crate) enum Step {
     /// Nothing to do.
     Keep,
     /// Issue a serving certificate from the current CA.

@@ -22,14 +22,14 @@ use std::path::Path;
 /// Why the webhook spec file cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{file}: {reason}")]
-pub struct SpecError {
+pub(crate) struct SpecError {
     pub file: String,
     pub reason: String,
 }
 
 /// The two configurations as the file describes them.
 #[derive(Debug, Clone, PartialEq)]
-pub struct WebhookSpecs {
+pub(crate) struct WebhookSpecs {
     pub mutating: MutatingWebhookConfiguration,
     pub validating: ValidatingWebhookConfiguration,
 }
@@ -47,7 +47,7 @@ pub struct Target {
 
 /// The apply bodies (JSON) for both configurations, and warnings for the log.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Filled {
+pub(crate) struct Filled {
     pub mutating: serde_json::Value,
     pub validating: serde_json::Value,
     pub warnings: Vec<String>,
@@ -159,7 +159,7 @@ fn fill_meta(meta: &ObjectMeta, name: &str) -> ObjectMeta {
 }
 
 /// Does `selector` keep `namespace` out, through a `kubernetes.io/metadata.name NotIn` rule?
-pub fn excludes_namespace(selector: Option<&LabelSelector>, namespace: &str) -> bool {
+pub(crate) fn excludes_namespace(selector: Option<&LabelSelector>, namespace: &str) -> bool {
     selector
         .and_then(|s| s.match_expressions.as_ref())
         .is_some_and(|exprs| {
@@ -282,12 +282,13 @@ pub fn fill(specs: &WebhookSpecs, target: &Target, ca_bundle_pem: &str) -> Fille
 }
 
 /// The caBundle field's text as the API returns it (standard base64 of the PEM).
-pub fn ca_bundle_field(ca_bundle_pem: &str) -> String {
+#[cfg(test)]
+fn ca_bundle_field(ca_bundle_pem: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(ca_bundle_pem.as_bytes())
 }
 
 /// The PEM caBundles of every webhook in a configuration read from the API (JSON), decoded.
-pub fn ca_bundles(config: &serde_json::Value) -> Vec<String> {
+pub(crate) fn ca_bundles(config: &serde_json::Value) -> Vec<String> {
     config
         .get("webhooks")
         .and_then(|w| w.as_array())

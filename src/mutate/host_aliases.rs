@@ -20,7 +20,7 @@ use crate::rules::{Rule, Violation};
 use crate::workload::SpecLocation;
 
 /// Hostnames already mapped by earlier policies in one evaluation, with their IPs.
-pub type Claims = BTreeMap<String, IpAddr>;
+pub(crate) type Claims = BTreeMap<String, IpAddr>;
 
 /// Merges `params.entries` into the working copy and emits the matching operations.
 ///

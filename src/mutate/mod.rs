@@ -15,7 +15,7 @@ use crate::rules::Violation;
 
 /// What one mutation did to the working copy.
 #[derive(Debug, Default, Clone, PartialEq)]
-pub struct Mutation {
+pub(crate) struct Mutation {
     /// JSON Patch operations, in order.
     pub ops: Vec<PatchOperation>,
     /// One line per change made, for `podgate check` and audit annotations.
@@ -24,14 +24,4 @@ pub struct Mutation {
     pub notes: Vec<String>,
     /// Conflicts that a policy turned into violations (`onConflict: Deny`).
     pub violations: Vec<Violation>,
-}
-
-impl Mutation {
-    /// Appends another mutation's results.
-    pub fn extend(&mut self, other: Mutation) {
-        self.ops.extend(other.ops);
-        self.changes.extend(other.changes);
-        self.notes.extend(other.notes);
-        self.violations.extend(other.violations);
-    }
 }

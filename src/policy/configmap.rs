@@ -13,17 +13,17 @@ use super::loader::{LoadError, LoadErrors, MAX_FILE_BYTES, is_policy_file};
 
 /// The label that marks a ConfigMap as a podgate policy set (the webhook's objectSelector and
 /// `policies/Kustomization` use the same one).
-pub const LABEL: &str = "podgate.dev/policies";
+pub(crate) const LABEL: &str = "podgate.dev/policies";
 
 /// True when `object` is a core/v1 ConfigMap labelled `podgate.dev/policies: "true"`.
-pub fn is_policy_config_map(object: &Value) -> bool {
+pub(crate) fn is_policy_config_map(object: &Value) -> bool {
     object.get("kind").and_then(Value::as_str) == Some("ConfigMap")
         && object.get("apiVersion").and_then(Value::as_str) == Some("v1")
         && has_label(object)
 }
 
 /// True when `object`'s labels say `podgate.dev/policies: "true"`, whatever its kind.
-pub fn has_label(object: &Value) -> bool {
+pub(crate) fn has_label(object: &Value) -> bool {
     object
         .pointer("/metadata/labels")
         .and_then(|labels| labels.get(LABEL))

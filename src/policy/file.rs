@@ -14,7 +14,7 @@ use super::{Action, OnConflict, Operator, PullPolicy};
 /// One YAML document of a policy file.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct PolicyDoc {
+pub(crate) struct PolicyDoc {
     /// Must be `podgate.dev/v1alpha1`.
     pub api_version: Spanned<String>,
     /// Must be `PodPolicy`.
@@ -28,7 +28,7 @@ pub struct PolicyDoc {
 /// `metadata` of a policy document.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct MetadataDoc {
+pub(crate) struct MetadataDoc {
     /// Unique in the policy set; a DNS-1123 subdomain of at most 63 characters, because it
     /// becomes an audit-annotation key.
     pub name: Spanned<String>,
@@ -45,7 +45,7 @@ pub struct MetadataDoc {
 /// `spec` of a policy document.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct SpecDoc {
+pub(crate) struct SpecDoc {
     /// What happens to a violation: `Enforce` (deny; default), `Warn` (admission warning) or
     /// `Audit` (audit annotation and log only; no patch either).
     #[serde(default)]
@@ -71,7 +71,7 @@ pub struct SpecDoc {
 /// `spec.match`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct MatchDoc {
+pub(crate) struct MatchDoc {
     /// Namespace globs (`team-*`); empty or absent means every namespace.
     #[serde(default)]
     pub namespaces: Vec<Spanned<String>>,
@@ -86,7 +86,7 @@ pub struct MatchDoc {
 /// A metav1.LabelSelector.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct SelectorDoc {
+pub(crate) struct SelectorDoc {
     /// Labels that must be present with exactly these values.
     #[serde(default)]
     pub match_labels: BTreeMap<String, String>,
@@ -98,7 +98,7 @@ pub struct SelectorDoc {
 /// One `matchExpressions` entry.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct ExpressionDoc {
+pub(crate) struct ExpressionDoc {
     /// The label key.
     pub key: String,
     /// `In`, `NotIn`, `Exists` or `DoesNotExist`.
@@ -111,7 +111,7 @@ pub struct ExpressionDoc {
 /// One `spec.exemptions` entry. Every given criterion must hold; at least one is required.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct ExemptionDoc {
+pub(crate) struct ExemptionDoc {
     /// `namespace:name` of the Pod's service account; globs allowed in both parts.
     #[serde(default)]
     pub service_accounts: Vec<Spanned<String>>,
@@ -138,7 +138,7 @@ pub struct ExemptionDoc {
 /// `spec.validate`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct ValidateDoc {
+pub(crate) struct ValidateDoc {
     /// Deny direct edits of `/etc/hosts`. Present (even as `{}` or empty) turns it on.
     #[serde(default, deserialize_with = "present")]
     pub hosts_file: Option<HostsFileDoc>,
@@ -150,7 +150,7 @@ pub struct ValidateDoc {
 /// `spec.validate.hostsFile`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct HostsFileDoc {
+pub(crate) struct HostsFileDoc {
     /// What happens when the command analysis cannot decide whether a container writes
     /// `/etc/hosts` (dynamic `eval`, generated scripts, a write target it cannot resolve, a
     /// limit reached): `Allow`, `Warn` (default) or `Deny` (the policy's action applies).
@@ -167,7 +167,7 @@ pub struct HostsFileDoc {
 /// `spec.validate.hostNamespaces`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct HostNamespacesDoc {
+pub(crate) struct HostNamespacesDoc {
     /// Each entry lists atoms that must not all be present in one Pod: `hostNetwork`,
     /// `hostPID`, `hostIPC`, `shareProcessNamespace`, `privileged`, `hostPort`,
     /// `capability:<NAME>`.
@@ -177,7 +177,7 @@ pub struct HostNamespacesDoc {
 /// `spec.mutate`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct MutateDoc {
+pub(crate) struct MutateDoc {
     /// Also patch workload pod templates (default false: only Pods are patched).
     #[serde(default)]
     pub templates: bool,
@@ -192,7 +192,7 @@ pub struct MutateDoc {
 /// `spec.mutate.imagePullPolicy`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct ImagePullPolicyDoc {
+pub(crate) struct ImagePullPolicyDoc {
     /// Tags treated as mutable (default `[latest]`); an untagged image counts as `latest`.
     #[serde(default)]
     pub mutable_tags: Option<Vec<Spanned<String>>>,
@@ -207,7 +207,7 @@ pub struct ImagePullPolicyDoc {
 /// `spec.mutate.hostAliases`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct HostAliasesDoc {
+pub(crate) struct HostAliasesDoc {
     /// Entries merged into `spec.hostAliases` by IP.
     pub entries: Vec<HostAliasDoc>,
     /// What to do when the Pod already maps one of the hostnames to another IP.
@@ -218,7 +218,7 @@ pub struct HostAliasesDoc {
 /// One `hostAliases` entry.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct HostAliasDoc {
+pub(crate) struct HostAliasDoc {
     /// An IPv4 or IPv6 address.
     pub ip: Spanned<String>,
     /// DNS-1123 subdomains.

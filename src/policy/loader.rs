@@ -21,11 +21,11 @@ use super::{
 };
 
 /// The only accepted `apiVersion`.
-pub const API_VERSION: &str = "podgate.dev/v1alpha1";
+pub(crate) const API_VERSION: &str = "podgate.dev/v1alpha1";
 /// The only accepted `kind`.
-pub const KIND: &str = "PodPolicy";
+pub(crate) const KIND: &str = "PodPolicy";
 /// Policy files larger than this are refused before parsing.
-pub const MAX_FILE_BYTES: usize = 1024 * 1024;
+pub(crate) const MAX_FILE_BYTES: usize = 1024 * 1024;
 
 /// One problem in one policy file.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

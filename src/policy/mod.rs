@@ -3,7 +3,7 @@
 //! A `PolicySet` is immutable once built; the server swaps whole sets on reload so that each
 //! decision sees exactly one version. Only `loader` touches the file system.
 
-pub mod configmap;
+pub(crate) mod configmap;
 mod file;
 mod loader;
 mod selector;
@@ -93,11 +93,6 @@ impl Globs {
     pub fn is_match(&self, text: &str) -> bool {
         self.set.is_match(text)
     }
-
-    /// The patterns as written.
-    pub fn patterns(&self) -> &[String] {
-        &self.patterns
-    }
 }
 
 /// Which objects a policy applies to.
@@ -114,7 +109,7 @@ pub struct Match {
 impl Match {
     /// True when `namespace` passes the namespace globs: the policy applies unless its
     /// podSelector says otherwise.
-    pub fn may_match_namespace(&self, namespace: &str) -> bool {
+    pub(crate) fn may_match_namespace(&self, namespace: &str) -> bool {
         (self.namespaces.is_empty() || self.namespaces.is_match(namespace))
             && !self.exclude_namespaces.is_match(namespace)
     }
@@ -251,7 +246,7 @@ impl std::fmt::Display for Atom {
 
 /// Capabilities are compared upper case and without the `CAP_` prefix, as container runtimes
 /// accept both spellings.
-pub fn normalize_capability(name: &str) -> String {
+pub(crate) fn normalize_capability(name: &str) -> String {
     let upper = name.trim().to_ascii_uppercase();
     match upper.strip_prefix("CAP_") {
         Some(rest) => rest.to_string(),
@@ -443,7 +438,7 @@ impl PolicySet {
     }
 
     /// Exemptions still in force whose expiry falls within `within_days` of `now`.
-    pub fn exemptions_expiring(&self, now: jiff::Timestamp, within_days: i64) -> usize {
+    pub(crate) fn exemptions_expiring(&self, now: jiff::Timestamp, within_days: i64) -> usize {
         let today = now.to_zoned(jiff::tz::TimeZone::UTC).date();
         let horizon = today
             .checked_add(jiff::Span::new().days(within_days))
@@ -459,7 +454,7 @@ impl PolicySet {
 
 /// True for a DNS-1123 subdomain: at most 253 characters of lowercase alphanumerics, `-` and
 /// `.`, each dot-separated label starting and ending with an alphanumeric.
-pub fn is_dns1123_subdomain(name: &str) -> bool {
+pub(crate) fn is_dns1123_subdomain(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 253
         && name.split('.').all(|label| {

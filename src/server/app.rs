@@ -23,17 +23,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The admission core's entry point; replaceable in tests (e.g. by one that panics).
-pub type Reviewer =
+pub(crate) type Reviewer =
     fn(&PolicySet, &[u8], Webhook, jiff::Timestamp) -> Result<Reviewed, admission::ReviewError>;
 
 /// The longest any review may take: the apiserver caps `timeoutSeconds` at 30.
-pub const MAX_DEADLINE: Duration = Duration::from_secs(30);
+pub(crate) const MAX_DEADLINE: Duration = Duration::from_secs(30);
 /// Answer this much before the apiserver's own deadline so the answer still arrives.
 const DEADLINE_MARGIN: Duration = Duration::from_millis(100);
 
 /// Shared state of the review app.
 #[derive(Clone)]
-pub struct AppState {
+pub(crate) struct AppState {
     pub policies: Arc<ArcSwap<PolicySet>>,
     pub metrics: Metrics,
     pub max_body: usize,
@@ -67,7 +67,7 @@ impl AppState {
 }
 
 /// Routes of the TLS port. Everything else is 404; other methods on the two paths 405.
-pub fn router(state: AppState) -> Router {
+pub(crate) fn router(state: AppState) -> Router {
     Router::new()
         .route("/validate", post(validate))
         .route("/mutate", post(mutate))
@@ -80,7 +80,7 @@ pub fn router(state: AppState) -> Router {
 /// JSON body with `allowed:false` and `status.code/message`, so a human (or the apiserver's
 /// failurePolicy message) sees why.
 #[derive(Debug, thiserror::Error)]
-pub enum AppError {
+pub(crate) enum AppError {
     #[error("no such endpoint; use POST /validate or POST /mutate")]
     NotFound,
     #[error("method not allowed; use POST")]

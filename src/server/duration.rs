@@ -5,7 +5,7 @@ use std::time::Duration;
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 #[error("invalid duration {0:?}: expected e.g. 10s, 1m30s, 250ms")]
-pub struct DurationError(pub String);
+pub(crate) struct DurationError(pub String);
 
 /// Parses a Go duration (units ns, us, µs, ms, s, m, h; fractions allowed; no sign).
 pub fn parse(text: &str) -> Result<Duration, DurationError> {
@@ -45,7 +45,7 @@ pub fn parse(text: &str) -> Result<Duration, DurationError> {
 }
 
 /// Parses a byte size: a plain number of bytes or one with a `KiB`/`MiB`/`Ki`/`Mi`/`K`/`M` suffix.
-pub fn parse_size(text: &str) -> Result<usize, String> {
+pub(crate) fn parse_size(text: &str) -> Result<usize, String> {
     let s = text.trim();
     let digits = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (num, unit) = s.split_at(digits);

@@ -30,7 +30,7 @@ pub struct ConnLimits {
 
 /// Where the per-connection TLS config comes from (re-read per connection, so a client-CA
 /// reload applies to new connections).
-pub type TlsSource = Arc<arc_swap::ArcSwap<rustls::ServerConfig>>;
+pub(crate) type TlsSource = Arc<arc_swap::ArcSwap<rustls::ServerConfig>>;
 
 /// Accepts until `shutdown` turns true, then stops accepting (the listener is dropped, so
 /// new connections are refused), asks every connection to finish gracefully and waits up to

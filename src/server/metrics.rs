@@ -42,7 +42,7 @@ pub const KINDS: [&str; 10] = [
 pub const OPERATIONS: [&str; 5] = ["CREATE", "UPDATE", "DELETE", "CONNECT", "other"];
 
 /// `kind` as a label value: one of `KINDS`.
-pub fn kind_label(kind: &str) -> &'static str {
+pub(crate) fn kind_label(kind: &str) -> &'static str {
     KINDS
         .iter()
         .find(|k| **k == kind)
@@ -51,7 +51,7 @@ pub fn kind_label(kind: &str) -> &'static str {
 }
 
 /// `operation` as a label value: one of `OPERATIONS`.
-pub fn operation_label(operation: &str) -> &'static str {
+pub(crate) fn operation_label(operation: &str) -> &'static str {
     OPERATIONS
         .iter()
         .find(|o| **o == operation)
@@ -250,10 +250,10 @@ impl Metrics {
 }
 
 /// Decrements the in-flight gauge when dropped, also on cancellation.
-pub struct InFlight(Gauge);
+pub(crate) struct InFlight(Gauge);
 
 impl InFlight {
-    pub fn enter(gauge: &Gauge) -> InFlight {
+    pub(crate) fn enter(gauge: &Gauge) -> InFlight {
         gauge.inc();
         InFlight(gauge.clone())
     }

@@ -13,8 +13,8 @@
 //! while the registered webhook stays in place. Only what no retry can fix ends the process.
 
 pub mod app;
-pub mod devcert;
-pub mod duration;
+pub(crate) mod devcert;
+pub(crate) mod duration;
 pub mod listener;
 pub mod metrics;
 pub mod probe;
@@ -34,9 +34,9 @@ use tokio::sync::watch;
 pub use tls::TlsMinVersion;
 
 /// Default serving certificate; when it and the key are both absent a development pair is made.
-pub const DEFAULT_TLS_CERT: &str = "certs/tls.crt";
+pub(crate) const DEFAULT_TLS_CERT: &str = "certs/tls.crt";
 /// Default serving key.
-pub const DEFAULT_TLS_KEY: &str = "certs/tls.key";
+pub(crate) const DEFAULT_TLS_KEY: &str = "certs/tls.key";
 
 /// Log output format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -128,7 +128,7 @@ const MAX_H2_STREAMS: u32 = 100;
 
 /// Installs a tracing subscriber (JSON or text, `RUST_LOG` filter, default `info`); does
 /// nothing if one is installed already.
-pub fn init_logging(format: LogFormat) {
+pub(crate) fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 /// Readiness flags, flipped by startup, policy (re)loads and shutdown; mirrored in the
 /// `podgate_ready` gauge.
 #[derive(Debug, Default)]
-pub struct Health {
+pub(crate) struct Health {
     loaded: AtomicBool,
     /// A valid serving certificate is loaded (a replica started with an invalid pair waits,
     /// not Ready, for a valid one).
@@ -40,7 +40,7 @@ impl Health {
         }
     }
     /// A Health that is ready from the start (in-memory apps in tests and benches).
-    pub fn ready_now() -> Health {
+    pub(crate) fn ready_now() -> Health {
         let health = Health::default();
         health.set_loaded();
         health.set_certificate(true);
@@ -48,7 +48,7 @@ impl Health {
         health
     }
     /// The server is up: certificate loaded, listener bound.
-    pub fn set_loaded(&self) {
+    pub(crate) fn set_loaded(&self) {
         self.loaded.store(true, Ordering::SeqCst);
         self.publish();
     }
@@ -58,11 +58,11 @@ impl Health {
         self.publish();
     }
     /// Whether a valid policy set is serving.
-    pub fn set_policies(&self, valid: bool) {
+    pub(crate) fn set_policies(&self, valid: bool) {
         self.policies.store(valid, Ordering::SeqCst);
         self.publish();
     }
-    pub fn set_shutting_down(&self) {
+    pub(crate) fn set_shutting_down(&self) {
         self.shutting_down.store(true, Ordering::SeqCst);
         self.publish();
     }
@@ -71,7 +71,7 @@ impl Health {
     pub fn policies(&self) -> bool {
         self.policies.load(Ordering::SeqCst)
     }
-    pub fn set_cluster_pending(&self, pending: bool) {
+    pub(crate) fn set_cluster_pending(&self, pending: bool) {
         self.cluster_pending.store(pending, Ordering::SeqCst);
         self.publish();
     }
@@ -88,12 +88,12 @@ impl Health {
 }
 
 #[derive(Clone)]
-pub struct ProbeState {
+pub(crate) struct ProbeState {
     pub health: Arc<Health>,
     pub registry: Arc<Registry>,
 }
 
-pub fn router(state: ProbeState) -> Router {
+pub(crate) fn router(state: ProbeState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/livez", get(|| async { "ok\n" }))

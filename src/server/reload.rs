@@ -21,10 +21,10 @@ use std::time::Duration;
 /// Events arriving within this window after the first are folded into one check.
 const DEBOUNCE: Duration = Duration::from_millis(100);
 /// Exemptions that expire within this many days are reported.
-pub const EXPIRING_WITHIN_DAYS: i64 = 7;
+pub(crate) const EXPIRING_WITHIN_DAYS: i64 = 7;
 
 /// What the reloader keeps current.
-pub struct Reloader {
+pub(crate) struct Reloader {
     pub policies_dir: PathBuf,
     pub policies: Arc<ArcSwap<PolicySet>>,
     pub cert: PathBuf,
@@ -43,7 +43,7 @@ pub struct Reloader {
 }
 
 /// One log line per policy error, with its position as fields, so a log search finds each.
-pub fn log_policy_errors(dir: &Path, errors: &crate::policy::LoadErrors) {
+pub(crate) fn log_policy_errors(dir: &Path, errors: &crate::policy::LoadErrors) {
     for e in &errors.0 {
         tracing::error!(
             dir = %dir.display(),
@@ -57,7 +57,7 @@ pub fn log_policy_errors(dir: &Path, errors: &crate::policy::LoadErrors) {
 }
 
 /// Stops the reload thread when dropped.
-pub struct ReloadHandle {
+pub(crate) struct ReloadHandle {
     stop: Arc<AtomicBool>,
     wake: mpsc::Sender<()>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -76,7 +76,7 @@ impl Drop for ReloadHandle {
 /// Hash of every regular file under `dir` whose path has no component starting with `.`
 /// (skips the kubelet's `..data`/`..2024_..` internals; the visible names link through them),
 /// following symlinks. `None` when the directory cannot be read.
-pub fn fingerprint_dir(dir: &Path) -> Option<[u8; 32]> {
+pub(crate) fn fingerprint_dir(dir: &Path) -> Option<[u8; 32]> {
     fn walk(dir: &Path, rel: &Path, depth: usize, out: &mut Vec<(PathBuf, Vec<u8>)>) -> bool {
         let Ok(entries) = std::fs::read_dir(dir) else {
             return false;
@@ -118,7 +118,7 @@ pub fn fingerprint_dir(dir: &Path) -> Option<[u8; 32]> {
 }
 
 /// Hash of the contents of `paths` (through symlinks); unreadable files hash as empty.
-pub fn fingerprint_files(paths: &[&Path]) -> [u8; 32] {
+pub(crate) fn fingerprint_files(paths: &[&Path]) -> [u8; 32] {
     let mut hasher = Sha256::new();
     for path in paths {
         let bytes = std::fs::read(path).unwrap_or_default();

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
-pub enum TlsError {
+pub(crate) enum TlsError {
     #[error("reading {path}: {source}")]
     Read {
         path: PathBuf,
@@ -58,7 +58,7 @@ pub fn provider() -> Arc<CryptoProvider> {
 }
 
 /// A loaded serving pair and what we know about it.
-pub struct LoadedCert {
+pub(crate) struct LoadedCert {
     pub key: Arc<CertifiedKey>,
     /// notAfter of the leaf, Unix seconds
     pub not_after: i64,
@@ -74,7 +74,7 @@ fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
 
 /// Reads a PEM cert chain and key, checks that the key matches the leaf and the leaf has
 /// not expired at `now` (Unix seconds).
-pub fn load_pair(
+pub(crate) fn load_pair(
     cert_path: &Path,
     key_path: &Path,
     provider: &CryptoProvider,
@@ -87,7 +87,7 @@ pub fn load_pair(
 
 /// [`load_pair`] on PEM already in memory (a Secret read through the API); `cert_path` and
 /// `key_path` only name the sources in errors.
-pub fn pair_from_pem(
+pub(crate) fn pair_from_pem(
     cert_pem: &[u8],
     key_pem: &[u8],
     cert_path: &Path,
@@ -137,7 +137,7 @@ pub fn pair_from_pem(
 }
 
 /// Reads a PEM bundle of CA certificates for client authentication.
-pub fn load_client_roots(path: &Path) -> Result<RootCertStore, TlsError> {
+pub(crate) fn load_client_roots(path: &Path) -> Result<RootCertStore, TlsError> {
     let pem = read(path)?;
     let certs = CertificateDer::pem_slice_iter(&pem)
         .collect::<Result<Vec<_>, _>>()
@@ -165,7 +165,7 @@ pub fn load_client_roots(path: &Path) -> Result<RootCertStore, TlsError> {
 /// Without one (a replica that started with an invalid pair), every handshake is refused
 /// until a valid pair is swapped in.
 #[derive(Debug)]
-pub struct CertResolver {
+pub(crate) struct CertResolver {
     current: ArcSwapOption<CertifiedKey>,
 }
 
@@ -184,7 +184,8 @@ impl CertResolver {
     pub fn swap(&self, key: Arc<CertifiedKey>) {
         self.current.store(Some(key));
     }
-    pub fn current(&self) -> Option<Arc<CertifiedKey>> {
+    #[cfg(test)]
+    pub(crate) fn current(&self) -> Option<Arc<CertifiedKey>> {
         self.current.load_full()
     }
 }
@@ -198,7 +199,7 @@ impl ResolvesServerCert for CertResolver {
 /// Builds the server config: ring, TLS 1.2+ (or 1.3 only), rustls' default AEAD suites,
 /// ALPN `h2` and `http/1.1` (the apiserver offers only `http/1.1` to service webhooks,
 /// kubernetes/kubernetes#75791), client certificates only when `client_roots` is set.
-pub fn server_config(
+pub(crate) fn server_config(
     provider: Arc<CryptoProvider>,
     min_version: TlsMinVersion,
     resolver: Arc<CertResolver>,
@@ -225,7 +226,7 @@ pub fn server_config(
 }
 
 /// Formats Unix seconds as RFC 3339 for messages.
-pub fn format_ts(secs: i64) -> String {
+pub(crate) fn format_ts(secs: i64) -> String {
     jiff::Timestamp::from_second(secs)
         .map(|t| t.to_string())
         .unwrap_or_else(|_| secs.to_string())
@@ -233,7 +234,7 @@ pub fn format_ts(secs: i64) -> String {
 
 /// notAfter of a DER X.509 certificate, Unix seconds (`x509-parser`); `None` when the bytes
 /// are not a certificate.
-pub fn not_after(der: &[u8]) -> Option<i64> {
+pub(crate) fn not_after(der: &[u8]) -> Option<i64> {
     use x509_parser::prelude::{FromDer, X509Certificate};
     let (_, cert) = X509Certificate::from_der(der).ok()?;
     Some(cert.validity().not_after.timestamp())

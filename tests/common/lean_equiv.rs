@@ -6,7 +6,7 @@
 use podgate::engine::{self, Question, Requester, Subject, Webhook};
 use podgate::policy::PolicySet;
 use podgate::verdict;
-use podgate::workload::{self, Kind, Source};
+use podgate::workload::{self, Kind, Scope, Source};
 use serde_json::Value;
 
 /// Compares the lean and the reference decode of `object` as `kind`; returns false when the
@@ -36,6 +36,22 @@ pub fn same_decode(set: &PolicySet, kind: Kind, object: &Value, ctx: &str) -> bo
         );
     }
     assert_eq!(raw.spec, lean.spec, "{ctx}: raw and value reads differ");
+    // The mutating webhook's decode: only what the plan reads, the same metadata.
+    let plan = workload::read_scoped(kind, Source::Value(object), Scope::Plan).unwrap();
+    let plan_raw =
+        workload::read_scoped(kind, Source::Raw(&object.to_string()), Scope::Plan).unwrap();
+    assert_eq!(plan.metadata, reference.metadata, "{ctx}: plan metadata");
+    assert_eq!(plan.labels, reference.labels, "{ctx}: plan labels");
+    assert_eq!(
+        plan_raw.spec, plan.spec,
+        "{ctx}: plan raw and value reads differ"
+    );
+    if kind == Kind::Pod {
+        let planned = podgate::lean::planned;
+        assert_eq!(plan.spec, planned(&reference.spec), "{ctx}: plan spec");
+    } else {
+        assert_eq!(plan.spec, lean.spec, "{ctx}: plan spec of a template");
+    }
     let groups = vec!["system:authenticated".to_string()];
     let requester = Requester {
         username: "alice",
@@ -52,6 +68,13 @@ pub fn same_decode(set: &PolicySet, kind: Kind, object: &Value, ctx: &str) -> bo
             verdict::decide(&engine::evaluate(set, &subject, question, today), question)
         };
         assert_eq!(decide(&lean), decide(&reference), "{ctx}: {question:?}");
+        if question == Question::Webhook(Webhook::Mutate) {
+            assert_eq!(
+                decide(&plan),
+                decide(&reference),
+                "{ctx}: plan {question:?}"
+            );
+        }
     }
     true
 }

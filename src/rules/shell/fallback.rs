@@ -38,6 +38,7 @@ impl Scan<'_> {
         let mut w = Walk::default();
         for tok in Lexer::new(text) {
             if self.budget.exhausted() {
+                self.limit("the review's analysis work limit was reached");
                 return;
             }
             match tok {

@@ -10,9 +10,10 @@
 //! ([`kubelet`]), the shell's options (`bash -euo pipefail -c`), quoting, escapes, `$'...'`,
 //! brace expansion and globs ([`words`]), variables assigned in the script and the working
 //! directory (`cd`, `workingDir`), `/proc/<pid>/root` and `..` aliases ([`paths`]), and the
-//! wrappers, writers and interpreters in the tables of [`programs`]. Scripts are parsed with
-//! `brush-parser` (MIT, [`walk`]) when they are small and shallow; others, and those it does not
-//! take, go through our own linear lexer ([`lexer`], [`fallback`]). Both feed one command model.
+//! wrappers, writers and interpreters in the tables of [`programs`]. Every command is first
+//! read by our own linear lexer ([`lexer`], [`fallback`]); when that finds a write or something
+//! it cannot decide, scripts that are small and shallow are parsed again with `brush-parser`
+//! (MIT, [`walk`]) for the precise answer. Both feed one command model.
 //!
 //! What it cannot know it reports as undecided, with the reason: `eval`/`source` of text that
 //! is not literal, generated text run by a shell, a write target that is not literal and could be
@@ -22,7 +23,9 @@
 //! Cost is bounded by construction. Every pass over text is linear and charged to a
 //! [`Budget`] shared by every command of one review; nesting, findings, brace expansion,
 //! printed text and words per command are capped. A limit that is reached is an undecided
-//! finding, never a silent skip. It is pure: no I/O, no global state, no panics.
+//! finding, never a silent skip. It is pure: no I/O, no panics; its one piece of state, a
+//! bounded per-thread memo of results ([`memo`]), changes how long an analysis takes, never
+//! what it finds.
 //!
 //! Choices worth knowing:
 //! - In exec form (no shell) `>>` is an ordinary argument, so `["echo", "x", ">>", "/etc/hosts"]`
@@ -44,6 +47,7 @@
 mod fallback;
 pub mod kubelet;
 mod lexer;
+mod memo;
 mod paths;
 mod programs;
 #[cfg(test)]
@@ -59,6 +63,7 @@ use std::rc::Rc;
 
 pub use kubelet::Start;
 use lexer::{Lexer, Tok};
+use memo::{Reads, Seen};
 use paths::Reach;
 use words::{Env, Expanded, Mode, Value};
 
@@ -100,6 +105,14 @@ pub struct Budget {
     left: u64,
     used: u64,
     brush_left: usize,
+    /// The work limit was met: what was analysed since this was last cleared might come out
+    /// differently with another budget.
+    limited: bool,
+    /// Units the lexer's first pass ([`analyse`]) may spend over the review when it is not
+    /// the answer: the work of a review is at most twice its budget.
+    lexer_left: u64,
+    /// In the lexer's pass: a script was small and shallow enough for the parser.
+    would_parse: bool,
 }
 
 /// Units of work one review may spend: far above any honest Pod's commands (a script costs
@@ -124,6 +137,9 @@ impl Budget {
             left: units,
             used: 0,
             brush_left: BRUSH_BUDGET,
+            limited: false,
+            lexer_left: units,
+            would_parse: false,
         }
     }
 
@@ -143,9 +159,13 @@ impl Budget {
         self.used = self.used.saturating_add(units);
         if units > self.left {
             self.left = 0;
+            self.limited = true;
             return false;
         }
         self.left -= units;
+        if self.left == 0 {
+            self.limited = true;
+        }
         true
     }
 }
@@ -205,13 +225,59 @@ const MAX_OUTPUT: usize = 64 << 10;
 /// Analyses what a container runs. `argv` is `command` followed by `args` (or a hook/probe
 /// `exec.command`), after the kubelet's `$(VAR)` expansion; `known_program` is false when only
 /// `args` were given (the program is the image's ENTRYPOINT).
+///
+/// The linear lexer ([`fallback`]) reads the command first; only when it finds a write or
+/// something it cannot decide does `brush-parser` read it again, for a precise answer. This
+/// gives up nothing: the lexer's walk is held to every table of writes that the parser's
+/// is, and it alone reads every script over [`PARSER_MAX_BYTES`] or nested deeper than
+/// [`PARSER_MAX_NESTING`], so anything it missed could be hidden from the parser too by
+/// padding. The same command in the same review is analysed once ([`memo`]).
 pub fn analyse(
     argv: &[String],
     known_program: bool,
     start: &Start,
     budget: &mut Budget,
 ) -> Analysis {
-    analyse_with(argv, known_program, start, budget, true)
+    let hash = match memo::get(argv, known_program, start) {
+        // Strictly less: an analysis that spends the budget to the last unit reports the limit.
+        Ok((found, units)) if units < budget.left => {
+            // What the analysis would spend again, so that reuse changes nothing but time.
+            budget.left -= units;
+            budget.used = budget.used.saturating_add(units);
+            return found;
+        }
+        Ok(_) => None,
+        Err(hash) => Some(hash),
+    };
+    let (left, used, limited) = (budget.left, budget.used, budget.limited);
+    budget.limited = false;
+    let reads = Reads::default();
+    // The lexer's pass spends its own allowance; when it is the answer, the review's budget
+    // is charged what it spent, as for any analysis.
+    let cap = left.min(budget.lexer_left);
+    budget.left = cap;
+    budget.would_parse = false;
+    let mut found = analyse_reading(argv, known_program, start, budget, false, &reads);
+    let spent = cap - budget.left;
+    budget.lexer_left -= spent;
+    let clean = found.writes.is_empty() && found.undecided.is_empty();
+    if (clean || !budget.would_parse) && !budget.limited {
+        // Clean, or no script the parser would take: the parser's pass would give the same.
+        budget.left = left - spent;
+    } else {
+        // Read it again with the parser, on the budget as it was before the lexer's pass.
+        budget.left = left;
+        budget.used = used;
+        budget.limited = false;
+        found = analyse_reading(argv, known_program, start, budget, true, &reads);
+    }
+    if let Some(hash) = hash
+        && !budget.limited
+    {
+        memo::put(hash, argv, known_program, reads, left - budget.left, &found);
+    }
+    budget.limited |= limited;
+    found
 }
 
 /// The writes in `argv` with an empty environment and a fresh budget (tests, benches, fuzzing).
@@ -227,6 +293,7 @@ pub fn find_hosts_writes(argv: &[String], known_program: bool) -> Vec<HostsWrite
 
 /// [`analyse`], optionally without `brush-parser` so tests can hold the fallback to the same
 /// tables.
+#[cfg(test)]
 fn analyse_with(
     argv: &[String],
     known_program: bool,
@@ -234,6 +301,28 @@ fn analyse_with(
     budget: &mut Budget,
     use_parser: bool,
 ) -> Analysis {
+    analyse_reading(
+        argv,
+        known_program,
+        start,
+        budget,
+        use_parser,
+        &Reads::default(),
+    )
+}
+
+/// [`analyse_with`], recording the start values read in `reads`.
+fn analyse_reading(
+    argv: &[String],
+    known_program: bool,
+    start: &Start,
+    budget: &mut Budget,
+    use_parser: bool,
+    reads: &Reads,
+) -> Analysis {
+    if budget.exhausted() {
+        budget.limited = true;
+    }
     let mut scan = Scan {
         found: Vec::new(),
         undecided: Vec::new(),
@@ -245,6 +334,7 @@ fn analyse_with(
         args: None,
         cond: 0,
         journal: Vec::new(),
+        reads,
     };
     let size: usize = argv.iter().map(|a| a.len() + 1).sum();
     if scan.budget.exhausted() || !scan.charge(size) {
@@ -290,6 +380,8 @@ struct Scan<'a> {
     cond: usize,
     /// Values before assignments made in conditional context, joined when it ends.
     journal: Vec<(String, Value)>,
+    /// Values read from `start`, for [`memo`].
+    reads: &'a Reads,
 }
 
 /// What standard input of a command holds.
@@ -316,6 +408,7 @@ struct Lookup<'x> {
     vars: &'x HashMap<String, Value>,
     args: Option<&'x [Value]>,
     start: &'x Start,
+    reads: &'x Reads,
 }
 
 impl Env for Lookup<'_> {
@@ -330,13 +423,12 @@ impl Env for Lookup<'_> {
                 None => Value::Unknown,
             };
         }
-        if name == "PWD" {
-            return match &self.start.working_dir {
-                Some(dir) => Value::Known(dir.as_str().into()),
-                None => Value::Unknown,
-            };
+        let value = memo::start_var(self.start, name);
+        let mut reads = self.reads.borrow_mut();
+        if !reads.contains_key(name) {
+            reads.insert(name.into(), Seen::from(&value));
         }
-        self.start.var(name)
+        value
     }
 
     fn args(&self) -> Option<Vec<Value>> {
@@ -425,6 +517,7 @@ impl Scan<'_> {
             vars: &self.vars,
             args: self.args.as_deref(),
             start: self.start,
+            reads: self.reads,
         }
     }
 
@@ -537,6 +630,12 @@ impl Scan<'_> {
             self.undecided(
                 "runs script text that is not literal (a variable or command output)".to_string(),
             );
+        }
+        if !self.use_parser
+            && text.len() <= PARSER_MAX_BYTES
+            && text.len() <= self.budget.brush_left
+        {
+            self.budget.would_parse = true;
         }
         if self.use_parser && text.len() <= PARSER_MAX_BYTES && text.len() <= self.budget.brush_left
         {
@@ -754,8 +853,22 @@ impl Scan<'_> {
     }
 }
 
-/// A value read from an assignment: unknown if too long.
+/// A value read from an assignment: unknown if too long. Adjacent unknown parts are one
+/// unknown part (each stands for any text), so `X=$X$X` stops growing once `X` is unknown.
 fn known_value(value: String) -> Value {
+    const TWO_UNKNOWN: &str = "\u{0}\u{0}";
+    const _: () = assert!(UNKNOWN == '\u{0}');
+    let value = if value.contains(TWO_UNKNOWN) {
+        let mut out = String::with_capacity(value.len());
+        for c in value.chars() {
+            if !(c == UNKNOWN && out.ends_with(UNKNOWN)) {
+                out.push(c);
+            }
+        }
+        out
+    } else {
+        value
+    };
     if value.len() > MAX_VALUE {
         Value::Unknown
     } else {

@@ -1392,3 +1392,85 @@ fn random_fragment_soup_never_panics_or_overflows() {
     // The soup is full of writes; some must survive the random quoting.
     assert!(findings > 0);
 }
+
+/// The lexer's first pass and the memo change how long the analysis takes, not what it finds:
+/// on every table case, the combined analysis (run twice, the second time from the memo)
+/// equals the parser's, writes and undecided reasons alike.
+#[test]
+fn lexer_first_and_memo_answer_as_the_parser_does() {
+    let cases = positive_cases()
+        .into_iter()
+        .map(|c| (c.name.to_string(), c.argv, c.known))
+        .chain(
+            negative_cases()
+                .into_iter()
+                .map(|(name, argv, known)| (name.to_string(), argv, known)),
+        );
+    let mut failures = Vec::new();
+    for (name, argv, known) in cases {
+        let start = Start::default();
+        let parser = analyse_with(&argv, known, &start, &mut Budget::default(), true);
+        let mut budget = Budget::default();
+        let first = analyse(&argv, known, &start, &mut budget);
+        let used = budget.used();
+        let again = analyse(&argv, known, &start, &mut budget);
+        if first != parser || again != parser {
+            failures.push(format!(
+                "{name}: parser {parser:?}, first {first:?}, again {again:?}"
+            ));
+        }
+        if budget.used() != 2 * used {
+            failures.push(format!(
+                "{name}: {used} units, then {}",
+                budget.used() - used
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// A stored analysis is reused only for a container whose start values it read are the same.
+#[test]
+fn memo_replays_the_start_values_read() {
+    let argv = sh("echo 10.0.0.1 db > \"$TARGET\"; cd \"$DIR\" && echo 10.0.0.2 x >> hosts");
+    let start = |target: &str, dir: &str| {
+        Start::new([("TARGET", Some(target)), ("DIR", Some(dir))], false, None)
+    };
+    for _ in 0..2 {
+        let mut budget = Budget::default();
+        let hosts = analyse(&argv, true, &start("/etc/hosts", "/tmp"), &mut budget);
+        assert_eq!(hosts.writes.len(), 1, "{hosts:?}");
+        let tmp = analyse(&argv, true, &start("/tmp/x", "/tmp"), &mut budget);
+        assert!(tmp.writes.is_empty(), "{tmp:?}");
+        let dir = analyse(&argv, true, &start("/tmp/x", "/etc"), &mut budget);
+        assert_eq!(dir.writes.len(), 1, "{dir:?}");
+        let wd = Start::new([("TARGET", Some("/tmp/x"))], false, Some("/etc"));
+        let unknown_dir = analyse(&argv, true, &wd, &mut budget);
+        assert!(unknown_dir.writes.is_empty(), "{unknown_dir:?}");
+        assert!(!unknown_dir.undecided.is_empty(), "{unknown_dir:?}");
+    }
+}
+
+/// A budget that cannot pay for a stored analysis gets what a fresh analysis gives: the limit.
+#[test]
+fn memo_is_not_a_way_around_the_budget() {
+    let argv = sh("echo 10.0.0.1 db | tee -a /tmp/x; cat /tmp/x > /tmp/y");
+    let mut budget = Budget::default();
+    assert_eq!(
+        analyse(&argv, true, &Start::default(), &mut budget),
+        Analysis::default()
+    );
+    let units = budget.used();
+    let mut small = Budget::new(units - 1);
+    let found = analyse(&argv, true, &Start::default(), &mut small);
+    assert!(
+        found.undecided.iter().any(|u| u.contains("work limit")),
+        "{found:?}"
+    );
+    let mut enough = Budget::new(units + 1);
+    assert_eq!(
+        analyse(&argv, true, &Start::default(), &mut enough),
+        Analysis::default()
+    );
+    assert_eq!(enough.used(), units);
+}

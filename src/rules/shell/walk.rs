@@ -13,6 +13,7 @@ impl Scan<'_> {
         let mut out = String::new();
         for ast::CompoundListItem(and_or, _) in &list.0 {
             if self.budget.exhausted() {
+                self.limit("the review's analysis work limit was reached");
                 break;
             }
             if let Some(first) = self.walk_pipeline(&and_or.first, depth) {

@@ -1,0 +1,174 @@
+//! Analysing the same command once: the Pods of one workload carry the same commands, a Pod
+//! may repeat a script in many containers, and probes are nearly always the same few commands.
+//!
+//! A result is reused only where a fresh analysis would give the same one. The analysis is a
+//! pure function of the command (`argv`, whether the program is known), the values it read
+//! from the container's start state (`env`, `workingDir`), and the work budget it was given. So
+//! an entry records every start value the analysis read and the work units it spent; a lookup
+//! matches the command exactly, replays those reads against the new container's start state,
+//! and is taken only when the review's budget still holds those units, which are then charged
+//! as if the analysis had run. An analysis that met the work limit is not stored. Bytes for
+//! `brush-parser` are not charged again: no parse is done, and with or without the parser the
+//! analysis is sound (the parser only makes it more precise).
+//!
+//! Bounded: each thread (the evaluation pool has about one per core) keeps at most
+//! [`MAX_BYTES`] of commands and reads, and forgets everything when that is full; at most
+//! [`MAX_PER_HASH`] entries share one hash, so a lookup costs a hash of the command and a few
+//! comparisons, linear in its size. The memo changes how long an analysis takes, never its
+//! result, so the analysis stays a pure function.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash, Hasher, RandomState};
+
+use super::Analysis;
+use super::kubelet::Start;
+use super::words::Value;
+
+/// Bytes of commands, reads and results kept per thread; when full, everything is forgotten.
+const MAX_BYTES: usize = 2 << 20;
+/// Commands larger than this are not stored (a hit would save little next to the hash).
+const MAX_ARGV: usize = 256 << 10;
+/// Entries kept for one hash of a command (the same command with different reads).
+const MAX_PER_HASH: usize = 4;
+
+/// A start value as the analysis read it (`Value` without its shared pointer, so that the
+/// memo can live in a `Send` budget).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Seen {
+    Known(Box<str>),
+    Unknown,
+    Unset,
+}
+
+impl From<&Value> for Seen {
+    fn from(value: &Value) -> Self {
+        match value {
+            Value::Known(s) => Seen::Known(s.as_ref().into()),
+            Value::Unknown => Seen::Unknown,
+            Value::Unset => Seen::Unset,
+        }
+    }
+}
+
+/// The start values one analysis read, by name (`PWD` is `workingDir`).
+pub(super) type Reads = RefCell<HashMap<Box<str>, Seen>>;
+
+/// The value of `name` in the container's start state, as the analysis sees it.
+pub(super) fn start_var(start: &Start, name: &str) -> Value {
+    if name == "PWD" {
+        return match &start.working_dir {
+            Some(dir) => Value::Known(dir.as_str().into()),
+            None => Value::Unknown,
+        };
+    }
+    start.var(name)
+}
+
+#[derive(Debug)]
+struct Entry {
+    known_program: bool,
+    argv: Vec<String>,
+    reads: Vec<(Box<str>, Seen)>,
+    /// Work units the analysis spent.
+    units: u64,
+    result: Analysis,
+}
+
+#[derive(Debug, Default)]
+struct Memo {
+    state: RandomState,
+    entries: HashMap<u64, Vec<Entry>>,
+    bytes: usize,
+}
+
+thread_local! {
+    static MEMO: RefCell<Memo> = RefCell::new(Memo::default());
+}
+
+/// A stored analysis of this command whose reads `start` gives the same values, with the
+/// units it spent; otherwise the command's hash, for [`put`].
+pub(super) fn get(
+    argv: &[String],
+    known_program: bool,
+    start: &Start,
+) -> Result<(Analysis, u64), u64> {
+    MEMO.with_borrow(|memo| {
+        let mut h = memo.state.build_hasher();
+        known_program.hash(&mut h);
+        argv.hash(&mut h);
+        let hash = h.finish();
+        let entry = memo.entries.get(&hash).and_then(|bucket| {
+            bucket.iter().find(|e| {
+                e.known_program == known_program
+                    && e.argv == argv
+                    && e.reads
+                        .iter()
+                        .all(|(name, seen)| Seen::from(&start_var(start, name)) == *seen)
+            })
+        });
+        match entry {
+            Some(e) => Ok((e.result.clone(), e.units)),
+            None => Err(hash),
+        }
+    })
+}
+
+/// Stores an analysis that met no work limit.
+pub(super) fn put(
+    hash: u64,
+    argv: &[String],
+    known_program: bool,
+    reads: Reads,
+    units: u64,
+    result: &Analysis,
+) {
+    let argv_size: usize = argv.iter().map(|a| a.len() + 24).sum();
+    if argv_size > MAX_ARGV {
+        return;
+    }
+    let reads: Vec<(Box<str>, Seen)> = reads.into_inner().into_iter().collect();
+    let reads_size: usize = reads
+        .iter()
+        .map(|(n, s)| {
+            n.len()
+                + 32
+                + match s {
+                    Seen::Known(v) => v.len(),
+                    _ => 0,
+                }
+        })
+        .sum();
+    let result_size: usize = result
+        .writes
+        .iter()
+        .map(|w| {
+            w.how.len()
+                + 64
+                + w.entries
+                    .iter()
+                    .map(|e| e.ip.len() + e.hostnames.iter().map(|h| h.len() + 24).sum::<usize>())
+                    .sum::<usize>()
+        })
+        .chain(result.undecided.iter().map(|u| u.len() + 24))
+        .sum();
+    let size = argv_size + reads_size + result_size + 128;
+    MEMO.with_borrow_mut(|memo| {
+        if memo.bytes + size > MAX_BYTES {
+            memo.entries.clear();
+            memo.bytes = 0;
+        }
+        let bucket = memo.entries.entry(hash).or_default();
+        if bucket.len() >= MAX_PER_HASH {
+            return;
+        }
+        memo.bytes += size;
+        bucket.push(Entry {
+            known_program,
+            argv: argv.to_vec(),
+            reads,
+            units,
+            result: result.clone(),
+        });
+    });
+}
