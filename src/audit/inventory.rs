@@ -311,7 +311,8 @@ impl Listed {
     }
 
     /// Whether the object's text is kept for evaluation.
-    pub(crate) fn kept(&self) -> bool {
+    #[cfg(test)]
+    fn kept(&self) -> bool {
         self.text.is_some()
     }
 
@@ -383,8 +384,6 @@ enum Top {
 #[derive(Debug, Default)]
 pub(crate) struct Inventory {
     objects: Vec<Listed>,
-    /// How many of `objects` are workloads (they come first).
-    workloads: usize,
     /// Workloads by uid: the owners a Pod or another workload can roll up to.
     by_uid: HashMap<String, usize>,
     /// Pods reported at a workload, by its index; they are not in `objects`.
@@ -411,7 +410,6 @@ impl Inventory {
     /// as the top of some Pod's owner chain) and gives back the others'.
     pub(crate) fn new(workloads: Vec<Listed>, excluded: &BTreeSet<String>) -> Inventory {
         let mut inv = Inventory {
-            workloads: workloads.len(),
             objects: workloads,
             ..Inventory::default()
         };
@@ -559,11 +557,6 @@ impl Inventory {
             (rank(x.kind), x.namespace(), x.name()).cmp(&(rank(y.kind), y.namespace(), y.name()))
         });
         Plan { subjects, skipped }
-    }
-
-    /// How many workloads were listed.
-    pub(crate) fn workloads(&self) -> usize {
-        self.workloads
     }
 }
 
@@ -769,7 +762,6 @@ mod tests {
             .map(Listed::name)
             .collect();
         assert_eq!(kept, vec!["web", "db", "batch", "bare", "orphan"]);
-        assert_eq!(inv.workloads(), 5);
     }
 
     #[test]
