@@ -7,7 +7,8 @@
 //! process holds only the audit: each measurement is a fresh child (`--measure <policies>`)
 //! that runs one audit (list with paging, group, evaluate, render JSON) and prints its wall
 //! time and its peak RSS (VmHWM, /proc/self/status). The baseline in the same run is the same
-//! audit with no policies (listing, decoding and grouping only).
+//! audit with no policies (listing, decoding and grouping only), and the floor: the same
+//! process auditing an empty namespace (runtime, client and code, nothing listed).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[path = "../tests/apiserver/mod.rs"]
@@ -79,6 +80,9 @@ fn workload(
     let template = json!({"metadata": {"labels": {"app": name}}, "spec": spec(i)});
     let spec = if kind == "CronJob" {
         json!({"schedule": "0 * * * *", "jobTemplate": {"spec": {"template": template}}})
+    } else if kind == "ReplicationController" {
+        // A ReplicationController's selector is a plain map of labels.
+        json!({"selector": {"app": name}, "template": template})
     } else {
         json!({"selector": {"matchLabels": {"app": name}}, "template": template})
     };
@@ -232,7 +236,8 @@ fn serve() {
     });
 }
 
-fn measure(url: &str, policies: &str) {
+/// One audit of everything (`scope` "all") or of one namespace, in this process.
+fn measure(url: &str, policies: &str, scope: &str) {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let set = if policies == "none" {
         podgate::policy::PolicySet::empty()
@@ -253,13 +258,23 @@ fn measure(url: &str, policies: &str) {
         let run = podgate::audit::audit(
             &client,
             &set,
-            &podgate::audit::Scope::All,
+            &if scope == "all" {
+                podgate::audit::Scope::All
+            } else {
+                podgate::audit::Scope::Namespaces(vec![scope.to_string()])
+            },
             &excluded,
             500,
             today,
         )
         .await;
         assert!(run.complete(), "{:?}", run.errors);
+        let unreadable: Vec<_> = run
+            .objects
+            .iter()
+            .filter_map(|o| o.error.as_ref())
+            .collect();
+        assert!(unreadable.is_empty(), "{unreadable:?}");
         let json = serde_json::to_string(&run).unwrap();
         let pods: usize = run.objects.iter().map(|o| o.pods).sum();
         let denied = run.objects.iter().filter(|o| o.denied).count();
@@ -279,7 +294,7 @@ fn main() {
         return serve();
     }
     if let Some(i) = args.iter().position(|a| a == "--measure") {
-        return measure(&args[i + 1], &args[i + 2]);
+        return measure(&args[i + 1], &args[i + 2], &args[i + 3]);
     }
     let me = std::env::current_exe().unwrap();
     let mut server = Command::new(&me)
@@ -303,12 +318,14 @@ fn main() {
     );
     let policies_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/policies");
     for round in 1..=2 {
-        for (label, policies) in [
-            ("none (baseline)", "none"),
-            ("policies/ (shipped)", policies_dir),
+        for (label, policies, scope) in [
+            // The process alone: runtime, client, code; lists that find nothing.
+            ("empty namespace (floor)", "none", "empty"),
+            ("none (baseline)", "none", "all"),
+            ("policies/ (shipped)", policies_dir, "all"),
         ] {
             let out = Command::new(&me)
-                .args(["--measure", url, policies])
+                .args(["--measure", url, policies, scope])
                 .output()
                 .unwrap();
             assert!(

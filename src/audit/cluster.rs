@@ -3,16 +3,19 @@
 //! (the pages already read are dropped, so no object is counted twice or missed); a 403 names
 //! the permission that is missing.
 //!
+//! Each page's items are handed over as text, one at a time, to be read into the audit's lean
+//! view (`inventory`); nothing of a page is kept once it is read.
+//!
 //! No policy logic here: `inventory` groups what this returns and `evaluate` judges it.
 
+use futures::StreamExt;
 use kube::Client;
 use kube::api::ListParams;
 use serde::Deserialize;
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::workload::Kind;
-
-use super::inventory::Listed;
 
 /// How many times one list restarts after `410 Gone` before giving up.
 pub(crate) const MAX_RESTARTS: usize = 5;
@@ -107,18 +110,46 @@ fn scope_text(ns: Option<&str>) -> String {
     }
 }
 
+/// One page of a list, its items left as text: each is read into the audit's lean view and
+/// the page dropped before the next is requested.
 #[derive(Deserialize)]
-struct RawList {
+struct Page<'a> {
     #[serde(default)]
-    metadata: RawListMeta,
+    metadata: PageMeta,
+    #[serde(borrow, default)]
+    items: Vec<&'a RawValue>,
+}
+
+#[derive(Deserialize, Default)]
+struct PageMeta {
+    #[serde(rename = "continue", default)]
+    continue_: Option<String>,
+}
+
+/// A page read whole as `Value`s, as the audit read pages before: for an item whose head is
+/// not JSON a `Value` holds (a number beyond `f64`), the error that reading gave for the page.
+/// (Such a number elsewhere in an object no longer refuses its page: the object is unreadable
+/// if the engine reads the number, else it is read.)
+#[derive(Deserialize)]
+#[allow(dead_code)] // read for its error
+struct ValuePage {
     #[serde(default)]
     items: Vec<Value>,
 }
 
-#[derive(Deserialize, Default)]
-struct RawListMeta {
-    #[serde(rename = "continue", default)]
-    continue_: Option<String>,
+/// Reads a page: `take` gets each item's text. Returns the continue token.
+fn read_page(
+    text: &str,
+    mut take: impl FnMut(&str) -> Result<(), serde_json::Error>,
+) -> Result<Option<String>, kube::Error> {
+    let page: Page<'_> = serde_json::from_str(text).map_err(kube::Error::SerdeError)?;
+    for item in &page.items {
+        if let Err(e) = take(item.get()) {
+            let e = serde_json::from_str::<ValuePage>(text).err().unwrap_or(e);
+            return Err(kube::Error::SerdeError(e));
+        }
+    }
+    Ok(page.metadata.continue_.filter(|c| !c.is_empty()))
 }
 
 /// Turns an API error on `verb` into the audit's error.
@@ -140,18 +171,30 @@ pub fn api_error(e: kube::Error, verb: &'static str, kind: Kind, ns: Option<&str
     }
 }
 
-/// Every object of `kind` in `ns` (or everywhere), `page_size` per request.
-pub(crate) async fn list_kind(
+/// What one list's items are read into.
+pub(crate) trait Collect: Sized {
+    /// An empty collection: the start of a list, or of its restart after `410 Gone`.
+    fn fresh(&self) -> Self;
+    /// Reads one item's JSON text, of `kind`, into the collection.
+    fn take(&mut self, kind: Kind, item: &str) -> Result<(), serde_json::Error>;
+}
+
+/// Every object of `kind` in `ns` (or everywhere), `page_size` per request, read into
+/// `start.fresh()` one item at a time; a list that restarts after `410 Gone` starts again from
+/// `start.fresh()`. One page is held at a time (kube reads a response whole: its bytes and
+/// their text).
+pub(crate) async fn list_kind<T: Collect>(
     client: &Client,
     kind: Kind,
     ns: Option<&str>,
     page_size: u32,
-) -> Result<Vec<Listed>, ClusterError> {
+    start: &T,
+) -> Result<T, ClusterError> {
     let (group, version, plural) = resource_of(kind);
     let path = collection_path(group, version, plural, ns);
     let request = kube::core::Request::new(path);
     for _ in 0..MAX_RESTARTS {
-        let mut items = Vec::new();
+        let mut items = start.fresh();
         let mut token: Option<String> = None;
         let expired = loop {
             let mut lp = ListParams::default().limit(page_size);
@@ -163,14 +206,13 @@ pub(crate) async fn list_kind(
                 scope: scope_text(ns),
                 source: kube::Error::BuildRequest(e),
             })?;
-            match client.request::<RawList>(req).await {
-                Ok(page) => {
-                    items.extend(page.items.into_iter().map(|object| Listed { kind, object }));
-                    match page.metadata.continue_.filter(|c| !c.is_empty()) {
-                        Some(next) => token = Some(next),
-                        None => break false,
-                    }
-                }
+            let page = client
+                .request_text(req)
+                .await
+                .and_then(|text| read_page(&text, |item| items.take(kind, item)));
+            match page {
+                Ok(Some(next)) => token = Some(next),
+                Ok(None) => break false,
                 // The snapshot behind the token is gone: start this list again.
                 Err(kube::Error::Api(s)) if s.code == 410 && token.is_some() => break true,
                 Err(e) => return Err(api_error(e, "list", kind, ns)),
@@ -191,30 +233,40 @@ pub(crate) async fn list_kind(
     })
 }
 
-/// Lists every kind podgate understands in `scope`, concurrently per kind. Returns what was
-/// read and every error (an audit with errors is incomplete: it reports, but writes nothing).
-pub(crate) async fn list_all(
+/// How many lists run at once: each holds one page.
+pub(crate) const LISTS_IN_FLIGHT: usize = 4;
+
+/// Lists `kinds` in `scope`, `LISTS_IN_FLIGHT` lists at a time, each read into
+/// `start.fresh()`. Returns what each list gave and every error, in `kinds` order, then
+/// namespace order (an audit with errors is incomplete: it reports, but writes nothing).
+pub(crate) async fn list_all<T: Collect>(
     client: &Client,
+    kinds: &[Kind],
     scope: &Scope,
     page_size: u32,
-) -> (Vec<Listed>, Vec<ClusterError>) {
+    start: &T,
+) -> (Vec<T>, Vec<ClusterError>) {
     let namespaces: Vec<Option<&str>> = match scope {
         Scope::All => vec![None],
         Scope::Namespaces(list) => list.iter().map(|n| Some(n.as_str())).collect(),
     };
     let mut jobs = Vec::new();
-    for kind in super::inventory::KINDS {
+    for kind in kinds {
         for ns in &namespaces {
-            jobs.push(list_kind(client, kind, *ns, page_size));
+            jobs.push(list_kind(client, *kind, *ns, page_size, start));
         }
     }
-    let mut objects = Vec::new();
+    let results: Vec<Result<T, ClusterError>> = futures::stream::iter(jobs)
+        .buffered(LISTS_IN_FLIGHT)
+        .collect()
+        .await;
+    let mut lists = Vec::new();
     let mut errors = Vec::new();
-    for result in futures::future::join_all(jobs).await {
+    for result in results {
         match result {
-            Ok(items) => objects.extend(items),
+            Ok(items) => lists.push(items),
             Err(e) => errors.push(e),
         }
     }
-    (objects, errors)
+    (lists, errors)
 }

@@ -16,7 +16,6 @@ use crate::engine::{self, Question, Requester, Subject as EngineSubject, Webhook
 use crate::policy::{Action, Policy, PolicySet};
 use crate::rules::Rule;
 use crate::verdict::{self, Effect};
-use crate::workload::{self, Source};
 
 use super::inventory::{Listed, Plan};
 
@@ -155,16 +154,20 @@ fn evaluate_one(
         error: None,
         results: Vec::new(),
     };
-    let w = match workload::read(listed.kind, Source::Value(&listed.object)) {
+    let read = listed.workload().ok_or_else(|| {
+        // `Inventory::new` keeps every object a plan can report at.
+        "podgate did not keep this object's text (a bug in grouping)".to_string()
+    });
+    let w = match read.and_then(|r| r.map_err(|e| e.to_string())) {
         Ok(w) => w,
         Err(e) => {
-            out.error = Some(e.to_string());
+            out.error = Some(e.clone());
             out.results.push(RuleResult {
                 policy: String::new(),
                 action: Action::Enforce,
                 rule: "read",
                 outcome: Outcome::Error,
-                message: e.to_string(),
+                message: e,
             });
             return out;
         }

@@ -22,6 +22,9 @@ use std::process::ExitCode;
 use anyhow::Context;
 
 use crate::policy::PolicySet;
+use crate::workload::Kind;
+
+use self::inventory::{Inventory, Listed, PodTally};
 
 pub use self::cluster::{ClusterError, Scope};
 pub use self::evaluate::AuditedObject;
@@ -148,9 +151,32 @@ pub async fn audit(
     page_size: u32,
     today: jiff::civil::Date,
 ) -> AuditRun {
-    let (listed, errors) = cluster::list_all(client, scope, page_size).await;
-    let plan = inventory::plan(&listed, excluded);
-    let objects = evaluate::evaluate(set, &listed, &plan, today);
+    // Workloads first: then whether a Pod is reported at one of them is known from its
+    // metadata, and its spec is read only when it is reported on its own.
+    let (workloads, mut errors) = cluster::list_all(
+        client,
+        inventory::workload_kinds(),
+        scope,
+        page_size,
+        &Workloads::default(),
+    )
+    .await;
+    let workloads = workloads.into_iter().flat_map(|w| w.0).collect();
+    let mut inventory = Inventory::new(workloads, excluded);
+    let start = Pods {
+        inventory: &inventory,
+        excluded,
+        tally: PodTally::default(),
+    };
+    let (tallies, pod_errors) =
+        cluster::list_all(client, &[Kind::Pod], scope, page_size, &start).await;
+    errors.extend(pod_errors);
+    let tallies: Vec<PodTally> = tallies.into_iter().map(|p| p.tally).collect();
+    for tally in tallies {
+        inventory.add(tally);
+    }
+    let plan = inventory.plan(excluded);
+    let objects = evaluate::evaluate(set, inventory.objects(), &plan, today);
     AuditRun {
         objects,
         skipped: plan.skipped,
@@ -159,6 +185,40 @@ pub async fn audit(
             Scope::All => None,
             Scope::Namespaces(n) => Some(n.clone()),
         },
+    }
+}
+
+/// One list of workloads, read into the audit's lean view.
+#[derive(Default)]
+struct Workloads(Vec<Listed>);
+
+impl cluster::Collect for Workloads {
+    fn fresh(&self) -> Self {
+        Workloads::default()
+    }
+    fn take(&mut self, kind: Kind, item: &str) -> Result<(), serde_json::Error> {
+        self.0.push(Listed::read(kind, item)?);
+        Ok(())
+    }
+}
+
+/// One list of Pods, tallied against the workloads.
+struct Pods<'a> {
+    inventory: &'a Inventory,
+    excluded: &'a BTreeSet<String>,
+    tally: PodTally,
+}
+
+impl cluster::Collect for Pods<'_> {
+    fn fresh(&self) -> Self {
+        Pods {
+            tally: PodTally::default(),
+            ..*self
+        }
+    }
+    fn take(&mut self, _: Kind, item: &str) -> Result<(), serde_json::Error> {
+        self.inventory
+            .tally_pod(&mut self.tally, item, self.excluded)
     }
 }
 
