@@ -260,9 +260,10 @@ pub fn analyse(
     let mut found = analyse_reading(argv, known_program, start, budget, false, &reads);
     let spent = cap - budget.left;
     budget.lexer_left -= spent;
-    let clean = found.writes.is_empty() && found.undecided.is_empty();
-    if (clean || !budget.would_parse) && !budget.limited {
-        // Clean, or no script the parser would take: the parser's pass would give the same.
+    let clean = found.writes.is_empty() && found.undecided.is_empty() && !budget.limited;
+    // No script the parser would take, and the whole budget: the parser's pass is this one.
+    let same = !budget.would_parse && cap == left;
+    if clean || same {
         budget.left = left - spent;
     } else {
         // Read it again with the parser, on the budget as it was before the lexer's pass.
