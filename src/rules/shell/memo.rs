@@ -15,7 +15,9 @@
 //! [`MAX_BYTES`] of commands and reads, and forgets everything when that is full; at most
 //! [`MAX_PER_HASH`] entries share one hash, so a lookup costs a hash of the command and a few
 //! comparisons, linear in its size. The memo changes how long an analysis takes, never its
-//! result, so the analysis stays a pure function.
+//! result, so the analysis stays a pure function. (One corner: a review that has spent the
+//! lexer's whole allowance reads every further command with the parser as well; a stored
+//! answer is the one a review with allowance left gets.)
 
 use std::cell::RefCell;
 use std::collections::HashMap;

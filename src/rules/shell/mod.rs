@@ -231,7 +231,8 @@ const MAX_OUTPUT: usize = 64 << 10;
 /// gives up nothing: the lexer's walk is held to every table of writes that the parser's
 /// is, and it alone reads every script over [`PARSER_MAX_BYTES`] or nested deeper than
 /// [`PARSER_MAX_NESTING`], so anything it missed could be hidden from the parser too by
-/// padding. The same command in the same review is analysed once ([`memo`]).
+/// padding. A command analysed before on this thread, with the same start values read, is
+/// answered from the memo ([`memo`]).
 pub fn analyse(
     argv: &[String],
     known_program: bool,
