@@ -44,6 +44,37 @@ fn serve_args(layout: &Layout) -> Vec<String> {
     ]
 }
 
+/// `podgate serve` on `layout`, checked to be up (liveness answers) but not Ready, and still
+/// running a second later, despite `what` is wrong.
+async fn spawn_up_not_ready(layout: &Layout, what: &str) -> Process {
+    let args = serve_args(layout);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut process = Process::spawn(
+        layout.root.path(),
+        &args,
+        layout.root.path().join("podgate.log"),
+    );
+    let probe = process.probe;
+    let live = wait_until(Duration::from_secs(20), async || {
+        matches!(probe_get(probe, "/healthz").await, Some((200, _)))
+    })
+    .await;
+    assert!(
+        live.is_some(),
+        "never answered /healthz:\n{}",
+        process.log_text()
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(
+        process.child.try_wait().unwrap().is_none(),
+        "podgate exited on {what}:\n{}",
+        process.log_text()
+    );
+    assert_eq!(probe_get(probe, "/readyz").await.map(|r| r.0), Some(503));
+    assert_eq!(metric(probe, "podgate_ready").await, 0.0);
+    process
+}
+
 async fn start(layout: &Layout) -> Process {
     let args = serve_args(layout);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -158,33 +189,8 @@ async fn a_broken_policy_config_map_is_denied_with_every_position() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broken_set_at_startup_keeps_the_process_up_and_not_ready_until_a_valid_one_appears() {
     let layout = Layout::new(&[("broken.yaml", BROKEN)]);
-    let args = serve_args(&layout);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let mut process = Process::spawn(
-        layout.root.path(),
-        &args,
-        layout.root.path().join("podgate.log"),
-    );
+    let mut process = spawn_up_not_ready(&layout, "a broken policy set").await;
     let probe = process.probe;
-
-    // Up (liveness answers) but not Ready, and still running a while later.
-    let live = wait_until(Duration::from_secs(20), async || {
-        matches!(probe_get(probe, "/healthz").await, Some((200, _)))
-    })
-    .await;
-    assert!(
-        live.is_some(),
-        "never answered /healthz:\n{}",
-        process.log_text()
-    );
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    assert!(
-        process.child.try_wait().unwrap().is_none(),
-        "podgate exited on a broken policy set:\n{}",
-        process.log_text()
-    );
-    assert_eq!(probe_get(probe, "/readyz").await.map(|r| r.0), Some(503));
-    assert_eq!(metric(probe, "podgate_ready").await, 0.0);
     assert_eq!(
         metric(probe, "podgate_policy_last_reload_successful").await,
         0.0
@@ -271,31 +277,8 @@ async fn an_invalid_certificate_at_startup_keeps_the_process_up_and_not_ready_un
             ("tls.key", other.key_pem.as_bytes()),
         ],
     );
-    let args = serve_args(&layout);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let mut process = Process::spawn(
-        layout.root.path(),
-        &args,
-        layout.root.path().join("podgate.log"),
-    );
+    let mut process = spawn_up_not_ready(&layout, "an invalid certificate").await;
     let probe = process.probe;
-    let live = wait_until(Duration::from_secs(20), async || {
-        matches!(probe_get(probe, "/healthz").await, Some((200, _)))
-    })
-    .await;
-    assert!(
-        live.is_some(),
-        "never answered /healthz:\n{}",
-        process.log_text()
-    );
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    assert!(
-        process.child.try_wait().unwrap().is_none(),
-        "podgate exited on an invalid certificate:\n{}",
-        process.log_text()
-    );
-    assert_eq!(probe_get(probe, "/readyz").await.map(|r| r.0), Some(503));
-    assert_eq!(metric(probe, "podgate_ready").await, 0.0);
     let log = process.log_text();
     for needle in ["no valid serving certificate", "tls.key", "not Ready"] {
         assert!(log.contains(needle), "{needle:?} not in the log:\n{log}");
