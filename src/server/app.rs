@@ -31,6 +31,12 @@ pub(crate) const MAX_DEADLINE: Duration = Duration::from_secs(30);
 /// Answer this much before the apiserver's own deadline so the answer still arrives.
 const DEADLINE_MARGIN: Duration = Duration::from_millis(100);
 
+/// Evaluation slots unless `--evaluation-slots` says otherwise: the CPUs this process may use
+/// (which follows a cgroup CPU limit).
+pub(crate) fn default_slots() -> usize {
+    std::thread::available_parallelism().map_or(2, std::num::NonZero::get)
+}
+
 /// Shared state of the review app.
 #[derive(Clone)]
 pub(crate) struct AppState {
@@ -57,9 +63,7 @@ impl AppState {
             metrics,
             max_body,
             reviewer: admission::review,
-            pool: Arc::new(tokio::sync::Semaphore::new(
-                std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
-            )),
+            pool: Arc::new(tokio::sync::Semaphore::new(default_slots())),
             max_evaluation: MAX_DEADLINE,
             health: Arc::new(super::probe::Health::ready_now()),
         }

@@ -123,6 +123,9 @@ pub struct ServeArgs {
     pub audit: crate::audit::background::BackgroundArgs,
 }
 
+/// Blocking-pool threads beyond the evaluation slots, for tokio's own blocking work.
+const BLOCKING_SPARE: usize = 4;
+
 /// Most concurrent h2 streams per connection (rapid-reset hardening, CVE-2023-44487).
 const MAX_H2_STREAMS: u32 = 100;
 
@@ -157,8 +160,16 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             tracing::error!(panic = %info, backtrace = %backtrace, "panic");
         }));
     }
+    // Reviews are evaluated on the blocking pool, at most one per evaluation slot; a few
+    // threads more serve tokio's own blocking work (files, name resolution for the Kubernetes
+    // client). Capping the pool bounds what each of its threads keeps (the shell analysis's
+    // memo) by construction; tokio's default allows 512 threads.
+    let slots = args
+        .evaluation_slots
+        .map_or_else(app::default_slots, std::num::NonZero::get);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .max_blocking_threads(slots + BLOCKING_SPARE)
         .build()
         .context("building the tokio runtime")?;
     let result = runtime.block_on(async {

@@ -11,7 +11,8 @@
 //! `brush-parser` are not charged again: no parse is done, and with or without the parser the
 //! analysis is sound (the parser only makes it more precise).
 //!
-//! Bounded: each thread (the evaluation pool has about one per core) keeps at most
+//! Bounded: each thread (`podgate serve` caps its blocking pool, where reviews are evaluated,
+//! at the evaluation slots plus a few) keeps at most
 //! [`MAX_BYTES`] of commands and reads, and forgets everything when that is full; at most
 //! [`MAX_PER_HASH`] entries share one hash, so a lookup costs a hash of the command and a few
 //! comparisons, linear in its size. The memo changes how long an analysis takes, never its
