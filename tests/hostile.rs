@@ -93,7 +93,10 @@ async fn streamed_post(
             } else {
                 " ".repeat(n)
             };
-            match tokio::time::timeout(Duration::from_secs(2), writer.write_all(chunk.as_bytes()))
+            // A server that stopped reading has answered (or never will: the 60 s wait for
+            // the answer fails the test). 2 s was seen to pass on a saturated 2-core machine
+            // while the server was still reading, which left it waiting for the rest (408).
+            match tokio::time::timeout(Duration::from_secs(20), writer.write_all(chunk.as_bytes()))
                 .await
             {
                 Ok(Ok(())) => sent += n,
