@@ -75,6 +75,25 @@ async fn spawn_up_not_ready(layout: &Layout, what: &str) -> Process {
     process
 }
 
+/// The hostNetwork Pod `pod` is denied (the set is enforced); then the process exits, cleanly,
+/// only when told to.
+async fn denies_then_stops(
+    mut process: Process,
+    client: &reqwest::Client,
+    url: &str,
+    pod: Vec<u8>,
+) {
+    let reply = post_review(client, url, pod.clone()).await.unwrap();
+    let out = assert_contract(&pod, &reply, Hook::Validate);
+    assert_eq!(
+        out["response"]["allowed"], false,
+        "hostNetwork denied: {out}"
+    );
+    process.signal("TERM");
+    let exit = process.wait_exit(Duration::from_secs(30)).await;
+    assert!(exit.success(), "{exit:?}");
+}
+
 async fn start(layout: &Layout) -> Process {
     let args = serve_args(layout);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -249,17 +268,7 @@ async fn a_broken_set_at_startup_keeps_the_process_up_and_not_ready_until_a_vali
         1.0
     );
     let pod = pod_review("d0000000-0000-4000-8000-000000000003", true);
-    let reply = post_review(&client, &url, pod.clone()).await.unwrap();
-    let out = assert_contract(&pod, &reply, Hook::Validate);
-    assert_eq!(
-        out["response"]["allowed"], false,
-        "hostNetwork denied: {out}"
-    );
-
-    // It exits only when told to.
-    process.signal("TERM");
-    let exit = process.wait_exit(Duration::from_secs(30)).await;
-    assert!(exit.success(), "{exit:?}");
+    denies_then_stops(process, &client, &url, pod).await;
 }
 
 /// An invalid serving certificate at startup (here: a key that does not belong to the
@@ -300,15 +309,7 @@ async fn an_invalid_certificate_at_startup_keeps_the_process_up_and_not_ready_un
         "not Ready after the fix:\n{}",
         process.log_text()
     );
-    let reply = post_review(&client, &url, pod.clone()).await.unwrap();
-    let out = assert_contract(&pod, &reply, Hook::Validate);
-    assert_eq!(
-        out["response"]["allowed"], false,
-        "hostNetwork denied: {out}"
-    );
-    process.signal("TERM");
-    let exit = process.wait_exit(Duration::from_secs(30)).await;
-    assert!(exit.success(), "{exit:?}");
+    denies_then_stops(process, &client, &url, pod).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
