@@ -208,7 +208,7 @@ async fn a_broken_policy_config_map_is_denied_with_every_position() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broken_set_at_startup_keeps_the_process_up_and_not_ready_until_a_valid_one_appears() {
     let layout = Layout::new(&[("broken.yaml", BROKEN)]);
-    let mut process = spawn_up_not_ready(&layout, "a broken policy set").await;
+    let process = spawn_up_not_ready(&layout, "a broken policy set").await;
     let probe = process.probe;
     assert_eq!(
         metric(probe, "podgate_policy_last_reload_successful").await,
@@ -286,7 +286,7 @@ async fn an_invalid_certificate_at_startup_keeps_the_process_up_and_not_ready_un
             ("tls.key", other.key_pem.as_bytes()),
         ],
     );
-    let mut process = spawn_up_not_ready(&layout, "an invalid certificate").await;
+    let process = spawn_up_not_ready(&layout, "an invalid certificate").await;
     let probe = process.probe;
     let log = process.log_text();
     for needle in ["no valid serving certificate", "tls.key", "not Ready"] {
