@@ -11,7 +11,7 @@ mod configmap;
 mod response;
 mod wire;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 
 use serde_json::value::RawValue;
 
@@ -95,15 +95,7 @@ pub fn review(
     let mut summary = summarize(&req);
     let today = now.to_zoned(jiff::tz::TimeZone::UTC).date();
     let decision = decide(set, &req, read_object, webhook, today);
-    let mut response = ResponseOut {
-        uid: &req.uid,
-        allowed: true,
-        status: None,
-        patch_type: None,
-        patch: None,
-        audit_annotations: BTreeMap::new(),
-        warnings: Vec::new(),
-    };
+    let mut response = ResponseOut::allowing(&req.uid);
     match decision {
         Decision::Skip => {}
         Decision::Invalid(message) => {
@@ -326,15 +318,7 @@ pub(crate) fn unfinished(
     );
     summary.evaluated = evaluated;
     let verdict = verdict::unfinished(&applicable, webhook, &message);
-    let mut response = ResponseOut {
-        uid: &req.uid,
-        allowed: true,
-        status: None,
-        patch_type: None,
-        patch: None,
-        audit_annotations: BTreeMap::new(),
-        warnings: Vec::new(),
-    };
+    let mut response = ResponseOut::allowing(&req.uid);
     respond(&mut response, &verdict, &summary);
     summary.findings = verdict.findings;
     summary.allowed = response.allowed;

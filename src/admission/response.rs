@@ -49,13 +49,9 @@ pub fn error_review(body: &[u8], code: u16, message: &str) -> Vec<u8> {
         api_version,
         kind: "AdmissionReview",
         response: ResponseOut {
-            uid,
             allowed: false,
             status: Some(status(code, reason, message.to_string())),
-            patch_type: None,
-            patch: None,
-            audit_annotations: BTreeMap::new(),
-            warnings: Vec::new(),
+            ..ResponseOut::allowing(uid)
         },
     };
     serde_json::to_vec(&out).unwrap_or_default()

@@ -214,6 +214,21 @@ pub(super) struct ResponseOut<'a> {
     pub(super) warnings: Vec<String>,
 }
 
+impl<'a> ResponseOut<'a> {
+    /// An answer for `uid` that allows and says nothing else yet.
+    pub(super) fn allowing(uid: &'a str) -> ResponseOut<'a> {
+        ResponseOut {
+            uid,
+            allowed: true,
+            status: None,
+            patch_type: None,
+            patch: None,
+            audit_annotations: BTreeMap::new(),
+            warnings: Vec::new(),
+        }
+    }
+}
+
 #[derive(Serialize)]
 pub(super) struct StatusOut {
     pub(super) metadata: BTreeMap<String, String>,
