@@ -3,6 +3,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod apiserver;
+#[path = "common/overlay.rs"]
+mod overlay;
 mod rbac;
 
 use std::sync::Arc;
@@ -280,36 +282,9 @@ async fn serve_with_audit_interval_runs_the_background_audit() {
 
 /// The install with the audit components, as an overlay would render it.
 fn rendered_install() -> Vec<Value> {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let tree = tempfile::tempdir().unwrap();
-    for dir in ["deploy", "policies"] {
-        let ok = std::process::Command::new("cp")
-            .arg("-R")
-            .arg(root.join(dir))
-            .arg(tree.path())
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok);
-    }
-    let wrap = tree.path().join("wrap");
-    std::fs::create_dir_all(&wrap).unwrap();
-    std::fs::write(
-        wrap.join("kustomization.yaml"),
+    overlay::render(
         "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: podgate-system\nresources:\n  - ../deploy/base\ncomponents:\n  - ../deploy/components/audit\ntransformers:\n  - ../deploy/transformers\n",
     )
-    .unwrap();
-    let out = std::process::Command::new("kubectl")
-        .arg("kustomize")
-        .arg(&wrap)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_saphyr::from_multiple(&String::from_utf8(out.stdout).unwrap()).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

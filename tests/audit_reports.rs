@@ -4,6 +4,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod apiserver;
+#[path = "common/overlay.rs"]
+mod overlay;
 mod schema;
 
 use std::collections::BTreeSet;
@@ -410,39 +412,9 @@ fn the_shipped_crd_is_the_v1alpha2_policy_report_and_builds_with_kustomize() {
 
 #[test]
 fn the_audit_component_grants_exactly_what_the_audit_uses_and_turns_it_on() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let tree = tempfile::tempdir().unwrap();
-    for dir in ["deploy", "policies"] {
-        let status = std::process::Command::new("cp")
-            .arg("-R")
-            .arg(root.join(dir))
-            .arg(tree.path())
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-    let wrap = tree.path().join("wrap");
-    std::fs::create_dir_all(&wrap).unwrap();
-    std::fs::write(
-        wrap.join("kustomization.yaml"),
+    let objects = overlay::render(
         "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: policy-system\nresources:\n  - ../deploy/base\ncomponents:\n  - ../deploy/components/audit\n  - ../deploy/components/policy-report-crd\ntransformers:\n  - ../deploy/transformers\n",
-    )
-    .unwrap();
-    let out = std::process::Command::new("kubectl")
-        .arg("kustomize")
-        .arg(&wrap)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
     );
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let objects: Vec<Value> = text
-        .split("\n---\n")
-        .map(|d| serde_saphyr::from_str::<Value>(d).unwrap())
-        .collect();
     let find = |kind: &str, name: &str| {
         objects
             .iter()
