@@ -34,11 +34,16 @@ pub fn check(spec: &PodSpec, spec_path: &str, combinations: &[Vec<Atom>]) -> Vec
         unusual_capability_names(spec, spec_path, &mut out);
     }
     for combo in combinations {
-        let evidence: Vec<(&Atom, Vec<String>)> = combo
-            .iter()
-            .map(|atom| (atom, where_holds(spec, spec_path, atom)))
-            .collect();
-        if evidence.is_empty() || evidence.iter().any(|(_, paths)| paths.is_empty()) {
+        // Atoms are looked up until one does not hold: then the combination is not violated.
+        let mut evidence: Vec<(&Atom, Vec<String>)> = Vec::with_capacity(combo.len());
+        for atom in combo {
+            let paths = where_holds(spec, spec_path, atom);
+            if paths.is_empty() {
+                break;
+            }
+            evidence.push((atom, paths));
+        }
+        if evidence.is_empty() || evidence.len() < combo.len() {
             continue;
         }
         let parts: Vec<String> = evidence

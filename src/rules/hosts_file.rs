@@ -113,9 +113,26 @@ pub fn check(spec: &PodSpec, spec_path: &str, rule: &HostsFileRule) -> Findings 
 /// True when the container mounts something at exactly `/etc/hosts`, a volume or its
 /// termination-message file (so the kubelet's file, and `hostAliases`, never reach it).
 pub fn mounts_over_hosts(c: &ContainerView<'_>) -> bool {
-    let at_hosts = |path: &str| normalize_path(path).as_deref() == Some(HOSTS);
     c.volume_mounts.iter().any(|m| at_hosts(&m.mount_path))
         || c.termination_message_path.is_some_and(at_hosts)
+}
+
+/// True when `path` normalises ([`normalize_path`]) to `/etc/hosts`; a path already in normal
+/// form (nearly every real one) is compared as it is, without building its normal form.
+fn at_hosts(path: &str) -> bool {
+    if is_normal(path) {
+        return path == HOSTS;
+    }
+    normalize_path(path).as_deref() == Some(HOSTS)
+}
+
+/// True when [`normalize_path`] gives `path` back unchanged: absolute, and no empty, `.` or
+/// `..` component (so no `//` and no trailing `/`), or exactly `/`.
+fn is_normal(path: &str) -> bool {
+    let Some(rest) = path.strip_prefix('/') else {
+        return false;
+    };
+    rest.is_empty() || rest.split('/').all(|p| !matches!(p, "" | "." | ".."))
 }
 
 /// Which hosts files a writable host path gives access to; `None` when it reaches none.
@@ -231,7 +248,7 @@ fn mounts(
 ) {
     for (i, m) in c.volume_mounts.iter().enumerate() {
         let path = || format!("{}.volumeMounts[{i}]", base());
-        if normalize_path(&m.mount_path).as_deref() == Some(HOSTS) {
+        if at_hosts(&m.mount_path) {
             let path = path();
             out.push(Violation {
                 rule: Rule::HostsFile,
@@ -277,7 +294,7 @@ fn mounts(
         }
     }
     if let Some(tmp) = c.termination_message_path
-        && normalize_path(tmp).as_deref() == Some(HOSTS)
+        && at_hosts(tmp)
     {
         let path = format!("{}.terminationMessagePath", base());
         out.push(Violation {
@@ -337,23 +354,19 @@ fn commands(
         c.working_dir,
     );
     // command followed by args, after the kubelet's `$(VAR)` expansion.
-    let expand =
-        |items: &[String]| -> Vec<String> { items.iter().map(|a| start.expand(a)).collect() };
-    let command = c.command.map(expand);
-    let args = c.args.map(expand);
-    let main: Vec<String> = command
-        .iter()
-        .chain(args.iter())
-        .flatten()
-        .cloned()
+    let items = c.command.unwrap_or_default().iter();
+    let main: Vec<String> = items
+        .chain(c.args.unwrap_or_default())
+        .map(|a| start.expand(a))
         .collect();
     if !main.is_empty() {
-        let found = analyse(&main, command.is_some(), &start, budget);
+        let found = analyse(&main, c.command.is_some(), &start, budget);
         if !found.writes.is_empty() || !found.undecided.is_empty() {
             // Name the field that holds the script: with `command: [sh, -c]` it is in args.
-            let in_command = match (&command, &args) {
+            let in_command = match (c.command, c.args) {
                 (Some(cmd), Some(_)) => {
                     let mut scratch = budget.clone();
+                    let cmd = main.get(..cmd.len()).unwrap_or_default();
                     let alone = analyse(cmd, true, &start, &mut scratch);
                     !alone.writes.is_empty() || !alone.undecided.is_empty()
                 }

@@ -2,14 +2,16 @@
 //! deep, or not parseable). Keywords and grouping are only tracked as far as the command model
 //! needs: what a group prints (`{ ...; } >> f`) and which assignments are conditional.
 
+use std::borrow::Cow;
+
 use super::lexer::{Lexer, Tok, is_assignment, is_reserved_word, slice};
 use super::words::{Mode, Value};
 use super::{Cmd, MAX_OUTPUT, PARSER_MAX_NESTING, ROp, Redir, Scan, Stdin, Text, push_bounded};
 
 /// The walk's state between tokens.
 #[derive(Default)]
-struct Walk {
-    cmd: Cmd,
+struct Walk<'t> {
+    cmd: Cmd<'t>,
     piped: Option<Stdin>,
     /// Output of the open `{ }`, `do done` and `then fi` bodies, for `} >> /etc/hosts`.
     /// Only the innermost few levels collect, and each collects a bounded amount, so that a
@@ -59,7 +61,7 @@ impl Scan<'_> {
                         w.cmd.redirs.push(Redir {
                             fd,
                             op,
-                            target: word.to_string(),
+                            target: Cow::Borrowed(word),
                             expand: false,
                         });
                         continue;
@@ -69,24 +71,24 @@ impl Scan<'_> {
                         continue;
                     }
                     if w.cmd.words.is_empty() && is_assignment(word) {
-                        w.cmd.assigns.push(word.to_string());
+                        w.cmd.assigns.push(word);
                     } else {
-                        w.cmd.words.push(word.to_string());
+                        w.cmd.words.push(word);
                     }
                 }
                 Tok::Redirect { fd, op } => w.redirect = Some((fd, op)),
                 Tok::HereDoc { fd, body, expand } => w.cmd.redirs.push(Redir {
                     fd,
                     op: ROp::HereDoc,
-                    target: body,
+                    target: Cow::Owned(body),
                     expand,
                 }),
                 Tok::Pipe => {
                     w.redirect = None;
-                    let current = std::mem::take(&mut w.cmd);
                     let stdin = w.piped.take().unwrap_or(Stdin::None);
                     let mark = self.enter();
-                    let out = self.run_simple(&current, &stdin, depth);
+                    let out = self.run_simple(&w.cmd, &stdin, depth);
+                    w.cmd.clear();
                     self.leave(mark);
                     w.piped = Some(out.map_or(Stdin::Unknown, Stdin::Known));
                 }
@@ -99,7 +101,7 @@ impl Scan<'_> {
                 Tok::Separator => {
                     // `cmd <(list)` / `cmd >(list)`: the command gets a pipe's path.
                     if w.redirect.take().is_some() && !w.cmd.words.is_empty() {
-                        w.cmd.words.push("/dev/fd/63".to_string());
+                        w.cmd.words.push("/dev/fd/63");
                     }
                     if let Some(var) = w.for_var.take() {
                         self.for_loop(var, depth);
@@ -124,7 +126,7 @@ impl Scan<'_> {
         }
     }
 
-    fn keyword(&mut self, w: &mut Walk, word: &str) {
+    fn keyword(&mut self, w: &mut Walk<'_>, word: &str) {
         match word {
             "{" | "do" | "then" => {
                 let collect = w.groups.len() < PARSER_MAX_NESTING;
@@ -180,10 +182,10 @@ impl Scan<'_> {
     }
 
     /// Runs the command collected so far as the last stage of its pipeline.
-    fn finish(&mut self, w: &mut Walk, depth: usize) {
-        let current = std::mem::take(&mut w.cmd);
+    fn finish(&mut self, w: &mut Walk<'_>, depth: usize) {
         let stdin = w.piped.take().unwrap_or(Stdin::None);
-        let out: Option<Text> = self.run_simple(&current, &stdin, depth);
+        let out: Option<Text> = self.run_simple(&w.cmd, &stdin, depth);
+        w.cmd.clear();
         if let (Some(Some(top)), Some(out)) = (w.groups.last_mut(), out.as_deref())
             && top.len() < MAX_OUTPUT
         {

@@ -73,6 +73,9 @@ pub(super) struct Lexer<'t> {
     unterminated: bool,
     /// Inside `(( ... ))`: the block depth it started at.
     arithmetic: Option<usize>,
+    /// [`scan_word`]'s context stack, kept between words so that a quoted word costs no
+    /// allocation.
+    stack: Vec<WordCtx>,
 }
 
 impl<'t> Lexer<'t> {
@@ -86,6 +89,7 @@ impl<'t> Lexer<'t> {
             body_at: None,
             unterminated: false,
             arithmetic: None,
+            stack: Vec::new(),
         }
     }
 
@@ -97,7 +101,7 @@ impl<'t> Lexer<'t> {
 
     /// The index of the newline that ends the command line containing `from` (the same
     /// tokenization as [`Iterator::next`], without producing tokens).
-    fn line_end(&self, mut i: usize) -> usize {
+    fn line_end(&mut self, mut i: usize) -> usize {
         let b = self.text.as_bytes();
         let mut word_start = true;
         while i < b.len() {
@@ -118,7 +122,7 @@ impl<'t> Lexer<'t> {
                     i += 1;
                 }
                 _ => {
-                    let (end, _, _) = scan_word(b, i);
+                    let (end, _, _) = scan_word(b, i, &mut self.stack);
                     i = end.max(i + 1);
                     word_start = false;
                 }
@@ -220,7 +224,7 @@ impl Iterator for Lexer<'_> {
                 }
                 b'<' | b'>' => return Some(self.redirect(None, i)),
                 _ => {
-                    let (end, nesting, unterminated) = scan_word(b, i);
+                    let (end, nesting, unterminated) = scan_word(b, i, &mut self.stack);
                     let end = end.max(i + 1);
                     let word = slice(text, i, end);
                     // `2>` : a number glued to a redirection is its file descriptor.
@@ -265,7 +269,7 @@ impl Lexer<'_> {
         while matches!(byte_at(b, i), b' ' | b'\t') {
             i += 1;
         }
-        let (end, _, _) = scan_word(b, i);
+        let (end, _, _) = scan_word(b, i, &mut self.stack);
         let raw = slice(text, i, end);
         self.i = end.max(i + usize::from(end == i && i < b.len()));
         let expand = !raw.contains(['\'', '"', '\\']);
@@ -347,13 +351,35 @@ pub(super) fn redirect_op(b: &[u8], i: usize) -> (usize, ROp, Option<bool>) {
     }
 }
 
+/// Bytes that end a word or open a quote, escape or substitution outside any quote; every
+/// other byte there is just part of the word.
+const UNQUOTED_SPECIAL: [bool; 256] = {
+    let mut t = [false; 256];
+    let special = b" \t\n;&|<>()\\'\"`$";
+    let mut k = 0;
+    while k < special.len() {
+        t[special[k] as usize] = true;
+        k += 1;
+    }
+    t
+};
+
 /// Scans one word starting at `i`; returns its end, the deepest quote/substitution nesting in
 /// it, and whether a quote or substitution runs to the end of the input. Iterative, so any
-/// depth of `$(` costs only heap.
-pub(super) fn scan_word(b: &[u8], mut i: usize) -> (usize, usize, bool) {
-    let mut stack: Vec<WordCtx> = Vec::new();
+/// depth of `$(` costs only heap (`stack`, cleared here, is the caller's buffer).
+pub(super) fn scan_word(b: &[u8], mut i: usize, stack: &mut Vec<WordCtx>) -> (usize, usize, bool) {
+    stack.clear();
     let mut max = 0usize;
     while i < b.len() {
+        if stack.is_empty() {
+            // Outside quotes, ordinary bytes change nothing: skip them in one go.
+            while b.get(i).is_some_and(|&c| !UNQUOTED_SPECIAL[usize::from(c)]) {
+                i += 1;
+            }
+            if i >= b.len() {
+                break;
+            }
+        }
         let c = byte_at(b, i);
         let next = byte_at(b, i + 1);
         match stack.last().copied() {

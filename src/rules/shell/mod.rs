@@ -57,6 +57,7 @@ mod tests_model;
 mod walk;
 mod words;
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::rc::Rc;
@@ -438,23 +439,34 @@ impl Env for Lookup<'_> {
     }
 }
 
-/// A simple command in a form both parsers produce: raw (still quoted) words and redirections.
+/// A simple command in a form both parsers produce: raw (still quoted) words and redirections,
+/// borrowed from the script (or the parser's tree) they were read from.
 #[derive(Debug, Default)]
-struct Cmd {
-    words: Vec<String>,
-    redirs: Vec<Redir>,
+struct Cmd<'t> {
+    words: Vec<&'t str>,
+    redirs: Vec<Redir<'t>>,
     /// `NAME=value` words before the command name.
-    assigns: Vec<String>,
+    assigns: Vec<&'t str>,
     /// For a group closed by this command (`} >> f` in the fallback): what the group printed.
     group_out: Option<String>,
 }
 
+impl Cmd<'_> {
+    /// Empties the command, keeping its buffers for the next one.
+    fn clear(&mut self) {
+        self.words.clear();
+        self.redirs.clear();
+        self.assigns.clear();
+        self.group_out = None;
+    }
+}
+
 #[derive(Debug)]
-struct Redir {
+struct Redir<'t> {
     fd: Option<i32>,
     op: ROp,
     /// Raw target word; for a heredoc, its body.
-    target: String,
+    target: Cow<'t, str>,
     /// For a heredoc: whether the body undergoes expansion (unquoted delimiter).
     expand: bool,
 }
@@ -728,14 +740,29 @@ impl Scan<'_> {
 
     /// A redirection target or other single-word use: the fields joined.
     fn expand_one(&mut self, raw: &str, depth: usize) -> String {
-        self.expand(raw, Mode::Word, depth).joined()
+        self.expand(raw, Mode::Word, depth).into_joined()
+    }
+
+    /// Expands a command word onto `argv`: [`Scan::expand`]'s fields, without building them
+    /// apart for a plain word (the same units charged, the same field).
+    fn expand_word(&mut self, raw: &str, depth: usize, argv: &mut Vec<String>) {
+        if !raw.is_empty() && raw.bytes().all(words::is_plain) {
+            let field = if self.charge(WORD_COST + raw.len()) {
+                raw.to_string()
+            } else {
+                UNKNOWN.to_string()
+            };
+            argv.push(field);
+            return;
+        }
+        argv.extend(self.expand(raw, Mode::Word, depth).fields);
     }
 
     // ----- simple commands -----
 
     /// Runs the analysis of one simple command given its standard input; returns what it
     /// prints to the next pipeline stage, when known.
-    fn run_simple(&mut self, cmd: &Cmd, piped: &Stdin, depth: usize) -> Option<Text> {
+    fn run_simple(&mut self, cmd: &Cmd<'_>, piped: &Stdin, depth: usize) -> Option<Text> {
         if !self.charge(COMMAND_COST) {
             return None;
         }
@@ -747,13 +774,12 @@ impl Scan<'_> {
         for word in &cmd.assigns {
             let (name, raw) = word.split_once('=').unwrap_or((word, ""));
             let name = name.trim_end_matches('+');
-            let value = self.expand(raw, Mode::Assign, depth).joined();
+            let value = self.expand(raw, Mode::Assign, depth).into_joined();
             assigned.push((name.to_string(), known_value(value)));
         }
-        let mut argv: Vec<String> = Vec::new();
+        let mut argv: Vec<String> = Vec::with_capacity(cmd.words.len());
         for word in &cmd.words {
-            let fields = self.expand(word, Mode::Word, depth).fields;
-            argv.extend(fields);
+            self.expand_word(word, depth, &mut argv);
             if argv.len() > MAX_WORDS {
                 self.undecided(format!("a command expands to more than {MAX_WORDS} words"));
                 return None;
@@ -772,16 +798,18 @@ impl Scan<'_> {
             }
             match r.op {
                 ROp::HereDoc => {
-                    let body = if r.expand {
-                        self.expand(&r.target, Mode::Heredoc, depth).joined()
+                    let body: Text = if r.expand {
+                        self.expand(&r.target, Mode::Heredoc, depth)
+                            .into_joined()
+                            .into()
                     } else {
-                        r.target.clone()
+                        Text::from(r.target.as_ref())
                     };
-                    stdin = Stdin::Known(body.into());
+                    stdin = Stdin::Known(body);
                     from_heredoc = true;
                 }
                 ROp::HereString => {
-                    let mut text = self.expand(&r.target, Mode::Assign, depth).joined();
+                    let mut text = self.expand(&r.target, Mode::Assign, depth).into_joined();
                     text.push('\n');
                     stdin = Stdin::Known(text.into());
                     from_heredoc = false;
@@ -807,7 +835,7 @@ impl Scan<'_> {
     /// Reports redirections of `cmd` into /etc/hosts; returns the stdout left for a pipe.
     fn apply_redirects(
         &mut self,
-        cmd: &Cmd,
+        cmd: &Cmd<'_>,
         out: Option<&Text>,
         from: Option<&str>,
         depth: usize,

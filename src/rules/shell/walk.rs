@@ -1,5 +1,7 @@
 //! The brush-parser walk: turns brush's AST into the command model ([`super::Cmd`]).
 
+use std::borrow::Cow;
+
 use brush_parser::ast;
 
 use super::lexer::strip_leading_tabs;
@@ -179,7 +181,11 @@ impl Scan<'_> {
         self.apply_redirects(&cmd, Some(&Text::from(out)), None, depth)
     }
 
-    pub(super) fn simple_from_ast(&mut self, simple: &ast::SimpleCommand, depth: usize) -> Cmd {
+    pub(super) fn simple_from_ast<'a>(
+        &mut self,
+        simple: &'a ast::SimpleCommand,
+        depth: usize,
+    ) -> Cmd<'a> {
         let mut cmd = Cmd::default();
         let prefix = simple.prefix.as_ref().map(|p| p.0.as_slice());
         let suffix = simple.suffix.as_ref().map(|s| s.0.as_slice());
@@ -187,7 +193,7 @@ impl Scan<'_> {
             self.item_from_ast(item, &mut cmd, depth);
         }
         if let Some(word) = &simple.word_or_name {
-            cmd.words.push(word.value.clone());
+            cmd.words.push(&word.value);
         }
         for item in suffix.unwrap_or_default() {
             self.item_from_ast(item, &mut cmd, depth);
@@ -195,43 +201,43 @@ impl Scan<'_> {
         cmd
     }
 
-    pub(super) fn item_from_ast(
+    pub(super) fn item_from_ast<'a>(
         &mut self,
-        item: &ast::CommandPrefixOrSuffixItem,
-        cmd: &mut Cmd,
+        item: &'a ast::CommandPrefixOrSuffixItem,
+        cmd: &mut Cmd<'a>,
         depth: usize,
     ) {
         match item {
             ast::CommandPrefixOrSuffixItem::IoRedirect(r) => self.redir_from_ast(r, cmd, depth),
-            ast::CommandPrefixOrSuffixItem::Word(w) => cmd.words.push(w.value.clone()),
+            ast::CommandPrefixOrSuffixItem::Word(w) => cmd.words.push(&w.value),
             ast::CommandPrefixOrSuffixItem::AssignmentWord(_, w) => {
                 // `VAR=x cmd`: the assignment is not an argument, but may hide a `$(...)`.
                 if cmd.words.is_empty() {
-                    cmd.assigns.push(w.value.clone());
+                    cmd.assigns.push(&w.value);
                 } else {
                     // `export X=1` style: an argument of the builtin.
-                    cmd.words.push(w.value.clone());
+                    cmd.words.push(&w.value);
                 }
             }
             ast::CommandPrefixOrSuffixItem::ProcessSubstitution(_, sub) => {
                 // `>(tee /etc/hosts)` runs a command like any other; the command itself sees
                 // a pipe's path.
                 self.branch(|scan| scan.walk_list(&sub.list, depth));
-                cmd.words.push("/dev/fd/63".to_string());
+                cmd.words.push("/dev/fd/63");
             }
         }
     }
 
-    pub(super) fn redir_from_ast(
+    pub(super) fn redir_from_ast<'a>(
         &mut self,
-        redirect: &ast::IoRedirect,
-        cmd: &mut Cmd,
+        redirect: &'a ast::IoRedirect,
+        cmd: &mut Cmd<'a>,
         depth: usize,
     ) {
         let (fd, op, target, expand) = match redirect {
             ast::IoRedirect::File(fd, kind, target) => {
                 let word = match target {
-                    ast::IoFileRedirectTarget::Filename(w) => w.value.clone(),
+                    ast::IoFileRedirectTarget::Filename(w) => Cow::Borrowed(w.value.as_str()),
                     ast::IoFileRedirectTarget::Duplicate(w) => {
                         // `>&file` is bash's `&>file`; `>&2` and `>&-` are fd duplications.
                         let unquoted = w.value.trim();
@@ -243,7 +249,7 @@ impl Scan<'_> {
                             cmd.redirs.push(Redir {
                                 fd: None,
                                 op: ROp::OutErr,
-                                target: w.value.clone(),
+                                target: Cow::Borrowed(&w.value),
                                 expand: false,
                             });
                         }
@@ -256,7 +262,7 @@ impl Scan<'_> {
                             cmd.redirs.push(Redir {
                                 fd: *fd,
                                 op: ROp::Read,
-                                target: String::new(),
+                                target: Cow::Borrowed(""),
                                 expand: false,
                             });
                         }
@@ -276,20 +282,22 @@ impl Scan<'_> {
             }
             ast::IoRedirect::HereDocument(fd, doc) => {
                 let body = if doc.remove_tabs {
-                    strip_leading_tabs(&doc.doc.value)
+                    Cow::Owned(strip_leading_tabs(&doc.doc.value))
                 } else {
-                    doc.doc.value.clone()
+                    Cow::Borrowed(doc.doc.value.as_str())
                 };
                 (*fd, ROp::HereDoc, body, doc.requires_expansion)
             }
-            ast::IoRedirect::HereString(fd, w) => (*fd, ROp::HereString, w.value.clone(), false),
+            ast::IoRedirect::HereString(fd, w) => {
+                (*fd, ROp::HereString, Cow::Borrowed(w.value.as_str()), false)
+            }
             ast::IoRedirect::OutputAndError(w, append) => {
                 let op = if *append {
                     ROp::OutErrAppend
                 } else {
                     ROp::OutErr
                 };
-                (None, op, w.value.clone(), false)
+                (None, op, Cow::Borrowed(w.value.as_str()), false)
             }
         };
         cmd.redirs.push(Redir {

@@ -72,8 +72,12 @@ pub(super) struct Expanded {
 }
 
 impl Expanded {
-    /// The fields joined by spaces (a redirection target, a heredoc body).
-    pub(super) fn joined(&self) -> String {
+    /// The fields joined by spaces (a redirection target, a heredoc body); a single field is
+    /// returned as it is, without a copy.
+    pub(super) fn into_joined(mut self) -> String {
+        if self.fields.len() == 1 {
+            return self.fields.pop().unwrap_or_default();
+        }
         self.fields.join(" ")
     }
 }
@@ -107,7 +111,40 @@ pub(super) fn expand(raw: &str, mode: Mode, env: &dyn Env) -> Expanded {
     let substitutions = x.subs;
     if mode != Mode::Word {
         return Expanded {
-            fields: vec![String::from_utf8_lossy(&out).into_owned()],
+            fields: vec![into_text(out)],
+            substitutions,
+            too_large: false,
+            too_deep: x.too_deep,
+        };
+    }
+    if !out.contains(&BRACE_OPEN) {
+        // Nothing for brace expansion (the common case): the one word, split into fields,
+        // with the brace sentinels given back their characters in place.
+        let mut out = out;
+        for c in &mut out {
+            match *c {
+                BRACE_COMMA => *c = b',',
+                BRACE_CLOSE => *c = b'}',
+                _ => {}
+            }
+        }
+        let mut fields = Vec::new();
+        if !out.contains(&SPLIT) {
+            if !out.is_empty() {
+                fields.push(into_text(out));
+            }
+        } else {
+            fields.extend(
+                out.split(|&c| c == SPLIT)
+                    .filter(|f| !f.is_empty())
+                    .map(|f| String::from_utf8_lossy(f).into_owned()),
+            );
+        }
+        if fields.is_empty() && had_quotes {
+            fields.push(String::new());
+        }
+        return Expanded {
+            fields,
             substitutions,
             too_large: false,
             too_deep: x.too_deep,
@@ -144,6 +181,12 @@ pub(super) fn expand(raw: &str, mode: Mode, env: &dyn Env) -> Expanded {
         too_large,
         too_deep: x.too_deep,
     }
+}
+
+/// Expanded bytes as text, copied only when they are not valid UTF-8 (as
+/// `String::from_utf8_lossy` reads them).
+fn into_text(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 struct Expander<'e> {
