@@ -180,9 +180,17 @@ fn heavy_review(uid: &str, len: usize) -> Vec<u8> {
 #[tokio::test]
 async fn a_saturated_pool_answers_every_review_within_its_deadline() {
     let layout = Layout::new(&[("p.yaml", HOSTS_FILE)]);
+    // Every review goes through the pool here; the inline path is the next test's.
     let server = spawn_ready(
         &layout,
-        &["--evaluation-slots", "1", "--max-evaluation-time", "20ms"],
+        &[
+            "--evaluation-slots",
+            "1",
+            "--max-evaluation-time",
+            "20ms",
+            "--inline-max-body",
+            "0",
+        ],
         "saturated",
     )
     .await;
@@ -290,4 +298,67 @@ async fn a_saturated_pool_answers_every_review_within_its_deadline() {
     })
     .await;
     assert!(evaluated.is_some(), "{}", server.log_text());
+}
+
+/// The inline path over real TLS: while a costly review holds the one evaluation slot, a
+/// typical small review is answered at once, evaluated on the server's own thread; a small
+/// review whose script needs more work than the inline budget goes to the pool and waits for
+/// the slot (at most its deadline) like any other. Each path is counted.
+#[tokio::test]
+async fn small_reviews_are_answered_inline_while_the_pool_is_saturated() {
+    let layout = Layout::new(&[("p.yaml", HOSTS_FILE)]);
+    let server = spawn_ready(
+        &layout,
+        &["--evaluation-slots", "1", "--max-evaluation-time", "20ms"],
+        "inline",
+    )
+    .await;
+    let ca = layout.pki.ca_pem.clone();
+    let client = client(&[&ca], Proto::Http1, None, true);
+    let url = https(server.addr, "/validate?timeout=10s");
+    let path = |p: &str| format!("podgate_evaluations_total{{path=\"{p}\"}}");
+
+    let heavy = {
+        let (client, url) = (client.clone(), url.clone());
+        let body = heavy_review("1e1e0000-0000-4000-8000-000000000000", 5 << 20);
+        tokio::spawn(async move { post_review(&client, &url, body).await.unwrap() })
+    };
+    let evaluation =
+        "podgate_evaluation_deadline_exceeded_total{webhook=\"validate\",stage=\"evaluation\"}";
+    let holding = wait_until(Duration::from_secs(60), async || {
+        metric(server.probe, evaluation).await >= 1.0
+    })
+    .await;
+    assert!(holding.is_some(), "{}", server.log_text());
+
+    // Typical: answered inline, allowed, whatever the pool is doing.
+    let before = metric(server.probe, &path("inline")).await;
+    let small = pod_review("1e1e0000-0000-4000-8000-000000000001", false);
+    let sent = std::time::Instant::now();
+    let reply = post_review(&client, &url, small.clone()).await.unwrap();
+    let answer = assert_contract(&small, &reply, Hook::Validate);
+    assert_eq!(answer["response"]["allowed"], true, "{answer}");
+    assert!(
+        sent.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        sent.elapsed()
+    );
+    assert_eq!(metric(server.probe, &path("inline")).await, before + 1.0);
+
+    // 24 KiB of script is about 90,000 units of work, past the inline budget (65,536): the
+    // review goes to the pool, where the slot is taken (or its deadline too short).
+    let medium = heavy_review("1e1e0000-0000-4000-8000-000000000002", 24 << 10);
+    assert!(medium.len() < 64 << 10);
+    let reply = post_review(&client, &url, medium.clone()).await.unwrap();
+    let answer = assert_contract(&medium, &reply, Hook::Validate);
+    let message = answer["response"]["status"]["message"].to_string();
+    assert!(
+        message.contains("no evaluation slot came free within its 20 ms deadline")
+            || message.contains("the analysis did not finish within its 20 ms deadline"),
+        "{answer}"
+    );
+    assert_eq!(metric(server.probe, &path("inline_cut")).await, 1.0);
+
+    let reply = heavy.await.unwrap();
+    assert_eq!(reply.status, 200);
 }

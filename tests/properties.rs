@@ -22,7 +22,7 @@ use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use podgate::admission::{Webhook, review};
+use podgate::admission::{Effort, Webhook, review, review_with};
 #[path = "common/contract.rs"]
 mod contract;
 #[path = "common/lean_equiv.rs"]
@@ -896,11 +896,17 @@ fn patch_ops(answer: &Value) -> Option<Vec<Value>> {
 }
 
 /// Reviews `body` with `set` and checks what every answer must satisfy: it is produced,
-/// echoes uid and apiVersion, and kube-apiserver would accept it. Returns the answer and the
-/// patched object (mutating answers with a patch).
+/// echoes uid and apiVersion, and kube-apiserver would accept it; the server's inline path
+/// (`Effort::Inline`) gives the same answer unless it reports falling short. Returns the answer
+/// and the patched object (mutating answers with a patch).
 fn review_checked(set: &PolicySet, body: &Value, webhook: Webhook) -> (Value, Option<Value>) {
     let raw = bytes(body);
     let reviewed = review(set, &raw, webhook, now()).unwrap();
+    assert!(!reviewed.summary.cut, "a full review is never cut");
+    let inline = review_with(set, &raw, webhook, now(), Effort::Inline).unwrap();
+    if !inline.summary.cut {
+        assert_eq!(inline, reviewed, "the inline answer differs");
+    }
     let answer = response(&reviewed.body);
     assert_eq!(
         answer["apiVersion"], body["apiVersion"],
@@ -1141,6 +1147,7 @@ proptest! {
             let (answer, _) = review_checked(set, &body, webhook);
             let again = review(set, &bytes(&body), webhook, now()).unwrap();
             prop_assert_eq!(&response(&again.body), &answer, "not deterministic");
+
             let mut flipped = body.clone();
             let dry = flipped["request"]["dryRun"].as_bool().unwrap_or(false);
             flipped["request"]["dryRun"] = (!dry).into();

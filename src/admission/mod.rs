@@ -17,6 +17,7 @@ use serde_json::value::RawValue;
 
 use crate::engine::{self, Question, Requester, Subject};
 use crate::policy::PolicySet;
+pub use crate::rules::Effort;
 use crate::verdict::{self, Verdict};
 use crate::workload::{self, Kind, Scope, Source, Workload, WorkloadError};
 
@@ -70,6 +71,9 @@ pub struct Summary {
     /// True when the answer came from the policy set (the engine ran); false for answers that
     /// do not depend on it (skipped kinds and operations, unreadable objects, policy ConfigMaps).
     pub evaluated: bool,
+    /// Reviewed with [`Effort::Inline`] and a rule fell short of that small budget: there is
+    /// no answer (the body is empty); review again with [`Effort::Full`], which never sets it.
+    pub cut: bool,
 }
 
 /// A review's answer.
@@ -88,15 +92,33 @@ pub fn review(
     webhook: Webhook,
     now: jiff::Timestamp,
 ) -> Result<Reviewed, ReviewError> {
+    review_with(set, body, webhook, now, Effort::Full)
+}
+
+/// [`review`], with the rules' work bounded by `effort` (see [`Summary::cut`]).
+pub fn review_with(
+    set: &PolicySet,
+    body: &[u8],
+    webhook: Webhook,
+    now: jiff::Timestamp,
+    effort: Effort,
+) -> Result<Reviewed, ReviewError> {
     let review = parse(body, webhook)?;
     let api_version = review.api_version.as_deref().unwrap_or(V1);
     let mut req = review.request.unwrap_or_default();
     let read_object = req.read_object.take();
     let mut summary = summarize(&req);
     let today = now.to_zoned(jiff::tz::TimeZone::UTC).date();
-    let decision = decide(set, &req, read_object, webhook, today);
+    let decision = decide(set, &req, read_object, webhook, today, effort);
     let mut response = ResponseOut::allowing(&req.uid);
     match decision {
+        Decision::Cut => {
+            summary.cut = true;
+            return Ok(Reviewed {
+                body: Vec::new(),
+                summary,
+            });
+        }
         Decision::Skip => {}
         Decision::Invalid(message) => {
             response.allowed = false;
@@ -175,6 +197,8 @@ enum Decision {
     Refused(String),
     /// The engine ran; the object's name (or generateName) for messages and logs.
     Evaluated(Verdict, String),
+    /// The engine ran with [`Effort::Inline`] and fell short: no answer.
+    Cut,
 }
 
 fn decide(
@@ -183,6 +207,7 @@ fn decide(
     read_object: Option<Option<Result<Workload, WorkloadError>>>,
     webhook: Webhook,
     today: jiff::civil::Date,
+    effort: Effort,
 ) -> Decision {
     let Some(gk) = &req.kind else {
         return Decision::Skip;
@@ -257,8 +282,12 @@ fn decide(
     };
     let mut subject = Subject::new(&w, req.namespace.as_deref(), requester);
     subject.new_ephemeral = new_ephemeral.as_deref();
+    subject.effort = effort;
     let question = Question::Webhook(webhook);
     let evaluation = engine::evaluate(set, &subject, question, today);
+    if evaluation.cut {
+        return Decision::Cut;
+    }
     Decision::Evaluated(
         verdict::decide(&evaluation, question),
         subject.name.to_string(),

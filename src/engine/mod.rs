@@ -18,7 +18,7 @@ use k8s_openapi::api::core::v1::PodSpec;
 
 use crate::mutate::{Mutation, host_aliases, pull_policy};
 use crate::policy::{ExemptionQuery, Policy, PolicySet, Undecidable};
-use crate::rules::{Rule, Violation, host_namespaces, hosts_file};
+use crate::rules::{Effort, Rule, Violation, host_namespaces, hosts_file};
 use crate::workload::{Kind, SpecLocation, Workload};
 
 /// Which webhook endpoint is answering (also `podgate review --webhook`).
@@ -83,6 +83,8 @@ pub struct Subject<'a> {
     /// For a `pods/ephemeralcontainers` update: the indices of the ephemeral containers that
     /// the update adds. Only violations involving them count, and nothing is mutated.
     pub new_ephemeral: Option<&'a [usize]>,
+    /// The work the rules may spend ([`Effort::Full`] unless the server answers inline).
+    pub effort: Effort,
 }
 
 impl<'a> Subject<'a> {
@@ -100,6 +102,7 @@ impl<'a> Subject<'a> {
             namespace: namespace_of(namespace, meta.namespace.as_deref()),
             requester,
             new_ephemeral: None,
+            effort: Effort::Full,
         }
     }
 }
@@ -173,6 +176,9 @@ pub struct Evaluation<'p> {
     pub results: Vec<PolicyResult<'p>>,
     /// The combined plan's operations in the order they apply (patching policies only).
     pub patch: Vec<PatchOperation>,
+    /// With [`Effort::Inline`]: a rule fell short of its budget, so this evaluation is not the
+    /// answer; evaluate again with [`Effort::Full`].
+    pub cut: bool,
 }
 
 /// The combined plan stops after this many rounds. The loader refuses pull-policy rules that
@@ -207,6 +213,7 @@ pub fn evaluate<'p>(
     };
     let run_rules = question != Question::Webhook(Webhook::Mutate);
     let mut results = Vec::new();
+    let mut cut = false;
     for policy in set.policies() {
         if !policy.match_.matches(subject.namespace, &w.labels) {
             continue;
@@ -219,7 +226,8 @@ pub fn evaluate<'p>(
         }
         if run_rules {
             if let Some(rule) = &policy.validate.hosts_file {
-                let found = hosts_file::check(&w.spec, at.path, rule);
+                let found = hosts_file::check_with(&w.spec, at.path, rule, subject.effort);
+                cut |= found.cut;
                 result.violations.extend(found.violations);
                 if rule.undecidable != Undecidable::Allow {
                     result.undecided.extend(found.undecided);
@@ -251,6 +259,7 @@ pub fn evaluate<'p>(
         kind: w.kind,
         results,
         patch,
+        cut,
     }
 }
 

@@ -37,7 +37,7 @@ use std::borrow::Cow;
 use k8s_openapi::api::core::v1::{PodSecurityContext, PodSpec, Volume};
 
 use super::shell::{Analysis, Budget, HostEntry, Start, analyse};
-use super::{Rule, Violation};
+use super::{Effort, Rule, Violation};
 use crate::pod::{ContainerView, containers, normalize_path};
 use crate::policy::HostsFileRule;
 
@@ -54,6 +54,9 @@ pub struct Findings {
     pub violations: Vec<Violation>,
     /// Commands the analysis could not decide, each with the reason and its field path.
     pub undecided: Vec<Violation>,
+    /// An inline check fell short of its budget: these findings are not the answer, the check
+    /// must run again with [`Effort::Full`].
+    pub cut: bool,
 }
 
 impl Findings {
@@ -65,6 +68,16 @@ impl Findings {
 /// Every way the spec's containers edit `/etc/hosts`. `spec_path` is where the pod spec lives
 /// (`spec`, `spec.template.spec`, ...).
 pub fn check(spec: &PodSpec, spec_path: &str, rule: &HostsFileRule) -> Findings {
+    check_with(spec, spec_path, rule, Effort::Full)
+}
+
+/// [`check`] with the budget of `effort`.
+pub fn check_with(
+    spec: &PodSpec,
+    spec_path: &str,
+    rule: &HostsFileRule,
+    effort: Effort,
+) -> Findings {
     let volumes: BTreeMap<&str, &Volume> = spec
         .volumes
         .iter()
@@ -72,7 +85,10 @@ pub fn check(spec: &PodSpec, spec_path: &str, rule: &HostsFileRule) -> Findings 
         .map(|v| (v.name.as_str(), v))
         .collect();
     let mut out = Findings::default();
-    let mut budget = Budget::default();
+    let mut budget = match effort {
+        Effort::Full => Budget::default(),
+        Effort::Inline => Budget::inline(),
+    };
     let mut left: Vec<String> = Vec::new();
     for c in containers(spec) {
         // Field paths are only spelled out for violations, which are rare.
@@ -107,6 +123,7 @@ pub fn check(spec: &PodSpec, spec_path: &str, rule: &HostsFileRule) -> Findings 
             paths: left,
         });
     }
+    out.cut = budget.cut();
     out
 }
 
@@ -368,6 +385,7 @@ fn commands(
                     let mut scratch = budget.clone();
                     let cmd = main.get(..cmd.len()).unwrap_or_default();
                     let alone = analyse(cmd, true, &start, &mut scratch);
+                    budget.absorb_cut(&scratch);
                     !alone.writes.is_empty() || !alone.undecided.is_empty()
                 }
                 (Some(_), None) => true,

@@ -7,6 +7,18 @@ pub mod host_namespaces;
 pub mod hosts_file;
 pub mod shell;
 
+/// How much work a check may spend on one review.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Effort {
+    /// The full budget: the answer is final.
+    #[default]
+    Full,
+    /// The small budget of a review answered inline on one of the server's async workers
+    /// ([`shell::Budget::inline`]). A check that falls short says so (`cut`), and the review
+    /// is evaluated again with [`Effort::Full`].
+    Inline,
+}
+
 /// The rule families, as named in policy files, metrics and logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Rule {

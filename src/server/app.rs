@@ -6,9 +6,9 @@
 //! look inside the review itself: decisions are the core's.
 
 use super::metrics::{
-    CodeLabels, DeadlineLabels, InFlight, Metrics, RequestLabels, ViolationLabels,
+    CodeLabels, DeadlineLabels, EvaluationLabels, InFlight, Metrics, RequestLabels, ViolationLabels,
 };
-use crate::admission::{self, Reviewed, Webhook};
+use crate::admission::{self, Effort, Reviewed, Webhook};
 use crate::policy::PolicySet;
 use arc_swap::ArcSwap;
 use axum::Router;
@@ -23,8 +23,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The admission core's entry point; replaceable in tests (e.g. by one that panics).
-pub(crate) type Reviewer =
-    fn(&PolicySet, &[u8], Webhook, jiff::Timestamp) -> Result<Reviewed, admission::ReviewError>;
+pub(crate) type Reviewer = fn(
+    &PolicySet,
+    &[u8],
+    Webhook,
+    jiff::Timestamp,
+    Effort,
+) -> Result<Reviewed, admission::ReviewError>;
+
+/// Reviews up to this size are first evaluated inline (`--inline-max-body`): a typical Pod
+/// with its managedFields is 5-20 KB, a Deployment a little more.
+pub(crate) const INLINE_MAX_BODY: usize = 64 << 10;
 
 /// The longest any review may take: the apiserver caps `timeoutSeconds` at 30.
 pub(crate) const MAX_DEADLINE: Duration = Duration::from_secs(30);
@@ -44,11 +53,19 @@ pub(crate) struct AppState {
     pub metrics: Metrics,
     pub max_body: usize,
     pub reviewer: Reviewer,
-    /// Evaluation slots, one per core. Every review is evaluated on the blocking pool while
-    /// holding one, never on the async workers, so a burst (or a costly review) cannot starve
-    /// the accept loop, the TLS handshakes or the probes, and the CPU is never oversubscribed.
-    /// A review waits for a slot at most until its deadline.
+    /// Evaluation slots, one per core. A review that is not answered inline is evaluated on
+    /// the blocking pool while holding one, never on the async workers, so a burst (or a
+    /// costly review) cannot starve the accept loop, the TLS handshakes or the probes, and the
+    /// CPU is never oversubscribed. A review waits for a slot at most until its deadline.
     pub pool: Arc<tokio::sync::Semaphore>,
+    /// Reviews up to this many bytes are first evaluated right on the async worker, with
+    /// [`Effort::Inline`]: the decode is linear in at most this many bytes and the rules'
+    /// work is capped at a small fixed budget, so its cost is bounded by construction (well
+    /// under a millisecond, see BENCHMARKS.md), and the pool's two thread hand-offs (~20 µs,
+    /// more than the whole evaluation) are saved. A review that falls short of the inline
+    /// budget is evaluated again on the pool with the full one; the answer is the same either
+    /// way. 0 sends every review to the pool.
+    pub inline_max_body: usize,
     /// Evaluation never runs longer than this, even when the apiserver allows more
     /// (`--max-evaluation-time`); the deadline is the earlier of the two.
     pub max_evaluation: Duration,
@@ -62,8 +79,9 @@ impl AppState {
             policies,
             metrics,
             max_body,
-            reviewer: admission::review,
+            reviewer: admission::review_with,
             pool: Arc::new(tokio::sync::Semaphore::new(default_slots())),
+            inline_max_body: INLINE_MAX_BODY,
             max_evaluation: MAX_DEADLINE,
             health: Arc::new(super::probe::Health::ready_now()),
         }
@@ -314,39 +332,31 @@ async fn review(
     let evaluating = tokio::time::Instant::now();
     let evaluation_due = due.min(evaluating + state.max_evaluation);
     let limit = evaluation_due.saturating_duration_since(evaluating);
-    // Wait for a slot at most until the deadline: the wait is bounded in time, never queued
-    // without bound. No Retry-After: the apiserver does not retry (CONTRACT.md section 1).
-    let Ok(Ok(permit)) =
-        tokio::time::timeout_at(evaluation_due, state.pool.clone().acquire_owned()).await
-    else {
-        return past_deadline(state, webhook, &set, body, Stage::Queue, limit, started);
+    let inline = if body.len() <= state.inline_max_body {
+        match evaluate(reviewer, &set, &body, webhook, now, Effort::Inline) {
+            Outcome::Reviewed(reviewed) if reviewed.summary.cut => {
+                state.metrics.evaluations.get_or_create(&INLINE_CUT).inc();
+                None
+            }
+            outcome => {
+                state.metrics.evaluations.get_or_create(&INLINE).inc();
+                Some(outcome)
+            }
+        }
+    } else {
+        None
     };
-    let evaluation = {
-        let set = set.clone();
-        let body = body.clone();
-        tokio::task::spawn_blocking(move || {
-            // The slot is held until the evaluation really ends, also past the deadline (a
-            // thread cannot be stopped), so the pool never runs more than one per core.
-            let _permit = permit;
-            evaluate(reviewer, &set, &body, webhook, now)
-        })
-    };
-    let outcome = match tokio::time::timeout_at(evaluation_due, evaluation).await {
+    let outcome = match inline {
         // A result that arrives after the deadline is late all the same.
-        Ok(joined) if tokio::time::Instant::now() <= evaluation_due => {
-            joined.unwrap_or(Outcome::Panicked)
+        Some(_) if tokio::time::Instant::now() > evaluation_due => {
+            let stage = Stage::Evaluation;
+            return past_deadline(state, webhook, &set, body, stage, limit, started);
         }
-        _ => {
-            return past_deadline(
-                state,
-                webhook,
-                &set,
-                body,
-                Stage::Evaluation,
-                limit,
-                started,
-            );
-        }
+        Some(outcome) => outcome,
+        None => match on_pool(state, webhook, &set, &body, now, evaluation_due).await {
+            Ok(outcome) => outcome,
+            Err(stage) => return past_deadline(state, webhook, &set, body, stage, limit, started),
+        },
     };
     let reviewed = match outcome {
         Outcome::Reviewed(reviewed) => reviewed,
@@ -376,6 +386,45 @@ async fn review(
     }
     record(state, webhook, &reviewed, set.hash(), started);
     Ok(json_response(reviewed.body))
+}
+
+const INLINE: EvaluationLabels = EvaluationLabels { path: "inline" };
+const INLINE_CUT: EvaluationLabels = EvaluationLabels { path: "inline_cut" };
+const POOL: EvaluationLabels = EvaluationLabels { path: "pool" };
+
+/// Evaluates a review on the blocking pool with the full budget, holding an evaluation slot;
+/// the stage that ran out of time if it could not finish by `due`.
+async fn on_pool(
+    state: &AppState,
+    webhook: Webhook,
+    set: &Arc<PolicySet>,
+    body: &bytes::Bytes,
+    now: jiff::Timestamp,
+    due: tokio::time::Instant,
+) -> Result<Outcome, Stage> {
+    // Wait for a slot at most until the deadline: the wait is bounded in time, never queued
+    // without bound. No Retry-After: the apiserver does not retry (CONTRACT.md section 1).
+    let Ok(Ok(permit)) = tokio::time::timeout_at(due, state.pool.clone().acquire_owned()).await
+    else {
+        return Err(Stage::Queue);
+    };
+    state.metrics.evaluations.get_or_create(&POOL).inc();
+    let reviewer = state.reviewer;
+    let evaluation = {
+        let set = set.clone();
+        let body = body.clone();
+        tokio::task::spawn_blocking(move || {
+            // The slot is held until the evaluation really ends, also past the deadline (a
+            // thread cannot be stopped), so the pool never runs more than one per core.
+            let _permit = permit;
+            evaluate(reviewer, &set, &body, webhook, now, Effort::Full)
+        })
+    };
+    match tokio::time::timeout_at(due, evaluation).await {
+        // A result that arrives after the deadline is late all the same.
+        Ok(joined) if tokio::time::Instant::now() <= due => Ok(joined.unwrap_or(Outcome::Panicked)),
+        _ => Err(Stage::Evaluation),
+    }
 }
 
 /// Where a review ran out of time.
@@ -454,8 +503,11 @@ fn evaluate(
     body: &[u8],
     webhook: Webhook,
     now: jiff::Timestamp,
+    effort: Effort,
 ) -> Outcome {
-    match std::panic::catch_unwind(AssertUnwindSafe(|| reviewer(set, body, webhook, now))) {
+    match std::panic::catch_unwind(AssertUnwindSafe(|| {
+        reviewer(set, body, webhook, now, effort)
+    })) {
         Ok(Ok(reviewed)) => Outcome::Reviewed(Box::new(reviewed)),
         Ok(Err(error)) => Outcome::Invalid(error.to_string()),
         Err(_) => Outcome::Panicked,
@@ -571,6 +623,7 @@ mod tests {
         _: &[u8],
         _: Webhook,
         _: jiff::Timestamp,
+        _: Effort,
     ) -> Result<Reviewed, admission::ReviewError> {
         panic!("rule bug")
     }
@@ -614,7 +667,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_normal_review_echoes_the_uid_and_counts_the_request() {
-        let (state, metrics) = state(admission::review);
+        let (state, metrics) = state(admission::review_with);
         let (status, out) = call(
             state,
             "POST",
@@ -641,7 +694,7 @@ mod tests {
 
     #[tokio::test]
     async fn caller_errors_map_to_their_status_codes_in_memory() {
-        let (state, _) = state(admission::review);
+        let (state, _) = state(admission::review_with);
         let cases = [
             (
                 "wrong path",
@@ -694,9 +747,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_review_waits_for_an_evaluation_slot_only_until_the_deadline() {
-        let (mut state, metrics) = state(admission::review);
+        let (mut state, metrics) = state(admission::review_with);
         state.policies = Arc::new(ArcSwap::from_pointee(enforce_and_audit()));
         state.pool = Arc::new(tokio::sync::Semaphore::new(0));
+        // The pool's path: nothing is answered inline.
+        state.inline_max_body = 0;
         for (path, allowed) in [
             ("/validate?timeout=1s", false),
             ("/mutate?timeout=1s", true),
@@ -737,7 +792,7 @@ mod tests {
 
     #[tokio::test]
     async fn evaluation_past_the_deadline_is_answered_by_the_policies_actions() {
-        let (mut state, metrics) = state(admission::review);
+        let (mut state, metrics) = state(admission::review_with);
         state.policies = Arc::new(ArcSwap::from_pointee(enforce_and_audit()));
         state.max_evaluation = Duration::ZERO;
         let (status, out) = call(

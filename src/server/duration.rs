@@ -65,6 +65,15 @@ pub(crate) fn parse_size(text: &str) -> Result<usize, String> {
         .ok_or_else(|| format!("invalid size {text:?}"))
 }
 
+/// [`parse_size`], where 0 is allowed too (it turns something off).
+pub(crate) fn parse_size_or_zero(text: &str) -> Result<usize, String> {
+    if text.trim() == "0" {
+        Ok(0)
+    } else {
+        parse_size(text)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,6 +106,9 @@ mod tests {
         assert_eq!(parse_size("7340032"), Ok(7_340_032));
         assert_eq!(parse_size("64KiB"), Ok(65536));
         assert!(parse_size("0").is_err());
+        assert_eq!(parse_size_or_zero("0"), Ok(0));
+        assert_eq!(parse_size_or_zero("64KiB"), Ok(65536));
+        assert!(parse_size_or_zero("-1").is_err());
         assert!(parse_size("7GB").is_err());
     }
 }

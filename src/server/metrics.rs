@@ -104,6 +104,13 @@ pub struct DeadlineLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EvaluationLabels {
+    /// `inline` (answered on the async worker with the small budget), `inline_cut` (tried
+    /// inline, fell short, then evaluated on the pool) or `pool`.
+    pub path: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct CodeLabels {
     pub code: String,
 }
@@ -121,6 +128,7 @@ pub struct Metrics {
     pub exemptions_expiring: Gauge,
     pub panics: Counter,
     pub deadline_exceeded: Family<DeadlineLabels, Counter>,
+    pub evaluations: Family<EvaluationLabels, Counter>,
     pub in_flight: Gauge,
     pub http_errors: Family<CodeLabels, Counter>,
     pub tls_handshake_errors: Counter,
@@ -144,6 +152,7 @@ impl Metrics {
             exemptions_expiring: Gauge::default(),
             panics: Counter::default(),
             deadline_exceeded: Family::default(),
+            evaluations: Family::default(),
             in_flight: Gauge::default(),
             http_errors: Family::default(),
             tls_handshake_errors: Counter::default(),
@@ -202,6 +211,12 @@ impl Metrics {
             m.deadline_exceeded.clone(),
         );
         registry.register(
+            "podgate_evaluations",
+            "Reviews evaluated, by path: inline (small review, small budget, on the async \
+             worker), inline_cut (tried inline, fell short, then evaluated on the pool), pool",
+            m.evaluations.clone(),
+        );
+        registry.register(
             "podgate_admission_in_flight",
             "Reviews being processed right now",
             m.in_flight.clone(),
@@ -236,6 +251,11 @@ impl Metrics {
                     })
                     .get();
             }
+        }
+        for path in ["inline", "inline_cut", "pool"] {
+            m.evaluations
+                .get_or_create(&EvaluationLabels { path })
+                .get();
         }
         // Zero samples up front, so dashboards and alerts see the series before the first reload.
         for result in ["success", "error"] {

@@ -115,6 +115,11 @@ pub struct ServeArgs {
     /// deadline.
     #[arg(long, env = "PODGATE_EVALUATION_SLOTS")]
     pub evaluation_slots: Option<std::num::NonZeroUsize>,
+    /// Reviews up to this size (bytes, or with KiB/MiB suffix) are first evaluated on the
+    /// server's own threads with a small fixed work budget, saving the hand-off to the
+    /// evaluation pool; one that needs more work goes to the pool. 0: always the pool.
+    #[arg(long, env = "PODGATE_INLINE_MAX_BODY", default_value = "64KiB", value_parser = duration::parse_size_or_zero)]
+    pub inline_max_body: usize,
     /// Self-managed certificates and webhook registration (`--manage-webhooks` and friends).
     #[command(flatten)]
     pub managed: crate::cluster::ManagedArgs,
@@ -216,6 +221,7 @@ pub async fn serve(
         idle_timeout,
         max_evaluation_time,
         evaluation_slots,
+        inline_max_body,
         managed,
         audit,
     } = args;
@@ -363,8 +369,10 @@ pub async fn serve(
     if let Some(slots) = evaluation_slots {
         state.pool = Arc::new(tokio::sync::Semaphore::new(slots.get()));
     }
+    state.inline_max_body = inline_max_body;
     tracing::info!(
         evaluation_slots = state.pool.available_permits(),
+        inline_max_body,
         max_evaluation_ms = u64::try_from(state.max_evaluation.as_millis()).unwrap_or(u64::MAX),
         "evaluation pool"
     );

@@ -304,6 +304,7 @@ impl Layout {
             idle_timeout: Duration::from_secs(90),
             max_evaluation_time: Duration::from_secs(30),
             evaluation_slots: None,
+            inline_max_body: 64 << 10,
             managed: Default::default(),
             audit: Default::default(),
         }

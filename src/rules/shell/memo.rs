@@ -7,12 +7,13 @@
 //! an entry records every start value the analysis read and the work units it spent; a lookup
 //! matches the command exactly, replays those reads against the new container's start state,
 //! and is taken only when the review's budget still holds those units, which are then charged
-//! as if the analysis had run. An analysis that met the work limit is not stored. Bytes for
+//! as if the analysis had run. An analysis that met the work limit, or that an inline budget
+//! may have changed ([`super::Budget::inline`]), is not stored. Bytes for
 //! `brush-parser` are not charged again: no parse is done, and with or without the parser the
 //! analysis is sound (the parser only makes it more precise).
 //!
-//! Bounded: each thread (`podgate serve` caps its blocking pool, where reviews are evaluated,
-//! at the evaluation slots plus a few) keeps at most
+//! Bounded: each thread (`podgate serve` evaluates reviews on its async workers, one per
+//! core, and on its blocking pool, capped at the evaluation slots plus a few) keeps at most
 //! [`MAX_BYTES`] of commands and reads, and forgets everything when that is full; at most
 //! [`MAX_PER_HASH`] entries share one hash, so a lookup costs a hash of the command and a few
 //! comparisons, linear in its size. The memo changes how long an analysis takes, never its
@@ -115,6 +116,15 @@ pub(super) fn get(
             None => Err(hash),
         }
     })
+}
+
+/// Forgets this thread's memo (tests that compare fresh analyses).
+#[cfg(test)]
+pub(super) fn forget() {
+    MEMO.with_borrow_mut(|memo| {
+        memo.entries.clear();
+        memo.bytes = 0;
+    });
 }
 
 /// Stores an analysis that met no work limit.

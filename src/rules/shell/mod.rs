@@ -114,6 +114,13 @@ pub struct Budget {
     lexer_left: u64,
     /// In the lexer's pass: a script was small and shallow enough for the parser.
     would_parse: bool,
+    /// An inline budget ([`Budget::inline`]): smaller than the full one.
+    inline: bool,
+    /// An inline budget fell short (a charge failed, or a script the parser would read did
+    /// not fit): the analysis may come out differently with the full budget. Never cleared.
+    cut: bool,
+    /// In the lexer's pass of an inline budget: a script did not fit the parser's allowance.
+    parse_short: bool,
 }
 
 /// Units of work one review may spend: far above any honest Pod's commands (a script costs
@@ -124,6 +131,13 @@ pub const WORK_BUDGET: u64 = 16 << 20;
 /// Bytes of script that may go through `brush-parser` in one review (about 100 ns a byte in
 /// release); the rest goes through the linear lexer.
 const BRUSH_BUDGET: usize = 256 << 10;
+
+/// Units an inline review may spend per check ([`Budget::inline`]): about 0.3 ms of analysis
+/// in release, far above a typical Pod's commands (a few thousand units).
+pub const INLINE_WORK_BUDGET: u64 = 64 << 10;
+
+/// Bytes of script an inline review may give `brush-parser` per check (about 0.4 ms).
+const INLINE_BRUSH_BUDGET: usize = 4 << 10;
 
 impl Default for Budget {
     fn default() -> Self {
@@ -141,7 +155,34 @@ impl Budget {
             limited: false,
             lexer_left: units,
             would_parse: false,
+            inline: false,
+            cut: false,
+            parse_short: false,
         }
+    }
+
+    /// The budget of a review evaluated inline, on one of the server's async workers
+    /// ([`INLINE_WORK_BUDGET`] units, [`INLINE_BRUSH_BUDGET`] bytes for the parser), so that
+    /// its cost stays small whatever the input. Where it falls short of what the full budget
+    /// would allow, [`Budget::cut`] says so and the answer must be computed again with the
+    /// full budget: an analysis that was not cut is the one the full budget gives (every
+    /// charge it made fits the larger budget too, and the memo and the parser see the same).
+    pub fn inline() -> Self {
+        Budget {
+            brush_left: INLINE_BRUSH_BUDGET,
+            inline: true,
+            ..Budget::new(INLINE_WORK_BUDGET)
+        }
+    }
+
+    /// True when this inline budget fell short (see [`Budget::inline`]).
+    pub fn cut(&self) -> bool {
+        self.cut
+    }
+
+    /// Takes over `other`'s shortfall (a clone spent on a side analysis).
+    pub fn absorb_cut(&mut self, other: &Budget) {
+        self.cut |= other.cut;
     }
 
     /// Units spent so far.
@@ -161,11 +202,13 @@ impl Budget {
         if units > self.left {
             self.left = 0;
             self.limited = true;
+            self.cut |= self.inline;
             return false;
         }
         self.left -= units;
         if self.left == 0 {
             self.limited = true;
+            self.cut |= self.inline;
         }
         true
     }
@@ -259,10 +302,14 @@ pub fn analyse(
     let cap = left.min(budget.lexer_left);
     budget.left = cap;
     budget.would_parse = false;
+    budget.parse_short = false;
     let mut found = analyse_reading(argv, known_program, start, budget, false, &reads);
     let spent = cap - budget.left;
     budget.lexer_left -= spent;
     let clean = found.writes.is_empty() && found.undecided.is_empty() && !budget.limited;
+    // `would_parse` below may differ from the full budget's: unless the lexer's answer is
+    // clean (and so final whatever the parser's allowance), the answer may differ.
+    budget.cut |= budget.parse_short && !clean;
     // No script the parser would take, and the whole budget: the parser's pass is this one.
     let same = !budget.would_parse && cap == left;
     if clean || same {
@@ -274,8 +321,10 @@ pub fn analyse(
         budget.limited = false;
         found = analyse_reading(argv, known_program, start, budget, true, &reads);
     }
+    // Nor an answer an inline budget may have changed.
     if let Some(hash) = hash
         && !budget.limited
+        && !budget.cut
     {
         memo::put(hash, argv, known_program, reads, left - budget.left, &found);
     }
@@ -644,6 +693,18 @@ impl Scan<'_> {
             self.undecided(
                 "runs script text that is not literal (a variable or command output)".to_string(),
             );
+        }
+        if self.budget.inline
+            && text.len() <= PARSER_MAX_BYTES
+            && text.len() > self.budget.brush_left
+        {
+            // The full budget might give this script to the parser: in the parser's pass that
+            // changes the answer; in the lexer's pass only when its answer is not the final one.
+            if self.use_parser {
+                self.budget.cut = true;
+            } else {
+                self.budget.parse_short = true;
+            }
         }
         if !self.use_parser
             && text.len() <= PARSER_MAX_BYTES

@@ -1429,6 +1429,54 @@ fn lexer_first_and_memo_answer_as_the_parser_does() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// An inline budget gives the full budget's answer, with the same units spent, whenever it
+/// does not report a shortfall; scripts past its work units or its parser allowance report one.
+#[test]
+fn inline_budget_answers_as_the_full_one_unless_cut() {
+    let mut cases: Vec<(String, Vec<String>, bool)> = positive_cases()
+        .into_iter()
+        .map(|c| (c.name.to_string(), c.argv, c.known))
+        .chain(
+            negative_cases()
+                .into_iter()
+                .map(|(name, argv, known)| (name.to_string(), argv, known)),
+        )
+        .collect();
+    for len in [500, 3_000, 5_000, 12_000, 20_000, 40_000, 100_000] {
+        // With a write at the end (the parser reads it again) and without (the lexer's answer).
+        let script = realistic_script(len);
+        cases.push((format!("realistic {len}"), sh(&script), true));
+        let harmless = script.replace(">> /etc/hosts\nexec", ">> /tmp/h\nexec");
+        assert_ne!(harmless, script);
+        cases.push((format!("harmless {len}"), sh(&harmless), true));
+    }
+    let (mut cut, mut whole, mut failures) = (0, 0, Vec::new());
+    for (name, argv, known) in cases {
+        let start = Start::new([("MODE", Some("prod"))], false, None);
+        memo::forget();
+        let mut full_budget = Budget::default();
+        let full = analyse(&argv, known, &start, &mut full_budget);
+        memo::forget();
+        let mut inline_budget = Budget::inline();
+        let inline = analyse(&argv, known, &start, &mut inline_budget);
+        assert!(!full_budget.cut(), "{name}: a full budget is never cut");
+        if inline_budget.cut() {
+            cut += 1;
+            continue;
+        }
+        whole += 1;
+        if inline != full || inline_budget.used() != full_budget.used() {
+            failures.push(format!(
+                "{name}: full {full:?} ({} units), inline {inline:?} ({} units)",
+                full_budget.used(),
+                inline_budget.used()
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(cut >= 4 && whole >= 100, "cut {cut}, whole {whole}");
+}
+
 /// A stored analysis is reused only for a container whose start values it read are the same.
 #[test]
 fn memo_replays_the_start_values_read() {
