@@ -15,19 +15,238 @@
 //! plan, so it decodes what the plan and the policy match read and skips the rest (commands,
 //! env, probes, ports, security contexts, volumes) unbuilt. `workload::Scope` chooses.
 //!
+//! Below the container, the structs whose fields are read in part (`EnvVar`, `Probe`,
+//! `Lifecycle`, `ContainerPort`, the security contexts) are read by [`lean_struct!`] as
+//! k8s-openapi reads them (a map, a later duplicate key wins, unknown keys skipped) and built
+//! into k8s-openapi's type with only the fields a rule reads set: `valueFrom` is only "set"
+//! (the value is known at run time alone), a probe or hook only its `exec`, a port only its
+//! `hostPort`. Strings and lists of the container and the pod spec that no rule reads are
+//! skipped as `Option<IgnoredAny>`, so that a duplicate of them is still refused as before.
+//!
 //! What changes for a caller: a Pod whose skipped fields (or `status`) are mistyped is read
 //! rather than refused; kube-apiserver never sends such a Pod.
 
+use std::fmt;
+
 use k8s_openapi::api::core::v1::{
-    Container, ContainerPort, EnvFromSource, EnvVar, EphemeralContainer, HostAlias,
-    HostPathVolumeSource, Lifecycle, PodSecurityContext, PodSpec, Probe, SecurityContext, Volume,
-    VolumeDevice, VolumeMount,
+    Capabilities, Container, ContainerPort, EnvFromSource, EnvVar, EnvVarSource,
+    EphemeralContainer, ExecAction, HostAlias, HostPathVolumeSource, Lifecycle, LifecycleHandler,
+    PodSecurityContext, PodSpec, Probe, SecurityContext, Volume, VolumeMount,
 };
 use serde::Deserialize;
+use serde::de::{self, Deserializer, IgnoredAny};
+
+/// A part of a k8s-openapi struct, read as k8s-openapi's generated code reads the whole: only
+/// from a map (the error names `$expecting`, as k8s-openapi's does), each listed key into an
+/// `Option` (`null` is `None`, a later duplicate wins), any other key skipped unbuilt.
+macro_rules! lean_struct {
+    ($(#[$doc:meta])* $name:ident as $expecting:literal {
+        $($field:ident: $ty:ty = $key:literal,)*
+    }) => {
+        $(#[$doc])*
+        #[derive(Debug, Default)]
+        pub(crate) struct $name {
+            $($field: Option<$ty>,)*
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                #[allow(non_camel_case_types)]
+                enum Field {
+                    $($field,)*
+                    Other,
+                }
+                impl<'de> Deserialize<'de> for Field {
+                    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                        struct K;
+                        impl de::Visitor<'_> for K {
+                            type Value = Field;
+                            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                                f.write_str("field identifier")
+                            }
+                            fn visit_str<E: de::Error>(self, v: &str) -> Result<Field, E> {
+                                Ok(match v {
+                                    $($key => Field::$field,)*
+                                    _ => Field::Other,
+                                })
+                            }
+                        }
+                        d.deserialize_identifier(K)
+                    }
+                }
+                struct V;
+                impl<'de> de::Visitor<'de> for V {
+                    type Value = $name;
+                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        f.write_str($expecting)
+                    }
+                    fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<$name, A::Error> {
+                        let mut out = $name::default();
+                        while let Some(key) = map.next_key::<Field>()? {
+                            match key {
+                                $(Field::$field => out.$field = map.next_value()?,)*
+                                Field::Other => {
+                                    let _: IgnoredAny = map.next_value()?;
+                                }
+                            }
+                        }
+                        Ok(out)
+                    }
+                }
+                d.deserialize_struct($expecting, &[$($key),*], V)
+            }
+        }
+    };
+}
+
+lean_struct! {
+    /// `EnvVar`: the rules read `name`, `value` and whether `valueFrom` is set.
+    LeanEnvVar as "EnvVar" {
+        name: String = "name",
+        value: String = "value",
+        value_from: IgnoredAny = "valueFrom",
+    }
+}
+
+lean_struct! {
+    /// `Probe`: the rules read its `exec.command`.
+    LeanProbe as "Probe" {
+        exec: ExecAction = "exec",
+    }
+}
+
+lean_struct! {
+    /// `Lifecycle`: the rules read the hooks' `exec.command`.
+    LeanLifecycle as "Lifecycle" {
+        post_start: LeanHandler = "postStart",
+        pre_stop: LeanHandler = "preStop",
+    }
+}
+
+lean_struct! {
+    /// `LifecycleHandler`: its `exec`.
+    LeanHandler as "LifecycleHandler" {
+        exec: ExecAction = "exec",
+    }
+}
+
+lean_struct! {
+    /// `ContainerPort`: the rules read `hostPort` (and the port's index).
+    LeanPort as "ContainerPort" {
+        host_port: i32 = "hostPort",
+    }
+}
+
+lean_struct! {
+    /// `SecurityContext`: what says whether the container is privileged, adds capabilities
+    /// or can write the hosts file (`hosts_file::cannot_write_hosts`).
+    LeanSecurityContext as "SecurityContext" {
+        allow_privilege_escalation: bool = "allowPrivilegeEscalation",
+        capabilities: LeanCapabilities = "capabilities",
+        privileged: bool = "privileged",
+        run_as_non_root: bool = "runAsNonRoot",
+        run_as_user: i64 = "runAsUser",
+    }
+}
+
+lean_struct! {
+    /// `Capabilities`: `add`.
+    LeanCapabilities as "Capabilities" {
+        add: Vec<String> = "add",
+    }
+}
+
+lean_struct! {
+    /// `PodSecurityContext`: the pod's defaults for `runAsNonRoot` and `runAsUser`.
+    LeanPodSecurityContext as "PodSecurityContext" {
+        run_as_non_root: bool = "runAsNonRoot",
+        run_as_user: i64 = "runAsUser",
+    }
+}
+
+impl From<LeanEnvVar> for EnvVar {
+    fn from(e: LeanEnvVar) -> EnvVar {
+        EnvVar {
+            name: e.name.unwrap_or_default(),
+            value: e.value,
+            value_from: e.value_from.map(|_| EnvVarSource::default()),
+        }
+    }
+}
+
+impl From<LeanProbe> for Probe {
+    fn from(p: LeanProbe) -> Probe {
+        Probe {
+            exec: p.exec,
+            ..Probe::default()
+        }
+    }
+}
+
+impl From<LeanHandler> for LifecycleHandler {
+    fn from(h: LeanHandler) -> LifecycleHandler {
+        LifecycleHandler {
+            exec: h.exec,
+            ..LifecycleHandler::default()
+        }
+    }
+}
+
+impl From<LeanLifecycle> for Lifecycle {
+    fn from(l: LeanLifecycle) -> Lifecycle {
+        Lifecycle {
+            post_start: l.post_start.map(LifecycleHandler::from),
+            pre_stop: l.pre_stop.map(LifecycleHandler::from),
+            ..Lifecycle::default()
+        }
+    }
+}
+
+impl From<LeanPort> for ContainerPort {
+    fn from(p: LeanPort) -> ContainerPort {
+        ContainerPort {
+            host_port: p.host_port,
+            ..ContainerPort::default()
+        }
+    }
+}
+
+impl From<LeanSecurityContext> for SecurityContext {
+    fn from(s: LeanSecurityContext) -> SecurityContext {
+        SecurityContext {
+            allow_privilege_escalation: s.allow_privilege_escalation,
+            capabilities: s.capabilities.map(|c| Capabilities {
+                add: c.add,
+                ..Capabilities::default()
+            }),
+            privileged: s.privileged,
+            run_as_non_root: s.run_as_non_root,
+            run_as_user: s.run_as_user,
+            ..SecurityContext::default()
+        }
+    }
+}
+
+impl From<LeanPodSecurityContext> for PodSecurityContext {
+    fn from(s: LeanPodSecurityContext) -> PodSecurityContext {
+        PodSecurityContext {
+            run_as_non_root: s.run_as_non_root,
+            run_as_user: s.run_as_user,
+            ..PodSecurityContext::default()
+        }
+    }
+}
+
+fn lean_vec<L, T: From<L>>(l: Option<Vec<L>>) -> Option<Vec<T>> {
+    l.map(|l| l.into_iter().map(T::from).collect())
+}
 
 /// `PodSpec` without `affinity`, `dnsConfig`, `evictionResponders`, `imagePullSecrets`,
 /// `nodeSelector`, `os`, `overhead`, `readinessGates`, `resourceClaims`, `resources`,
-/// `schedulingGates`, `schedulingGroup`, `tolerations` and `topologySpreadConstraints`.
+/// `schedulingGates`, `schedulingGroup`, `tolerations` and `topologySpreadConstraints`. The
+/// strings no rule reads are skipped unbuilt (`IgnoredAny`, which keeps the duplicate check);
+/// numbers and booleans no rule reads are still type-checked (they cost no allocation, and a
+/// number out of range stays an error, as it is for a `serde_json::Value`).
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub(crate) struct LeanPodSpec {
@@ -35,7 +254,7 @@ pub(crate) struct LeanPodSpec {
     automount_service_account_token: Option<bool>,
     #[serde(deserialize_with = "containers")]
     containers: Vec<LeanContainer>,
-    dns_policy: Option<String>,
+    dns_policy: Option<IgnoredAny>,
     enable_service_links: Option<bool>,
     ephemeral_containers: Option<Vec<EphemeralContainer>>,
     host_aliases: Option<Vec<HostAlias>>,
@@ -45,23 +264,23 @@ pub(crate) struct LeanPodSpec {
     #[serde(rename = "hostPID")]
     host_pid: Option<bool>,
     host_users: Option<bool>,
-    hostname: Option<String>,
-    hostname_override: Option<String>,
+    hostname: Option<IgnoredAny>,
+    hostname_override: Option<IgnoredAny>,
     init_containers: Option<Vec<LeanContainer>>,
-    node_name: Option<String>,
-    preemption_policy: Option<String>,
+    node_name: Option<IgnoredAny>,
+    preemption_policy: Option<IgnoredAny>,
     priority: Option<i32>,
-    priority_class_name: Option<String>,
-    restart_policy: Option<String>,
-    runtime_class_name: Option<String>,
-    scheduler_name: Option<String>,
-    security_context: Option<PodSecurityContext>,
-    service_account: Option<String>,
+    priority_class_name: Option<IgnoredAny>,
+    restart_policy: Option<IgnoredAny>,
+    runtime_class_name: Option<IgnoredAny>,
+    scheduler_name: Option<IgnoredAny>,
+    security_context: Option<LeanPodSecurityContext>,
+    service_account: Option<IgnoredAny>,
     service_account_name: Option<String>,
     #[serde(rename = "setHostnameAsFQDN")]
     set_hostname_as_fqdn: Option<bool>,
     share_process_namespace: Option<bool>,
-    subdomain: Option<String>,
+    subdomain: Option<IgnoredAny>,
     termination_grace_period_seconds: Option<i64>,
     volumes: Option<Vec<LeanVolume>>,
 }
@@ -72,30 +291,33 @@ fn containers<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<LeanContaine
     Ok(Option::<Vec<LeanContainer>>::deserialize(d)?.unwrap_or_default())
 }
 
-/// `Container` without `resources`, `resizePolicy` and `restartPolicyRules`.
+/// `Container` without `resources`, `resizePolicy` and `restartPolicyRules`; the strings and
+/// lists no rule reads are skipped unbuilt as in [`LeanPodSpec`], the structs the rules read
+/// in part are read as far as they do.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub(crate) struct LeanContainer {
     args: Option<Vec<String>>,
     command: Option<Vec<String>>,
-    env: Option<Vec<EnvVar>>,
-    env_from: Option<Vec<EnvFromSource>>,
+    env: Option<Vec<LeanEnvVar>>,
+    /// Only whether it is empty is read.
+    env_from: Option<Vec<IgnoredAny>>,
     image: Option<String>,
     image_pull_policy: Option<String>,
-    lifecycle: Option<Lifecycle>,
-    liveness_probe: Option<Probe>,
+    lifecycle: Option<LeanLifecycle>,
+    liveness_probe: Option<LeanProbe>,
     name: String,
-    ports: Option<Vec<ContainerPort>>,
-    readiness_probe: Option<Probe>,
-    restart_policy: Option<String>,
-    security_context: Option<SecurityContext>,
-    startup_probe: Option<Probe>,
+    ports: Option<Vec<LeanPort>>,
+    readiness_probe: Option<LeanProbe>,
+    restart_policy: Option<IgnoredAny>,
+    security_context: Option<LeanSecurityContext>,
+    startup_probe: Option<LeanProbe>,
     stdin: Option<bool>,
     stdin_once: Option<bool>,
     termination_message_path: Option<String>,
-    termination_message_policy: Option<String>,
+    termination_message_policy: Option<IgnoredAny>,
     tty: Option<bool>,
-    volume_devices: Option<Vec<VolumeDevice>>,
+    volume_devices: Option<IgnoredAny>,
     volume_mounts: Option<Vec<VolumeMount>>,
     working_dir: Option<String>,
 }
@@ -172,24 +394,18 @@ impl From<LeanContainer> for Container {
         Container {
             args: c.args,
             command: c.command,
-            env: c.env,
-            env_from: c.env_from,
+            env: lean_vec(c.env),
+            env_from: c.env_from.map(|l| vec![EnvFromSource::default(); l.len()]),
             image: c.image,
             image_pull_policy: c.image_pull_policy,
-            lifecycle: c.lifecycle,
-            liveness_probe: c.liveness_probe,
+            lifecycle: c.lifecycle.map(Lifecycle::from),
+            liveness_probe: c.liveness_probe.map(Probe::from),
             name: c.name,
-            ports: c.ports,
-            readiness_probe: c.readiness_probe,
-            restart_policy: c.restart_policy,
-            security_context: c.security_context,
-            startup_probe: c.startup_probe,
-            stdin: c.stdin,
-            stdin_once: c.stdin_once,
+            ports: lean_vec(c.ports),
+            readiness_probe: c.readiness_probe.map(Probe::from),
+            security_context: c.security_context.map(SecurityContext::from),
+            startup_probe: c.startup_probe.map(Probe::from),
             termination_message_path: c.termination_message_path,
-            termination_message_policy: c.termination_message_policy,
-            tty: c.tty,
-            volume_devices: c.volume_devices,
             volume_mounts: c.volume_mounts,
             working_dir: c.working_dir,
             ..Container::default()
@@ -200,36 +416,16 @@ impl From<LeanContainer> for Container {
 impl From<LeanPodSpec> for PodSpec {
     fn from(s: LeanPodSpec) -> PodSpec {
         PodSpec {
-            active_deadline_seconds: s.active_deadline_seconds,
-            automount_service_account_token: s.automount_service_account_token,
             containers: s.containers.into_iter().map(Container::from).collect(),
-            dns_policy: s.dns_policy,
-            enable_service_links: s.enable_service_links,
             ephemeral_containers: s.ephemeral_containers,
             host_aliases: s.host_aliases,
             host_ipc: s.host_ipc,
             host_network: s.host_network,
             host_pid: s.host_pid,
-            host_users: s.host_users,
-            hostname: s.hostname,
-            hostname_override: s.hostname_override,
-            init_containers: s
-                .init_containers
-                .map(|l| l.into_iter().map(Container::from).collect()),
-            node_name: s.node_name,
-            preemption_policy: s.preemption_policy,
-            priority: s.priority,
-            priority_class_name: s.priority_class_name,
-            restart_policy: s.restart_policy,
-            runtime_class_name: s.runtime_class_name,
-            scheduler_name: s.scheduler_name,
-            security_context: s.security_context,
-            service_account: s.service_account,
+            init_containers: lean_vec(s.init_containers),
+            security_context: s.security_context.map(PodSecurityContext::from),
             service_account_name: s.service_account_name,
-            set_hostname_as_fqdn: s.set_hostname_as_fqdn,
             share_process_namespace: s.share_process_namespace,
-            subdomain: s.subdomain,
-            termination_grace_period_seconds: s.termination_grace_period_seconds,
             volumes: s.volumes.map(|l| {
                 l.into_iter()
                     .map(|v| Volume {
@@ -247,32 +443,83 @@ impl From<LeanPodSpec> for PodSpec {
 /// What the lean decode keeps of a fully decoded spec: the reference's value with the skipped
 /// fields cleared, for the equivalence tests.
 pub fn kept(spec: &PodSpec) -> PodSpec {
+    let handler = |h: &LifecycleHandler| LifecycleHandler {
+        exec: h.exec.clone(),
+        ..LifecycleHandler::default()
+    };
+    let probe = |p: &Probe| Probe {
+        exec: p.exec.clone(),
+        ..Probe::default()
+    };
     let lean_container = |c: &Container| Container {
-        resources: None,
-        resize_policy: None,
-        restart_policy_rules: None,
-        ..c.clone()
+        args: c.args.clone(),
+        command: c.command.clone(),
+        env: c.env.as_ref().map(|l| {
+            l.iter()
+                .map(|e| EnvVar {
+                    name: e.name.clone(),
+                    value: e.value.clone(),
+                    value_from: e.value_from.as_ref().map(|_| EnvVarSource::default()),
+                })
+                .collect()
+        }),
+        env_from: c
+            .env_from
+            .as_ref()
+            .map(|l| vec![EnvFromSource::default(); l.len()]),
+        image: c.image.clone(),
+        image_pull_policy: c.image_pull_policy.clone(),
+        lifecycle: c.lifecycle.as_ref().map(|l| Lifecycle {
+            post_start: l.post_start.as_ref().map(handler),
+            pre_stop: l.pre_stop.as_ref().map(handler),
+            ..Lifecycle::default()
+        }),
+        liveness_probe: c.liveness_probe.as_ref().map(probe),
+        name: c.name.clone(),
+        ports: c.ports.as_ref().map(|l| {
+            l.iter()
+                .map(|p| ContainerPort {
+                    host_port: p.host_port,
+                    ..ContainerPort::default()
+                })
+                .collect()
+        }),
+        readiness_probe: c.readiness_probe.as_ref().map(probe),
+        security_context: c.security_context.as_ref().map(|s| SecurityContext {
+            allow_privilege_escalation: s.allow_privilege_escalation,
+            capabilities: s.capabilities.as_ref().map(|c| Capabilities {
+                add: c.add.clone(),
+                ..Capabilities::default()
+            }),
+            privileged: s.privileged,
+            run_as_non_root: s.run_as_non_root,
+            run_as_user: s.run_as_user,
+            ..SecurityContext::default()
+        }),
+        startup_probe: c.startup_probe.as_ref().map(probe),
+        termination_message_path: c.termination_message_path.clone(),
+        volume_mounts: c.volume_mounts.clone(),
+        working_dir: c.working_dir.clone(),
+        ..Container::default()
     };
     PodSpec {
-        affinity: None,
-        dns_config: None,
-        eviction_responders: None,
-        image_pull_secrets: None,
-        node_selector: None,
-        os: None,
-        overhead: None,
-        readiness_gates: None,
-        resource_claims: None,
-        resources: None,
-        scheduling_gates: None,
-        scheduling_group: None,
-        tolerations: None,
-        topology_spread_constraints: None,
         containers: spec.containers.iter().map(lean_container).collect(),
+        ephemeral_containers: spec.ephemeral_containers.clone(),
+        host_aliases: spec.host_aliases.clone(),
+        host_ipc: spec.host_ipc,
+        host_network: spec.host_network,
+        host_pid: spec.host_pid,
         init_containers: spec
             .init_containers
             .as_ref()
             .map(|l| l.iter().map(lean_container).collect()),
+        security_context: spec.security_context.as_ref().map(|s| PodSecurityContext {
+            run_as_non_root: s.run_as_non_root,
+            run_as_user: s.run_as_user,
+            ..PodSecurityContext::default()
+        }),
+        service_account_name: spec.service_account_name.clone(),
+        share_process_namespace: spec.share_process_namespace,
         volumes: spec.volumes.as_ref().map(|l| {
             l.iter()
                 .map(|v| Volume {
@@ -282,7 +529,7 @@ pub fn kept(spec: &PodSpec) -> PodSpec {
                 })
                 .collect()
         }),
-        ..spec.clone()
+        ..PodSpec::default()
     }
 }
 
@@ -307,5 +554,86 @@ pub fn planned(spec: &PodSpec) -> PodSpec {
             .map(|l| l.iter().map(plan_container).collect()),
         service_account_name: spec.service_account_name.clone(),
         ..PodSpec::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::kept;
+    use crate::workload::{Kind, Source, read, read_reference};
+
+    fn pod(container: serde_json::Value) -> serde_json::Value {
+        json!({"spec": {"containers": [container], "securityContext": {"runAsUser": 5, "fsGroup": 7}}})
+    }
+
+    /// The partly read structs read as k8s-openapi reads them: `null` is unset, a later
+    /// duplicate wins, unknown keys are skipped; a value that is not a map is refused with
+    /// k8s-openapi's words.
+    #[test]
+    fn partly_read_structs_read_as_k8s_openapi_reads_them() {
+        let same = [
+            json!({"name": "c", "env": [
+                {"name": "A", "value": "1", "value": "2"},
+                {"name": "B", "valueFrom": {"fieldRef": {"fieldPath": "x"}}, "valueFrom": null},
+                {"name": "C", "valueFrom": {}},
+                {"value": "no name", "x": [1, {"y": null}]}
+            ]}),
+            json!({"name": "c", "livenessProbe": {"httpGet": {"port": 1}, "exec": {"command": ["a"]}},
+                   "readinessProbe": {"exec": null}, "startupProbe": {},
+                   "lifecycle": {"postStart": {"exec": {"command": ["b"]}, "sleep": {"seconds": 1}},
+                                 "preStop": null, "stopSignal": "SIGTERM"}}),
+            json!({"name": "c", "ports": [{"containerPort": 1, "hostPort": 2, "hostPort": 0}, {"containerPort": 3}],
+                   "securityContext": {"capabilities": {"add": ["X"], "drop": ["ALL"], "add": ["Y"]},
+                                       "privileged": false, "runAsUser": 0, "seccompProfile": {"type": "x"}},
+                   "envFrom": [{"configMapRef": {"name": "a"}}, {}], "stdin": true, "tty": false}),
+        ];
+        for container in same {
+            let object = pod(container);
+            let lean = read(Kind::Pod, Source::Value(&object)).unwrap_or_else(|e| panic!("{e}"));
+            let reference = read_reference(Kind::Pod, &object).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(lean.spec, kept(&reference.spec), "{object}");
+            assert_eq!(lean.spec, kept(&lean.spec), "{object}");
+        }
+        for container in [
+            json!({"name": "c", "env": [1]}),
+            json!({"name": "c", "livenessProbe": []}),
+            json!({"name": "c", "lifecycle": {"preStop": "x"}}),
+            json!({"name": "c", "ports": [true]}),
+            json!({"name": "c", "securityContext": {"capabilities": {"add": "X"}}}),
+            json!({"name": "c", "env": [{"name": 1}]}),
+        ] {
+            let object = pod(container);
+            let lean = read(Kind::Pod, Source::Value(&object)).map(|_| ());
+            let reference = read_reference(Kind::Pod, &object).map(|_| ());
+            assert!(lean.is_err(), "{object}");
+            assert_eq!(lean, reference, "{object}");
+        }
+    }
+
+    /// A skipped field of the container or the pod spec is still refused when it repeats.
+    #[test]
+    fn skipped_fields_keep_the_duplicate_check() {
+        // Written as text: a `Value` keeps only the last of duplicate keys.
+        let text =
+            r#"{"spec":{"containers":[{"name":"c","volumeDevices":[],"volumeDevices":[]}]}}"#;
+        let e = read(Kind::Pod, Source::Raw(text))
+            .err()
+            .map(|e| e.to_string());
+        assert!(
+            e.as_deref()
+                .is_some_and(|e| e.contains("duplicate field `volumeDevices`")),
+            "{e:?}"
+        );
+        let text = r#"{"spec":{"containers":[],"dnsPolicy":"A","dnsPolicy":"B"}}"#;
+        let e = read(Kind::Pod, Source::Raw(text))
+            .err()
+            .map(|e| e.to_string());
+        assert!(
+            e.as_deref()
+                .is_some_and(|e| e.contains("duplicate field `dnsPolicy`")),
+            "{e:?}"
+        );
     }
 }

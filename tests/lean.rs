@@ -7,6 +7,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod fixture_set;
+#[path = "../benches/inputs/mod.rs"]
+mod inputs;
 #[path = "common/lean_equiv.rs"]
 mod lean_equiv;
 
@@ -44,4 +46,25 @@ fn the_lean_decode_answers_every_fixture_as_the_typed_decode() {
         }
     }
     assert!(compared >= 15, "only {compared} objects compared");
+}
+
+/// The benchmark Pods: what kube-apiserver sends for a ReplicaSet's Pod (env with `valueFrom`,
+/// `envFrom`, HTTP and exec probes, a `preStop` hook, ports, security contexts, resources,
+/// the service-account token volume), at both stages, and the large one.
+#[test]
+fn the_lean_decode_answers_the_benchmark_pods_as_the_typed_decode() {
+    let set = shipped();
+    for stage in [inputs::Stage::Mutate, inputs::Stage::Validate] {
+        for (name, body) in [
+            ("typical", inputs::typical_review(stage)),
+            ("large", inputs::large_review(stage, 64 * 1024)),
+        ] {
+            let review: Value = serde_json::from_str(&body).unwrap();
+            let ctx = format!("{name} {stage:?}");
+            assert!(
+                same_decode(&set, Kind::Pod, &review["request"]["object"], &ctx),
+                "{ctx}: not compared"
+            );
+        }
+    }
 }

@@ -252,7 +252,7 @@ pub(super) fn parse(body: &[u8], webhook: Webhook) -> Result<ReviewIn<'_>, Revie
 }
 
 fn fast<const PLAN: bool>(body: &[u8]) -> Option<ReviewIn<'_>> {
-    let r = serde_json::from_slice::<FastReviewIn<'_, PLAN>>(body).ok()?;
+    let r = from_body::<FastReviewIn<'_, PLAN>>(body).ok()?;
     Some(ReviewIn {
         api_version: r.api_version,
         kind: r.kind,
@@ -263,7 +263,7 @@ fn fast<const PLAN: bool>(body: &[u8]) -> Option<ReviewIn<'_>> {
 /// The review with its object left as raw JSON, never decoded: a scan of the body, for
 /// answers that must not depend on the object (a review past its deadline).
 pub(super) fn parse_envelope(body: &[u8]) -> Result<ReviewIn<'_>, ReviewError> {
-    let review = match serde_json::from_slice(body) {
+    let review = match from_body(body) {
         Ok(r) => r,
         Err(e) if e.is_syntax() || e.is_eof() => {
             return Err(ReviewError::Json(e.to_string()));
@@ -271,6 +271,16 @@ pub(super) fn parse_envelope(body: &[u8]) -> Result<ReviewIn<'_>, ReviewError> {
         Err(e) => return Err(ReviewError::NotReview(e.to_string())),
     };
     validated(review)
+}
+
+/// `serde_json::from_slice`, with the body's UTF-8 checked once rather than string by string:
+/// a body that is UTF-8 is read as text (`from_str` gives what `from_slice` gives for it), any
+/// other with `from_slice`, so errors and answers are the same.
+fn from_body<'a, T: Deserialize<'a>>(body: &'a [u8]) -> serde_json::Result<T> {
+    match std::str::from_utf8(body) {
+        Ok(text) => serde_json::from_str(text),
+        Err(_) => serde_json::from_slice(body),
+    }
 }
 
 fn validated(review: ReviewIn<'_>) -> Result<ReviewIn<'_>, ReviewError> {
@@ -293,5 +303,43 @@ fn validated(review: ReviewIn<'_>) -> Result<ReviewIn<'_>, ReviewError> {
         None => Err(ReviewError::NotReview("request is missing".into())),
         Some(r) if r.uid.is_empty() => Err(ReviewError::NotReview("request.uid is empty".into())),
         Some(_) => Ok(review),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What `from_body` reads of a body, and its error, are what `from_slice` gives, with or
+    /// without invalid UTF-8 (in a skipped string, in a read one, outside strings).
+    #[test]
+    fn reading_the_body_as_text_answers_as_reading_it_as_bytes() {
+        let bodies: [&[u8]; 6] = [
+            b"{\"kind\":\"AdmissionReview\",\"request\":{\"uid\":\"u\",\"x\":\"\xff\"}}",
+            b"{\"kind\":\"Admission\xffReview\",\"request\":{\"uid\":\"u\"}}",
+            "{\"kind\":\"\u{e9}\",\"request\":{\"uid\":\"\u{1F600}\"}}".as_bytes(),
+            b"{\"kind\":\"\\ud800\"}",
+            b"{\"kind\":\"a\" \xff}",
+            b"{\"kind\":\"a\",\"request\":{\"uid\":\"u\",\"object\":{\"a\":\"\xfe\"}}}",
+        ];
+        let summary = |r: serde_json::Result<ReviewIn<'_>>| {
+            format!(
+                "{:?}",
+                r.map(|r| {
+                    let request = r
+                        .request
+                        .map(|q| (q.uid, q.object.map(|o| o.get().to_owned())));
+                    (r.kind, request)
+                })
+            )
+        };
+        for body in bodies {
+            assert_eq!(
+                summary(from_body(body)),
+                summary(serde_json::from_slice(body)),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
     }
 }
