@@ -137,6 +137,11 @@ pub fn mounts_over_hosts(c: &ContainerView<'_>) -> bool {
 /// True when `path` normalises ([`normalize_path`]) to `/etc/hosts`; a path already in normal
 /// form (nearly every real one) is compared as it is, without building its normal form.
 fn at_hosts(path: &str) -> bool {
+    // The last component survives normalisation unless it is empty, `.` or `..`.
+    let last = path.rsplit('/').next().unwrap_or(path);
+    if !matches!(last, "hosts" | "" | "." | "..") {
+        return false;
+    }
     if is_normal(path) {
         return path == HOSTS;
     }

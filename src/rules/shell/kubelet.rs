@@ -10,48 +10,61 @@
 //! expanded by the kubelet, so only the container's `command` and `args` go through
 //! [`Start::expand`].
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use super::UNKNOWN;
-use super::words::Value;
 
 /// A container's environment and working directory, as the kubelet starts it.
+/// Borrows the names and values from the container it was built from.
 #[derive(Debug, Clone, Default)]
-pub struct Start {
+pub struct Start<'a> {
     /// `env` by name: the expanded literal value, or `None` when set from `valueFrom`.
-    vars: HashMap<String, Option<String>>,
+    vars: HashMap<&'a str, Option<Cow<'a, str>>>,
     /// `envFrom` is used: any name may be defined, with a value we cannot know.
     open: bool,
     /// `workingDir`, when set and absolute.
-    pub(super) working_dir: Option<String>,
+    pub(super) working_dir: Option<&'a str>,
 }
 
-impl Start {
+/// [`UNKNOWN`] as text.
+const UNKNOWN_TEXT: &str = "\u{0}";
+const _: () = assert!(UNKNOWN == '\u{0}');
+
+impl<'a> Start<'a> {
     /// Builds the start state from `env` entries in order (`(name, Some(value))` for a literal
     /// value, `(name, None)` for `valueFrom`), whether `envFrom` is present, and `workingDir`.
-    pub fn new<'a>(
+    pub fn new(
         env: impl IntoIterator<Item = (&'a str, Option<&'a str>)>,
         env_from: bool,
-        working_dir: Option<&str>,
-    ) -> Start {
+        working_dir: Option<&'a str>,
+    ) -> Start<'a> {
         let mut start = Start {
             vars: HashMap::new(),
             open: env_from,
-            working_dir: working_dir
-                .filter(|d| d.starts_with('/'))
-                .map(str::to_string),
+            working_dir: working_dir.filter(|d| d.starts_with('/')),
         };
         for (name, value) in env {
-            let value = value.map(|v| start.expand(v));
-            start.vars.insert(name.to_string(), value);
+            let value = value.map(|v| start.expanded(v));
+            start.vars.insert(name, value);
         }
         start
     }
 
     /// The kubelet's `$(VAR)` expansion of one `command`/`args` item.
     pub fn expand(&self, input: &str) -> String {
-        if !input.contains('$') {
-            return input.to_string();
+        self.expanded(input).into_owned()
+    }
+
+    /// [`Start::expand`], borrowing `input` when the expansion leaves it as it is (no `$$`
+    /// and no `$(`).
+    fn expanded<'i>(&self, input: &'i str) -> Cow<'i, str> {
+        let b = input.as_bytes();
+        let changes = input
+            .match_indices('$')
+            .any(|(i, _)| matches!(b.get(i + 1), Some(b'$' | b'(')));
+        if !changes {
+            return Cow::Borrowed(input);
         }
         let mut out = String::with_capacity(input.len());
         let mut rest = input;
@@ -66,7 +79,7 @@ impl Start {
             {
                 let name = body.get(..close).unwrap_or("");
                 match self.lookup(name) {
-                    Some(value) => out.push_str(&value),
+                    Some(value) => out.push_str(value),
                     None => {
                         out.push_str("$(");
                         out.push_str(name);
@@ -80,25 +93,25 @@ impl Start {
             }
         }
         out.push_str(rest);
-        out
+        Cow::Owned(out)
     }
 
     /// The value of `$(name)` for the kubelet: `None` when it is not defined.
-    fn lookup(&self, name: &str) -> Option<String> {
+    fn lookup(&self, name: &str) -> Option<&str> {
         match self.vars.get(name) {
-            Some(Some(value)) => Some(value.clone()),
-            Some(None) => Some(UNKNOWN.to_string()),
-            None if self.open || is_service_link(name) => Some(UNKNOWN.to_string()),
+            Some(Some(value)) => Some(value),
+            Some(None) => Some(UNKNOWN_TEXT),
+            None if self.open || is_service_link(name) => Some(UNKNOWN_TEXT),
             None => None,
         }
     }
 
-    /// The value a shell in the container sees for `$name`.
-    pub(super) fn var(&self, name: &str) -> Value {
+    /// The value a shell in the container sees for `$name`, when it is known.
+    pub(super) fn text(&self, name: &str) -> Option<&str> {
         match self.vars.get(name) {
-            Some(Some(value)) => Value::Known(value.as_str().into()),
+            Some(Some(value)) => Some(value),
             // valueFrom, envFrom, service links, or the image's ENV: not knowable here.
-            _ => Value::Unknown,
+            _ => None,
         }
     }
 }
@@ -142,9 +155,9 @@ mod tests {
         }
         let open = Start::new([], true, Some("/etc"));
         assert_eq!(open.expand("$(FROM_CONFIGMAP)"), u.to_string());
-        assert_eq!(open.working_dir.as_deref(), Some("/etc"));
-        assert_eq!(start.var("HOSTS"), Value::Known("/etc/hosts".into()));
-        assert_eq!(start.var("SECRET"), Value::Unknown);
-        assert_eq!(start.var("IMAGE_ENV"), Value::Unknown);
+        assert_eq!(open.working_dir, Some("/etc"));
+        assert_eq!(start.text("HOSTS"), Some("/etc/hosts"));
+        assert_eq!(start.text("SECRET"), None);
+        assert_eq!(start.text("IMAGE_ENV"), None);
     }
 }

@@ -60,13 +60,27 @@ pub(super) type Reads = RefCell<HashMap<Box<str>, Seen>>;
 
 /// The value of `name` in the container's start state, as the analysis sees it.
 pub(super) fn start_var(start: &Start, name: &str) -> Value {
-    if name == "PWD" {
-        return match &start.working_dir {
-            Some(dir) => Value::Known(dir.as_str().into()),
-            None => Value::Unknown,
-        };
+    match start_text(start, name) {
+        Some(text) => Value::Known(text.into()),
+        None => Value::Unknown,
     }
-    start.var(name)
+}
+
+/// [`start_var`]'s text when it is known.
+fn start_text<'s>(start: &'s Start, name: &str) -> Option<&'s str> {
+    if name == "PWD" {
+        return start.working_dir;
+    }
+    start.text(name)
+}
+
+/// Whether `start` gives `name` the value an analysis read as `seen` (no copy made).
+fn reads_the_same(start: &Start, name: &str, seen: &Seen) -> bool {
+    match (start_text(start, name), seen) {
+        (Some(text), Seen::Known(s)) => **s == *text,
+        (None, Seen::Unknown) => true,
+        _ => false,
+    }
 }
 
 #[derive(Debug)]
@@ -108,7 +122,7 @@ pub(super) fn get(
                     && e.argv == argv
                     && e.reads
                         .iter()
-                        .all(|(name, seen)| Seen::from(&start_var(start, name)) == *seen)
+                        .all(|(name, seen)| reads_the_same(start, name, seen))
             })
         });
         match entry {

@@ -423,7 +423,7 @@ struct Scan<'a> {
     entries: usize,
     budget: &'a mut Budget,
     use_parser: bool,
-    start: &'a Start,
+    start: &'a Start<'a>,
     /// Variables the script assigned (`PWD` is the working directory).
     vars: HashMap<String, Value>,
     /// Positional parameters of the current shell (`$0` first), when known.
@@ -459,7 +459,7 @@ impl Stdin {
 struct Lookup<'x> {
     vars: &'x HashMap<String, Value>,
     args: Option<&'x [Value]>,
-    start: &'x Start,
+    start: &'x Start<'x>,
     reads: &'x Reads,
 }
 
@@ -609,6 +609,11 @@ impl Scan<'_> {
     }
 
     fn reach(&self, path: &str) -> Reach {
+        // An absolute path (other than `/proc/self/cwd/...`) does not depend on the working
+        // directory, so it is not read: a stored analysis then does not depend on it either.
+        if path.starts_with('/') && !path.starts_with("/proc/") {
+            return paths::reach(path, &Value::Unknown);
+        }
         paths::reach(path, &self.cwd())
     }
 

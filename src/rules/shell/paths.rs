@@ -29,6 +29,15 @@ const HOSTS: &str = "/etc/hosts";
 
 /// Whether `path`, as a command would open it with working directory `cwd`, is the hosts file.
 pub(super) fn reach(path: &str, cwd: &Value) -> Reach {
+    if is_plain_absolute(path) {
+        // What `absolute`, `normalize` and the glob match below would conclude, without
+        // building the path again.
+        return if path == HOSTS {
+            Reach::Hosts
+        } else {
+            Reach::No
+        };
+    }
     let Some(abs) = absolute(path, cwd) else {
         return Reach::No;
     };
@@ -47,6 +56,18 @@ pub(super) fn reach(path: &str, cwd: &Value) -> Reach {
         return Reach::Maybe;
     }
     Reach::No
+}
+
+/// True for an absolute path that [`normalize`] gives back unchanged and that holds no unknown
+/// part or glob: no empty, `.` or `..` component, not below `/proc` (its root aliases).
+fn is_plain_absolute(path: &str) -> bool {
+    let Some(rest) = path.strip_prefix('/') else {
+        return false;
+    };
+    !rest.is_empty()
+        && !rest.starts_with("proc")
+        && !rest.bytes().any(|c| matches!(c, UNKNOWN_BYTE | STAR | ONE))
+        && rest.split('/').all(|c| !matches!(c, "" | "." | ".."))
 }
 
 /// For a directory: whether it is `/etc` (a file named `hosts` copied into it is the hosts

@@ -9,7 +9,9 @@
 
 use super::paths::{Reach, reach_dir};
 use super::words::{Escapes, Value, display, interpret};
-use super::{MAX_OUTPUT, Scan, Stdin, Text, UNKNOWN, basename, known_value, parse_hosts_text};
+use super::{
+    MAX_OUTPUT, ONE, STAR, Scan, Stdin, Text, UNKNOWN, basename, known_value, parse_hosts_text,
+};
 
 /// How a program spells its options.
 #[derive(Debug, Clone, Copy)]
@@ -1539,14 +1541,22 @@ fn is_pipe_path(path: &str) -> bool {
 
 /// Assigned values are not globbed: the sentinels are the characters again.
 fn literal_globs(value: &str) -> String {
-    value
-        .chars()
-        .map(|c| match c {
-            '\u{1}' => '*',
-            '\u{2}' => '?',
-            c => c,
-        })
-        .collect()
+    let mut out = String::with_capacity(value.len());
+    push_literal_globs(&mut out, value);
+    out
+}
+
+/// [`literal_globs`] of `value`, appended to `to`.
+fn push_literal_globs(to: &mut String, value: &str) {
+    if !value.bytes().any(|c| c == STAR || c == ONE) {
+        to.push_str(value);
+        return;
+    }
+    to.extend(value.chars().map(|c| match c {
+        '\u{1}' => '*',
+        '\u{2}' => '?',
+        c => c,
+    }));
 }
 
 /// The files a sed script writes (`w FILE`, `W FILE`, `s/a/b/w FILE`) and the commands it runs
@@ -1843,9 +1853,10 @@ pub(super) fn echo_output(args: &[String]) -> String {
         if !joined.is_empty() {
             joined.push(' ');
         }
-        joined.push_str(&literal_globs(a));
+        push_literal_globs(&mut joined, a);
     }
-    let mut out = if escapes {
+    // Without a backslash there is nothing to interpret.
+    let mut out = if escapes && joined.contains('\\') {
         interpret(&joined, Escapes::Echo)
     } else {
         joined

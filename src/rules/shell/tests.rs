@@ -1481,7 +1481,7 @@ fn inline_budget_answers_as_the_full_one_unless_cut() {
 #[test]
 fn memo_replays_the_start_values_read() {
     let argv = sh("echo 10.0.0.1 db > \"$TARGET\"; cd \"$DIR\" && echo 10.0.0.2 x >> hosts");
-    let start = |target: &str, dir: &str| {
+    let start = |target: &'static str, dir: &'static str| {
         Start::new([("TARGET", Some(target)), ("DIR", Some(dir))], false, None)
     };
     for _ in 0..2 {
