@@ -51,6 +51,8 @@ pub struct ImageRef {
 impl ImageRef {
     /// The tag Kubernetes uses for pull-policy defaulting: the tag, or "latest" when there is
     /// neither tag nor digest.
+    /// (The reference for `pull_policy`'s own `effective_tag`, which skips the parse.)
+    #[cfg(test)]
     pub(crate) fn effective_tag(&self) -> Option<&str> {
         match (&self.tag, &self.digest) {
             (Some(tag), _) => Some(tag),
@@ -104,7 +106,8 @@ const DEFAULT_DOMAIN: &str = "docker.io";
 const LEGACY_DEFAULT_DOMAIN: &str = "index.docker.io";
 const OFFICIAL_REPO_PREFIX: &str = "library/";
 const LOCALHOST: &str = "localhost";
-const DEFAULT_TAG: &str = "latest";
+/// The tag of a reference with neither tag nor digest.
+pub(crate) const DEFAULT_TAG: &str = "latest";
 
 /// Parse a reference exactly as `ParseNormalizedNamed` does, returning its parts.
 ///
@@ -114,6 +117,34 @@ const DEFAULT_TAG: &str = "latest";
 /// images. An error here is therefore not proof that the apiserver refuses the Pod.
 pub fn parse(reference: &str) -> Result<ImageRef, ImageRefError> {
     let grammar = grammar()?;
+    parse_canonical(grammar, &normalized(grammar, reference)?)
+}
+
+/// Whether [`parse`] accepts `reference`, decided without building its parts: the patterns'
+/// `is_match` (a DFA) where `parse` runs `captures` (the capture engines, most of its cost).
+/// The same answer as `parse(reference).is_ok()` on every input: the name and the tag hold no
+/// `@`, so a digest is what follows the first `@`, and the path is no longer than the whole
+/// normalised reference (a longer one is left to `parse`).
+pub(crate) fn accepts(reference: &str) -> bool {
+    let Ok(grammar) = grammar() else {
+        return false;
+    };
+    let Ok(s) = normalized(grammar, reference) else {
+        return false;
+    };
+    if !grammar.reference.is_match(&s) {
+        return false;
+    }
+    if s.len() > MAX_PATH_LENGTH {
+        return parse_canonical(grammar, &s).is_ok();
+    }
+    s.split_once('@')
+        .is_none_or(|(_, digest)| validate_digest(digest).is_ok())
+}
+
+/// The checks `ParseNormalizedNamed` makes before `Parse`, and the `domain/remainder` string
+/// it then parses.
+fn normalized(grammar: &Grammar, reference: &str) -> Result<String, ImageRefError> {
     if grammar.anchored_identifier.is_match(reference) {
         return Err(ImageRefError::Identifier {
             reference: reference.to_owned(),
@@ -130,7 +161,7 @@ pub fn parse(reference: &str) -> Result<ImageRef, ImageRefError> {
             repository: remote.to_owned(),
         });
     }
-    parse_canonical(grammar, &format!("{domain}/{remainder}"))
+    Ok(format!("{domain}/{remainder}"))
 }
 
 /// `splitDockerDomain` (normalize.go): pick the registry and add `library/` on Docker Hub.
@@ -852,5 +883,75 @@ mod tests {
         }
         let long = "a/".repeat(10_000);
         assert!(parse(&long).is_err());
+    }
+
+    /// `accepts` is `parse(..).is_ok()`: every combination of valid and invalid domains,
+    /// paths, tags and digests, and the image-id form.
+    #[test]
+    fn accepts_exactly_what_parse_accepts() {
+        let hex64 = "f".repeat(64);
+        let domains = [
+            "",
+            "docker.io/",
+            "index.docker.io/",
+            "localhost/",
+            "localhost:5000/",
+            "Registry.Example.com:443/",
+            "[::1]:5000/",
+            "foo_bar.com/",
+            "UPPER/",
+            "a..b/",
+        ];
+        let long = "a".repeat(250);
+        let paths = [
+            "nginx",
+            "team/app",
+            "Team/app",
+            "a__b/c--d",
+            "a_-b",
+            "",
+            "-x",
+            long.as_str(),
+        ];
+        let long_tag = format!(":{}", "t".repeat(128));
+        let tags = [
+            "",
+            ":latest",
+            ":LATEST",
+            ":1.25",
+            ":-bad",
+            ":",
+            long_tag.as_str(),
+        ];
+        let digests = [
+            String::new(),
+            format!("@sha256:{hex64}"),
+            format!("@sha256:{}", "F".repeat(64)),
+            "@sha256:abc".to_owned(),
+            format!("@sha512:{}", "f".repeat(128)),
+            format!("@md5:{}", "f".repeat(32)),
+            format!("@SHA256:{hex64}"),
+            format!("@sha256:{}", "f".repeat(63)),
+        ];
+        let mut compared = 0;
+        for domain in domains {
+            for path in paths {
+                for tag in tags {
+                    for digest in &digests {
+                        let reference = format!("{domain}{path}{tag}{digest}");
+                        assert_eq!(
+                            accepts(&reference),
+                            parse(&reference).is_ok(),
+                            "{reference}"
+                        );
+                        compared += 1;
+                    }
+                }
+            }
+        }
+        for reference in [hex64.as_str(), "sha256:x", "a@b@c", "a:b:c", "a/b:c/d"] {
+            assert_eq!(accepts(reference), parse(reference).is_ok(), "{reference}");
+        }
+        assert!(compared > 4000);
     }
 }

@@ -74,10 +74,10 @@ fn plan_edits(
                 continue;
             }
             // An unparseable image fails at the kubelet anyway; it is not ours to judge here.
-            let Ok(reference) = image::parse(img) else {
+            if !image::accepts(img) {
                 continue;
-            };
-            let Some(tag) = reference.effective_tag() else {
+            }
+            let Some(tag) = effective_tag(img) else {
                 continue;
             };
             if !params.mutable_tags.iter().any(|t| t == tag) {
@@ -113,6 +113,16 @@ fn plan_edits(
         }
     }
     (out, edits)
+}
+
+/// `ImageRef::effective_tag` of a reference that `image::accepts`, without parsing it: the
+/// literal tag; none when there is a digest (an `@`) but no tag; else `latest`.
+fn effective_tag(image: &str) -> Option<&str> {
+    match literal_tag(image) {
+        Some(tag) => Some(tag),
+        None if image.contains('@') => None,
+        None => Some(image::DEFAULT_TAG),
+    }
 }
 
 /// The tag written in `image`, if any, found without the reference grammar: the text after
@@ -296,6 +306,7 @@ mod tests {
         for r in &refs {
             if let Ok(parsed) = image::parse(r) {
                 assert_eq!(literal_tag(r), parsed.tag.as_deref(), "{r}");
+                assert_eq!(effective_tag(r), parsed.effective_tag(), "{r}");
             }
         }
     }
