@@ -1,7 +1,9 @@
 //! In-process benchmarks of the pure core (criterion, `harness = false`):
 //! `admission::review` of a typical Pod (validate and mutate) and of a 1 MiB Pod with the
 //! shipped policies, loading a 100-policy set, the shell analysis of a 10 KB script, and the
-//! `adversarial` group: the worst reviews found for the shell analysis, up to the body cap.
+//! `adversarial` group: the worst reviews found for the shell analysis, up to the body cap;
+//! the `inline` group: the same shapes within the server's inline limit (64 KiB), reviewed with
+//! `Effort::Inline` as the server's async worker does before it answers or hands off.
 //! Inputs come from `benches/inputs` (see there for what they contain).
 //!
 //! ```text
@@ -11,8 +13,8 @@
 use std::hint::black_box;
 use std::path::Path;
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use podgate::admission::{Webhook, review};
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use podgate::admission::{Effort, Webhook, review, review_with};
 use podgate::policy::PolicySet;
 
 mod inputs;
@@ -243,5 +245,103 @@ fn adversarial(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, reviews, policy_load, shell, adversarial);
+/// What an inline attempt costs the async worker, whatever its outcome (answered, or cut and
+/// handed to the pool), on the adversarial shapes at the server's inline limit. Each iteration
+/// gets scripts no earlier one had (a leading `: N` line), so the memo never answers: this is
+/// the cold cost.
+fn inline(c: &mut Criterion) {
+    const LIMIT: usize = 64 << 10;
+    let fill = |unit: &str, budget: usize| unit.repeat((budget / unit.len()).max(1));
+    let lines: String = (0..500)
+        .map(|i| format!("10.0.{}.{} h{i}\\n", i / 256, i % 256))
+        .collect();
+    let cases: Vec<(&str, Vec<String>)> = vec![
+        ("typical_script", vec![inputs::long_script(1024)]),
+        (
+            "many_lines_through_many_tee",
+            vec![format!(
+                "printf '{lines}'{}",
+                " | tee -a /etc/hosts".repeat(2_000)
+            )],
+        ),
+        (
+            "deep_nesting",
+            vec![format!(
+                "{}echo x >> /etc/hosts{}",
+                "{ ( $( ".repeat(4_000),
+                " ) ) }".repeat(4_000)
+            )],
+        ),
+        (
+            "generated_script_amplification",
+            vec![fill(
+                "printf 'echo %s >> /etc/hosts; X=$X$X\\n' a b c d e f g h | sh\n",
+                56 << 10,
+            )],
+        ),
+        (
+            "many_containers",
+            vec![fill("echo 10.0.0.1 db | tee -a /etc/hosts; cd /etc; ", 1200); 45],
+        ),
+        (
+            "plain_script_8KiB",
+            vec![fill(
+                "if [ -f /x ]; then cp /a /tmp/b; fi; for i in 1 2; do echo $i; done\n",
+                8 << 10,
+            )],
+        ),
+        (
+            "many_typical_scripts",
+            (0..24)
+                .map(|i| format!("# {i}\n{}", inputs::long_script(2 << 10)))
+                .collect(),
+        ),
+        (
+            "plain_script",
+            vec![fill(
+                "if [ -f /x ]; then cp /a /tmp/b; fi; for i in 1 2; do echo $i; done\n",
+                56 << 10,
+            )],
+        ),
+    ];
+    let set = shipped();
+    let mut group = c.benchmark_group("inline");
+    group.sample_size(20);
+    for (name, scripts) in &cases {
+        let variant = |n: u64| {
+            let scripts: Vec<String> = scripts.iter().map(|s| format!(": {n}\n{s}")).collect();
+            pod_review(&scripts)
+        };
+        let body = variant(0);
+        if body.len() > LIMIT {
+            eprintln!("{name}: {} bytes is over the inline limit", body.len());
+            std::process::exit(1)
+        }
+        let cut = review_with(&set, &body, Webhook::Validate, now(), Effort::Inline)
+            .map(|r| r.summary.cut);
+        eprintln!("inline/{name}: {} bytes, cut: {cut:?}", body.len());
+        let mut n = 0u64;
+        group.bench_function(*name, |b| {
+            b.iter_batched(
+                || {
+                    n += 1;
+                    variant(n)
+                },
+                |body| {
+                    review_with(
+                        &set,
+                        black_box(&body),
+                        Webhook::Validate,
+                        now(),
+                        Effort::Inline,
+                    )
+                },
+                BatchSize::SmallInput,
+            )
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, reviews, policy_load, shell, adversarial, inline);
 criterion_main!(benches);

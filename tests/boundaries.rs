@@ -345,7 +345,7 @@ async fn small_reviews_are_answered_inline_while_the_pool_is_saturated() {
     );
     assert_eq!(metric(server.probe, &path("inline")).await, before + 1.0);
 
-    // 24 KiB of script is about 90,000 units of work, past the inline budget (65,536): the
+    // 24 KiB of script is about 90,000 units of work, past the inline budget (32,768): the
     // review goes to the pool, where the slot is taken (or its deadline too short).
     let medium = heavy_review("1e1e0000-0000-4000-8000-000000000002", 24 << 10);
     assert!(medium.len() < 64 << 10);

@@ -215,6 +215,10 @@ pub fn evaluate<'p>(
     let mut results = Vec::new();
     let mut cut = false;
     for policy in set.policies() {
+        if cut {
+            // The answer will come from the full budget: stop spending this one.
+            break;
+        }
         if !policy.match_.matches(subject.namespace, &w.labels) {
             continue;
         }
@@ -252,7 +256,7 @@ pub fn evaluate<'p>(
         results.push(result);
     }
     let mut patch = Vec::new();
-    if subject.new_ephemeral.is_none() {
+    if subject.new_ephemeral.is_none() && !cut {
         plan(&mut results, &w.spec, w.kind, at, &mut patch);
     }
     Evaluation {

@@ -91,6 +91,10 @@ pub fn check_with(
     };
     let mut left: Vec<String> = Vec::new();
     for c in containers(spec) {
+        if budget.cut() {
+            // The answer will come from the full budget: stop spending this one.
+            break;
+        }
         // Field paths are only spelled out for violations, which are rare.
         let base = || format!("{spec_path}.{}", c.path());
         if out.len() >= MAX_VIOLATIONS {

@@ -132,12 +132,13 @@ pub const WORK_BUDGET: u64 = 16 << 20;
 /// release); the rest goes through the linear lexer.
 const BRUSH_BUDGET: usize = 256 << 10;
 
-/// Units an inline review may spend per check ([`Budget::inline`]): about 0.3 ms of analysis
-/// in release, far above a typical Pod's commands (a few thousand units).
-pub const INLINE_WORK_BUDGET: u64 = 64 << 10;
+/// Units an inline review may spend per check ([`Budget::inline`]), parser included: a few
+/// hundred µs of analysis at most (BENCHMARKS.md, "Inline evaluation"), far above a typical
+/// Pod's commands (a few thousand units).
+pub const INLINE_WORK_BUDGET: u64 = 32 << 10;
 
-/// Bytes of script an inline review may give `brush-parser` per check (about 0.4 ms).
-const INLINE_BRUSH_BUDGET: usize = 4 << 10;
+/// Bytes of script an inline review may give `brush-parser` per check.
+const INLINE_BRUSH_BUDGET: usize = 2 << 10;
 
 impl Default for Budget {
     fn default() -> Self {
