@@ -24,7 +24,8 @@ pub fn same_decode(set: &PolicySet, kind: Kind, object: &Value, ctx: &str) -> bo
         );
         return false;
     };
-    assert_eq!(lean.metadata, reference.metadata, "{ctx}: metadata");
+    let kept_metadata = workload::kept_metadata(&reference.metadata);
+    assert_eq!(lean.metadata, kept_metadata, "{ctx}: metadata");
     assert_eq!(lean.labels, reference.labels, "{ctx}: labels");
     let kept = podgate::lean::kept;
     assert_eq!(kept(&lean.spec), kept(&reference.spec), "{ctx}: spec");
@@ -40,7 +41,7 @@ pub fn same_decode(set: &PolicySet, kind: Kind, object: &Value, ctx: &str) -> bo
     let plan = workload::read_scoped(kind, Source::Value(object), Scope::Plan).unwrap();
     let plan_raw =
         workload::read_scoped(kind, Source::Raw(&object.to_string()), Scope::Plan).unwrap();
-    assert_eq!(plan.metadata, reference.metadata, "{ctx}: plan metadata");
+    assert_eq!(plan.metadata, kept_metadata, "{ctx}: plan metadata");
     assert_eq!(plan.labels, reference.labels, "{ctx}: plan labels");
     assert_eq!(
         plan_raw.spec, plan.spec,
