@@ -683,10 +683,10 @@ mod tests {
             "0d6c7b3c-0000-4000-8000-000000000001"
         );
         let labels = RequestLabels {
-            webhook: "validate".into(),
-            operation: "CREATE".into(),
-            kind: "Pod".into(),
-            decision: "allow".into(),
+            webhook: "validate",
+            operation: "CREATE",
+            kind: "Pod",
+            decision: "allow",
         };
         assert_eq!(metrics.requests.get_or_create(&labels).get(), 1);
         assert_eq!(metrics.in_flight.get(), 0);

@@ -59,26 +59,32 @@ pub(crate) fn operation_label(operation: &str) -> &'static str {
         .unwrap_or("other")
 }
 
+/// Every value is a constant (no allocation per review).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
-    pub webhook: String,
+    pub webhook: &'static str,
     /// One of `OPERATIONS`.
-    pub operation: String,
+    pub operation: &'static str,
     /// One of `KINDS`.
-    pub kind: String,
+    pub kind: &'static str,
     /// `allow`, `deny` or `error` (a caught panic)
-    pub decision: String,
+    pub decision: &'static str,
 }
 
 impl RequestLabels {
     /// Labels for one review, with `operation` and `kind` (as the request says them) mapped
     /// onto their fixed sets.
-    pub fn bounded(webhook: &str, operation: &str, kind: &str, decision: &str) -> RequestLabels {
+    pub fn bounded(
+        webhook: &'static str,
+        operation: &str,
+        kind: &str,
+        decision: &'static str,
+    ) -> RequestLabels {
         RequestLabels {
-            webhook: webhook.into(),
-            operation: operation_label(operation).into(),
-            kind: kind_label(kind).into(),
-            decision: decision.into(),
+            webhook,
+            operation: operation_label(operation),
+            kind: kind_label(kind),
+            decision,
         }
     }
 }
