@@ -16,7 +16,7 @@
 //! env, probes, ports, security contexts, volumes) unbuilt. `workload::Scope` chooses.
 //!
 //! Below the container, the structs whose fields are read in part (`EnvVar`, `Probe`,
-//! `Lifecycle`, `ContainerPort`, the security contexts) are read by [`lean_struct!`] as
+//! `Lifecycle`, `ContainerPort`, the security contexts) are read by `lean_struct!` as
 //! k8s-openapi reads them (a map, a later duplicate key wins, unknown keys skipped) and built
 //! into k8s-openapi's type with only the fields a rule reads set: `valueFrom` is only "set"
 //! (the value is known at run time alone), a probe or hook only its `exec`, a port only its
