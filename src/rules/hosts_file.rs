@@ -406,17 +406,18 @@ fn commands(
     }
     // Hooks and probes are not expanded by the kubelet, and run in the container's
     // environment and working directory.
-    let mut handlers: Vec<(String, &[String])> = Vec::new();
+    // Each with the field that holds it, less `.exec.command` (spelled out on a finding only).
+    let mut handlers: Vec<(&str, &[String])> = Vec::new();
     if let Some(lifecycle) = c.lifecycle {
         for (hook, handler) in [
-            ("postStart", lifecycle.post_start.as_ref()),
-            ("preStop", lifecycle.pre_stop.as_ref()),
+            ("lifecycle.postStart", lifecycle.post_start.as_ref()),
+            ("lifecycle.preStop", lifecycle.pre_stop.as_ref()),
         ] {
             if let Some(cmd) = handler
                 .and_then(|h| h.exec.as_ref())
                 .and_then(|e| e.command.as_deref())
             {
-                handlers.push((format!("lifecycle.{hook}.exec.command"), cmd));
+                handlers.push((hook, cmd));
             }
         }
     }
@@ -425,13 +426,14 @@ fn commands(
             .and_then(|p| p.exec.as_ref())
             .and_then(|e| e.command.as_deref())
         {
-            handlers.push((format!("{name}.exec.command"), cmd));
+            handlers.push((name, cmd));
         }
     }
     for (field, cmd) in handlers {
         let found = analyse(cmd, true, &start, budget);
         if !found.writes.is_empty() || !found.undecided.is_empty() {
-            report(c, protected, &format!("{}.{field}", base()), found, out);
+            let path = format!("{}.{field}.exec.command", base());
+            report(c, protected, &path, found, out);
         }
     }
 }

@@ -39,8 +39,9 @@ impl<'a> Start<'a> {
         env_from: bool,
         working_dir: Option<&'a str>,
     ) -> Start<'a> {
+        let env = env.into_iter();
         let mut start = Start {
-            vars: HashMap::new(),
+            vars: HashMap::with_capacity(env.size_hint().0),
             open: env_from,
             working_dir: working_dir.filter(|d| d.starts_with('/')),
         };
@@ -59,11 +60,7 @@ impl<'a> Start<'a> {
     /// [`Start::expand`], borrowing `input` when the expansion leaves it as it is (no `$$`
     /// and no `$(`).
     fn expanded<'i>(&self, input: &'i str) -> Cow<'i, str> {
-        let b = input.as_bytes();
-        let changes = input
-            .match_indices('$')
-            .any(|(i, _)| matches!(b.get(i + 1), Some(b'$' | b'(')));
-        if !changes {
+        if !input.contains("$(") && !input.contains("$$") {
             return Cow::Borrowed(input);
         }
         let mut out = String::with_capacity(input.len());
