@@ -126,11 +126,16 @@ pub fn limit_warnings(warnings: Vec<String>) -> Vec<String> {
     let mut total = 0;
     let count = warnings.len();
     for (i, w) in warnings.into_iter().enumerate() {
-        let clean: String = w
-            .chars()
-            .map(|c| if c.is_control() { ' ' } else { c })
-            .collect();
-        let clean = if clean.chars().count() > MAX_WARNING_CHARS {
+        // Nearly every warning is clean and short: kept as it is, without a copy.
+        let clean: String = if w.chars().any(char::is_control) {
+            w.chars()
+                .map(|c| if c.is_control() { ' ' } else { c })
+                .collect()
+        } else {
+            w
+        };
+        let clean = if clean.len() > MAX_WARNING_CHARS && clean.chars().count() > MAX_WARNING_CHARS
+        {
             let mut cut: String = clean.chars().take(MAX_WARNING_CHARS - 1).collect();
             cut.push('…');
             cut
