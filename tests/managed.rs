@@ -118,10 +118,14 @@ impl Replica {
         matches!(probe_get(self.probe, "/readyz").await, Some((200, _)))
     }
 
-    async fn wait_ready(&self, limit: Duration) {
+    async fn wait_ready(&mut self, limit: Duration) {
         let start = Instant::now();
         while !self.ready().await {
-            assert!(!self.task.is_finished(), "replica exited");
+            if self.task.is_finished() {
+                // Say why, so that a failure on a busy CI machine can be told apart.
+                let ended = (&mut self.task).await;
+                panic!("replica exited before it was ready: {ended:?}");
+            }
             assert!(
                 start.elapsed() < limit,
                 "replica not ready within {limit:?}"
@@ -344,7 +348,7 @@ async fn first_start_creates_the_secret_and_registers_only_after_answering_a_rev
         .enable_all()
         .build()
         .unwrap();
-    let replica = Replica::start_on(
+    let mut replica = Replica::start_on(
         own.handle(),
         &cluster.api,
         &cluster.kubeconfig,
@@ -439,11 +443,11 @@ async fn first_start_creates_the_secret_and_registers_only_after_answering_a_rev
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_replicas_starting_together_end_with_exactly_one_ca() {
     let cluster = Cluster::start().await;
-    let replicas: Vec<Replica> = ["a", "b", "c"]
+    let mut replicas: Vec<Replica> = ["a", "b", "c"]
         .iter()
         .map(|n| cluster.replica(n, Timing::fast()))
         .collect();
-    for r in &replicas {
+    for r in &mut replicas {
         r.wait_ready(Duration::from_secs(90)).await;
     }
     let creates = cluster
@@ -505,11 +509,11 @@ async fn serving_renewal_and_ca_rotation_fail_no_request_of_a_client_trusting_th
         sync: Duration::from_millis(2500),
         ..timing
     };
-    let replicas: Vec<Replica> = [("r1", timing), ("r2", timing), ("r3", slow)]
+    let mut replicas: Vec<Replica> = [("r1", timing), ("r2", timing), ("r3", slow)]
         .iter()
         .map(|(n, t)| cluster.replica(n, *t))
         .collect();
-    for r in &replicas {
+    for r in &mut replicas {
         r.wait_ready(Duration::from_secs(90)).await;
     }
     let first_ca = certs_in(&cluster.secret_pem("ca.crt"))[0].clone();
@@ -587,12 +591,12 @@ async fn serving_renewal_and_ca_rotation_fail_no_request_of_a_client_trusting_th
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn drift_is_repaired_and_a_later_replica_only_checks() {
     let cluster = Cluster::start().await;
-    let a = cluster.replica("a", Timing::fast());
+    let mut a = cluster.replica("a", Timing::fast());
     a.wait_ready(Duration::from_secs(60)).await;
 
     // A later replica: reads, finds nothing to repair, writes nothing to the configurations.
     cluster.api.clear_requests();
-    let b = cluster.replica("b", Timing::fast());
+    let mut b = cluster.replica("b", Timing::fast());
     b.wait_ready(Duration::from_secs(60)).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(patches_to_webhooks(&cluster.api), Vec::new());
@@ -639,7 +643,7 @@ async fn drift_is_repaired_and_a_later_replica_only_checks() {
 async fn a_lost_api_server_delays_readiness_at_start_and_never_stops_serving_later() {
     let cluster = Cluster::start().await;
     cluster.api.set_down(true);
-    let r = cluster.replica("a", Timing::fast());
+    let mut r = cluster.replica("a", Timing::fast());
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert!(!r.ready().await, "ready without an API server");
     assert!(!r.task.is_finished(), "exited without an API server");
@@ -677,7 +681,7 @@ async fn missing_rbac_keeps_the_replica_unready_and_retrying_until_granted() {
     let cluster = Cluster::start().await;
     // No access to Secrets at all.
     cluster.api.forbid("get", "", "secrets");
-    let r = cluster.replica("a", Timing::fast());
+    let mut r = cluster.replica("a", Timing::fast());
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert!(!r.ready().await);
     assert!(!r.task.is_finished(), "exited on 403");
@@ -719,7 +723,7 @@ async fn a_secret_with_garbage_is_never_overwritten_and_keeps_the_replica_unread
         "data": {"ca.crt": "bm90IGEgY2VydGlmaWNhdGU=", "ca.key": "bm8ga2V5"}
     });
     cluster.api.insert(garbage.clone());
-    let r = cluster.replica("a", Timing::fast());
+    let mut r = cluster.replica("a", Timing::fast());
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert!(!r.ready().await);
     assert!(!r.task.is_finished());
@@ -735,7 +739,7 @@ async fn a_secret_with_garbage_is_never_overwritten_and_keeps_the_replica_unread
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn uninstall_webhooks_removes_both_and_running_replicas_do_not_register_again() {
     let cluster = Cluster::start().await;
-    let r = cluster.replica("a", Timing::fast());
+    let mut r = cluster.replica("a", Timing::fast());
     r.wait_ready(Duration::from_secs(60)).await;
     let args = podgate::cluster::uninstall::UninstallArgs {
         namespace: NS.into(),
@@ -796,7 +800,7 @@ async fn a_secret_change_is_served_at_once_through_the_watch() {
         sync: Duration::from_secs(600),
         ..Timing::fast()
     };
-    let r = cluster.replica("a", timing);
+    let mut r = cluster.replica("a", timing);
     r.wait_ready(Duration::from_secs(60)).await;
     let ca = podgate::certs::PemPair {
         cert_pem: cluster.secret_pem("ca.crt"),
