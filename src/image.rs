@@ -145,30 +145,46 @@ pub(crate) fn accepts(reference: &str) -> bool {
 /// The checks `ParseNormalizedNamed` makes before `Parse`, and the `domain/remainder` string
 /// it then parses.
 fn normalized(grammar: &Grammar, reference: &str) -> Result<String, ImageRefError> {
-    if grammar.anchored_identifier.is_match(reference) {
+    // `^[a-f0-9]{64}$` matches 64 bytes or nothing: other lengths skip the regex.
+    if reference.len() == 64 && grammar.anchored_identifier.is_match(reference) {
         return Err(ImageRefError::Identifier {
             reference: reference.to_owned(),
         });
     }
-    let (domain, remainder) = split_docker_domain(reference);
+    let (domain, prefix, remainder) = split_docker_domain(reference);
     // Upstream checks only up to the first ':', so a tag may be uppercase but `app@SHA256:..`
-    // fails here rather than in the digest check.
-    let remote = remainder
-        .split_once(':')
-        .map_or(remainder.as_str(), |(r, _)| r);
-    if remote.to_lowercase() != remote {
+    // fails here rather than in the digest check. The prefix (`library/`) is lowercase.
+    let remote = remainder.split_once(':').map_or(remainder, |(r, _)| r);
+    if has_uppercase(remote) {
         return Err(ImageRefError::Uppercase {
-            repository: remote.to_owned(),
+            repository: format!("{prefix}{remote}"),
         });
     }
-    Ok(format!("{domain}/{remainder}"))
+    let mut s = String::with_capacity(domain.len() + 1 + prefix.len() + remainder.len());
+    s.push_str(domain);
+    s.push('/');
+    s.push_str(prefix);
+    s.push_str(remainder);
+    Ok(s)
+}
+
+/// Whether lowercasing changes `s` (`strings.ToLower(s) != s`), without building the
+/// lowercase copy for the ASCII text that nearly every reference is.
+fn has_uppercase(s: &str) -> bool {
+    if s.is_ascii() {
+        s.bytes().any(|b| b.is_ascii_uppercase())
+    } else {
+        s.to_lowercase() != s
+    }
 }
 
 /// `splitDockerDomain` (normalize.go): pick the registry and add `library/` on Docker Hub.
-fn split_docker_domain(name: &str) -> (&str, String) {
+/// Returns the domain, the prefix added to the remainder (`library/` or nothing) and the
+/// remainder as written.
+fn split_docker_domain(name: &str) -> (&str, &'static str, &str) {
     let Some((maybe_domain, maybe_remote)) = name.split_once('/') else {
         // A single element is a Docker Hub official image, even `localhost` or `example.com`.
-        return (DEFAULT_DOMAIN, format!("{OFFICIAL_REPO_PREFIX}{name}"));
+        return (DEFAULT_DOMAIN, OFFICIAL_REPO_PREFIX, name);
     };
     let (domain, remote) = if maybe_domain == LOCALHOST {
         (maybe_domain, maybe_remote)
@@ -176,16 +192,16 @@ fn split_docker_domain(name: &str) -> (&str, String) {
         (DEFAULT_DOMAIN, maybe_remote)
     } else if maybe_domain.contains(['.', ':']) {
         (maybe_domain, maybe_remote)
-    } else if maybe_domain.to_lowercase() != maybe_domain {
+    } else if has_uppercase(maybe_domain) {
         // Namespaces are lowercase, so upstream reads an uppercase first element as a host.
         (maybe_domain, maybe_remote)
     } else {
         (DEFAULT_DOMAIN, name)
     };
     if domain == DEFAULT_DOMAIN && !remote.contains('/') {
-        return (domain, format!("{OFFICIAL_REPO_PREFIX}{remote}"));
+        return (domain, OFFICIAL_REPO_PREFIX, remote);
     }
-    (domain, remote.to_owned())
+    (domain, "", remote)
 }
 
 /// `Parse` (reference.go) on an already normalised `domain/remainder` string.
@@ -318,6 +334,45 @@ fn build_grammar() -> Result<Grammar, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn has_uppercase_is_lowercasing_changes_the_text() {
+        for s in [
+            "",
+            "nginx",
+            "Nginx",
+            "library/nginx",
+            "a-b_c.d",
+            "ABC",
+            "é",
+            "É",
+            "ǅ",
+            "ǆ",
+            "İ",
+            "ß",
+            "Σσς",
+            "σ",
+            "ﬀ",
+            "x1:Y",
+            "日本",
+            "Ω",
+        ] {
+            assert_eq!(has_uppercase(s), s.to_lowercase() != s, "{s:?}");
+        }
+    }
+
+    #[test]
+    fn identifier_check_needs_64_bytes() {
+        let g = grammar().unwrap();
+        let id = "a".repeat(64);
+        assert!(matches!(
+            normalized(g, &id),
+            Err(ImageRefError::Identifier { .. })
+        ));
+        for other in ["a".repeat(63), "a".repeat(65), format!("{id}\n")] {
+            assert!(!g.anchored_identifier.is_match(&other), "{other}");
+        }
+    }
 
     const SHA256: &str = "sha256:ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff";
     const SHA256_B: &str =

@@ -61,7 +61,14 @@ impl SpecLocation {
 
     /// A JSON pointer below the pod spec.
     pub(crate) fn pointer_to(&self, tokens: &[&str]) -> PointerBuf {
-        PointerBuf::from_tokens(self.pointer.iter().chain(tokens).copied())
+        let all = self.pointer.iter().chain(tokens);
+        // Sized once (a token may grow when escaped, rarely): `from_tokens` grows as it goes.
+        let capacity = all.clone().map(|t| t.len() + 1).sum();
+        let mut pointer = PointerBuf::parse(String::with_capacity(capacity)).unwrap_or_default();
+        for t in all {
+            pointer.push_back(*t);
+        }
+        pointer
     }
 }
 
@@ -728,6 +735,23 @@ mod object {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn pointer_to_escapes_as_from_tokens_does() {
+        let at = SpecLocation {
+            pointer: &["spec", "template", "spec"],
+            path: "spec.template.spec",
+        };
+        for tokens in [
+            &[][..],
+            &["containers", "0", "imagePullPolicy"],
+            &["a/b", "~c", "~0/~1", "", "-"],
+        ] {
+            let want = PointerBuf::from_tokens(at.pointer.iter().chain(tokens).copied());
+            assert_eq!(at.pointer_to(tokens), want, "{tokens:?}");
+        }
+        assert_eq!(SpecLocation::POD.pointer_to(&[]).as_str(), "/spec");
+    }
 
     #[test]
     fn reads_pod_specs_from_every_kind() {

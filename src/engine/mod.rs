@@ -11,12 +11,10 @@
 //! webhook runs the same plan on the object it receives and reports what would still change,
 //! which for an object the mutating webhook has answered is nothing, by construction.
 
-use std::borrow::Cow;
-
 use json_patch::PatchOperation;
 use k8s_openapi::api::core::v1::PodSpec;
 
-use crate::mutate::{Mutation, host_aliases, pull_policy};
+use crate::mutate::{Mutation, Working, host_aliases, pull_policy};
 use crate::policy::{ExemptionQuery, Policy, PolicySet, Undecidable};
 use crate::rules::{Effort, Rule, Violation, host_namespaces, hosts_file};
 use crate::workload::{Kind, SpecLocation, Workload};
@@ -285,8 +283,8 @@ fn plan(
     if !results.iter().any(mutates) {
         return;
     }
-    // Copied on the first edit only: an object that needs nothing is never cloned.
-    let mut working: Cow<'_, PodSpec> = Cow::Borrowed(spec);
+    // Only the fields the mutations edit are copied, and only once edited.
+    let mut working = Working::new(spec);
     let mut claims = host_aliases::Claims::new();
     for round in 1..=MAX_ROUNDS {
         // Each round is a fresh pass, as a reinvocation would be.
@@ -327,7 +325,7 @@ fn plan(
     // Policies that do not patch: what they would change on the settled object.
     for r in results.iter_mut() {
         if mutates(r) && !r.policy.action.patches() {
-            let mut scratch: Cow<'_, PodSpec> = Cow::Borrowed(&working);
+            let mut scratch = working.clone();
             let (pull, aliases) = mutate(&mut scratch, at, r.policy, &mut claims.clone());
             r.add(Rule::ImagePullPolicy, pull);
             r.add(Rule::HostAliases, aliases);
@@ -337,7 +335,7 @@ fn plan(
 
 /// Runs one policy's mutations on `spec`: (pull policy, hostAliases).
 fn mutate(
-    spec: &mut Cow<'_, PodSpec>,
+    spec: &mut Working<'_>,
     at: SpecLocation,
     policy: &Policy,
     claims: &mut host_aliases::Claims,

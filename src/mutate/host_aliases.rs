@@ -4,15 +4,14 @@
 //! the Pod already maps to another IP follows `onConflict`. Running on its own output yields
 //! no operation, so reinvocation (`reinvocationPolicy: IfNeeded`) is harmless.
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use json_patch::{AddOperation, PatchOperation, RemoveOperation};
-use k8s_openapi::api::core::v1::{HostAlias as PodHostAlias, PodSpec};
+use k8s_openapi::api::core::v1::HostAlias as PodHostAlias;
 use serde_json::{Value, json};
 
-use super::Mutation;
+use super::{Mutation, Working};
 use crate::pod::containers;
 use crate::policy::{HostAliasesMutation, OnConflict};
 use crate::rules::hosts_file::mounts_over_hosts;
@@ -28,8 +27,8 @@ pub(crate) type Claims = BTreeMap<String, IpAddr>;
 /// first policy to map a hostname wins and later ones leave it alone, so two policies that
 /// disagree (say, staging and production addresses for one name) never undo each other's
 /// patch on reinvocation, nor deny what the other added.
-pub fn apply(
-    spec: &mut Cow<'_, PodSpec>,
+pub(crate) fn apply(
+    spec: &mut Working<'_>,
     at: SpecLocation,
     params: &HostAliasesMutation,
     claimed: &mut Claims,
@@ -45,7 +44,7 @@ pub fn apply(
                     claimed.insert(host.clone(), entry.ip);
                 }
             }
-            let aliases = spec.host_aliases.as_deref().unwrap_or(&[]);
+            let aliases = spec.host_aliases().unwrap_or(&[]);
             if aliases
                 .iter()
                 .any(|a| same_ip(&a.ip, entry.ip) && has_host(a, host))
@@ -77,18 +76,19 @@ pub fn apply(
                         continue;
                     }
                     OnConflict::Override => {
-                        remove_elsewhere(spec.to_mut(), at, entry.ip, host, &mut out)
+                        remove_elsewhere(spec.host_aliases_mut(), at, entry.ip, host, &mut out)
                     }
                 }
             }
             missing.push(host);
         }
         if !missing.is_empty() {
-            add_hosts(spec.to_mut(), at, entry.ip, &missing, &mut out);
+            add_hosts(spec.host_aliases_mut(), at, entry.ip, &missing, &mut out);
         }
     }
     if !out.ops.is_empty() {
-        for c in containers(spec).filter(mounts_over_hosts) {
+        // The mutations edit no container's mounts: the received spec says.
+        for c in containers(spec.received()).filter(mounts_over_hosts) {
             out.notes.push(format!(
                 "container {:?} mounts a file at /etc/hosts, so spec.hostAliases will not reach it",
                 c.name
@@ -109,13 +109,13 @@ fn has_host(alias: &PodHostAlias, host: &str) -> bool {
 /// With `onConflict: Override`, takes `host` away from every other IP; an entry left with no
 /// hostname is removed whole, since an IP without names only adds noise to the file.
 fn remove_elsewhere(
-    spec: &mut PodSpec,
+    host_aliases: &mut Option<Vec<PodHostAlias>>,
     at: SpecLocation,
     ip: IpAddr,
     host: &str,
     out: &mut Mutation,
 ) {
-    let Some(aliases) = spec.host_aliases.as_mut() else {
+    let Some(aliases) = host_aliases.as_mut() else {
         return;
     };
     let mut j = 0;
@@ -158,19 +158,25 @@ fn remove_elsewhere(
     }
 }
 
-fn add_hosts(spec: &mut PodSpec, at: SpecLocation, ip: IpAddr, hosts: &[&str], out: &mut Mutation) {
+fn add_hosts(
+    host_aliases: &mut Option<Vec<PodHostAlias>>,
+    at: SpecLocation,
+    ip: IpAddr,
+    hosts: &[&str],
+    out: &mut Mutation,
+) {
     let names: Vec<String> = hosts.iter().map(|h| h.to_string()).collect();
     let path_text = format!("{}.hostAliases", at.path);
     out.changes.push(format!(
         "added {} for {ip} to {path_text}",
         names.join(", ")
     ));
-    let Some(aliases) = spec.host_aliases.as_mut() else {
+    let Some(aliases) = host_aliases.as_mut() else {
         out.ops.push(PatchOperation::Add(AddOperation {
             path: at.pointer_to(&["hostAliases"]),
             value: json!([{ "ip": ip.to_string(), "hostnames": names }]),
         }));
-        spec.host_aliases = Some(vec![PodHostAlias {
+        *host_aliases = Some(vec![PodHostAlias {
             ip: ip.to_string(),
             hostnames: Some(names),
         }]);
@@ -217,7 +223,7 @@ fn add_hosts(spec: &mut PodSpec, at: SpecLocation, ip: IpAddr, hosts: &[&str], o
 mod tests {
     use super::*;
     use crate::policy::HostAlias;
-    use k8s_openapi::api::core::v1::{Container, VolumeMount};
+    use k8s_openapi::api::core::v1::{Container, PodSpec, VolumeMount};
 
     /// `apply` on an owned spec, edited in place.
     fn apply(
@@ -226,9 +232,9 @@ mod tests {
         params: &HostAliasesMutation,
         claimed: &mut Claims,
     ) -> Mutation {
-        let mut cow: Cow<'_, PodSpec> = Cow::Owned(std::mem::take(spec));
-        let m = super::apply(&mut cow, at, params, claimed);
-        *spec = cow.into_owned();
+        let mut working = Working::new(spec);
+        let m = super::apply(&mut working, at, params, claimed);
+        *spec = working.to_spec();
         m
     }
 

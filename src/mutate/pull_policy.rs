@@ -3,13 +3,12 @@
 //! The tag is found exactly as the apiserver's defaulting finds it (`parsers.ParseImageName`):
 //! an untagged, undigested image is `latest`; a digest-only image has no tag and is pinned.
 
-use std::borrow::Cow;
+use std::fmt::Write as _;
 
 use json_patch::{AddOperation, PatchOperation, ReplaceOperation};
-use k8s_openapi::api::core::v1::PodSpec;
 use serde_json::Value;
 
-use super::Mutation;
+use super::{Mutation, Working};
 use crate::image;
 use crate::policy::PullPolicyMutation;
 use crate::workload::SpecLocation;
@@ -18,50 +17,26 @@ use crate::workload::SpecLocation;
 /// absent value is set, a value listed in `replace` is replaced (with a note naming the
 /// container), any other value is kept. Ephemeral containers are left alone: they cannot be
 /// set on create, and a Pod's spec is immutable afterwards.
-pub fn apply(
-    spec: &mut Cow<'_, PodSpec>,
+pub(crate) fn apply(
+    spec: &mut Working<'_>,
     at: SpecLocation,
     params: &PullPolicyMutation,
 ) -> Mutation {
-    let (out, edits) = plan_edits(spec, at, params);
-    if edits.is_empty() {
-        return out;
-    }
-    let spec = spec.to_mut();
-    for (init, index) in edits {
-        let list = if init {
-            spec.init_containers.as_mut()
-        } else {
-            Some(&mut spec.containers)
-        };
-        if let Some(c) = list.and_then(|l| l.get_mut(index)) {
-            c.image_pull_policy = Some(params.set.as_str().to_string());
-        }
-    }
-    out
-}
-
-/// The mutation and the containers to edit: (is an init container, index).
-fn plan_edits(
-    spec: &PodSpec,
-    at: SpecLocation,
-    params: &PullPolicyMutation,
-) -> (Mutation, Vec<(bool, usize)>) {
     let mut out = Mutation::default();
-    let mut edits = Vec::new();
     let wanted = params.set.as_str();
+    let received = spec.received();
     let lists = [
-        ("initContainers", spec.init_containers.as_ref()),
-        ("containers", Some(&spec.containers)),
+        (true, "initContainers", received.init_containers.as_deref()),
+        (false, "containers", Some(received.containers.as_slice())),
     ];
-    for (field, list) in lists {
+    for (init, field, list) in lists {
         for (index, c) in list.into_iter().flatten().enumerate() {
             let Some(img) = c.image.as_deref() else {
                 continue;
             };
             // Only an absent policy or one listed in `replace` can change, whatever the tag:
             // skip the others before parsing the image (the costliest step here).
-            let current = c.image_pull_policy.as_deref();
+            let current = spec.pull_policy(init, index);
             if let Some(current) = current
                 && (current == wanted || !params.replace.iter().any(|p| p.as_str() == current))
             {
@@ -86,33 +61,46 @@ fn plan_edits(
             let index_token = index.to_string();
             let path = at.pointer_to(&[field, &index_token, "imagePullPolicy"]);
             let value = Value::String(wanted.to_string());
-            let field_path = format!("{}.{field}[{index}].imagePullPolicy", at.path);
-            match c.image_pull_policy.as_deref() {
+            let mut change =
+                String::with_capacity(64 + at.path.len() + field.len() + img.len() + tag.len());
+            // "set {field path} to {wanted} (...)" or "replaced {field path} {current} with
+            // {wanted} (...)", the field path being "{at.path}.{field}[{index}].imagePullPolicy".
+            change.push_str(if current.is_none() {
+                "set "
+            } else {
+                "replaced "
+            });
+            change.push_str(at.path);
+            change.push('.');
+            change.push_str(field);
+            change.push('[');
+            change.push_str(&index_token);
+            change.push_str("].imagePullPolicy");
+            match current {
                 None => {
                     out.ops
                         .push(PatchOperation::Add(AddOperation { path, value }));
-                    out.changes.push(format!(
-                        "set {field_path} to {wanted} (image {img:?} has mutable tag {tag:?})"
-                    ));
+                    change.push_str(" to ");
                 }
-                Some(current) if current == wanted => continue,
-                Some(current) if params.replace.iter().any(|p| p.as_str() == current) => {
+                Some(current) => {
                     out.ops
                         .push(PatchOperation::Replace(ReplaceOperation { path, value }));
-                    out.changes.push(format!(
-                        "replaced {field_path} {current} with {wanted} (image {img:?} has mutable tag {tag:?})"
-                    ));
+                    change.push(' ');
+                    change.push_str(current);
+                    change.push_str(" with ");
                     out.notes.push(format!(
                         "container {:?}: imagePullPolicy {current} replaced by {wanted} because image {img:?} uses the mutable tag {tag:?}",
                         c.name
                     ));
                 }
-                Some(_) => continue,
             }
-            edits.push((field == "initContainers", index));
+            change.push_str(wanted);
+            let _ = write!(change, " (image {img:?} has mutable tag {tag:?})");
+            out.changes.push(change);
+            spec.set_pull_policy(init, index, params.set);
         }
     }
-    (out, edits)
+    out
 }
 
 /// `ImageRef::effective_tag` of a reference that `image::accepts`, without parsing it: the
@@ -140,13 +128,13 @@ fn literal_tag(image: &str) -> Option<&str> {
 mod tests {
     use super::*;
     use crate::policy::PullPolicy;
-    use k8s_openapi::api::core::v1::Container;
+    use k8s_openapi::api::core::v1::{Container, PodSpec};
 
     /// `apply` on an owned spec, edited in place.
     fn apply(spec: &mut PodSpec, at: SpecLocation, params: &PullPolicyMutation) -> Mutation {
-        let mut cow: Cow<'_, PodSpec> = Cow::Owned(std::mem::take(spec));
-        let m = super::apply(&mut cow, at, params);
-        *spec = cow.into_owned();
+        let mut working = Working::new(spec);
+        let m = super::apply(&mut working, at, params);
+        *spec = working.to_spec();
         m
     }
 
@@ -256,6 +244,50 @@ mod tests {
             first.ops[0].path().to_string(),
             "/spec/template/spec/containers/0/imagePullPolicy"
         );
+        assert!(apply(&mut s, at, &params()).ops.is_empty());
+    }
+
+    #[test]
+    fn changes_name_the_field_path_and_the_image() {
+        let at = SpecLocation {
+            pointer: &["spec", "template", "spec"],
+            path: "spec.template.spec",
+        };
+        let mut s = spec("nginx", None);
+        s.init_containers = Some(vec![Container {
+            name: "init".into(),
+            image: Some("busybox:latest".into()),
+            image_pull_policy: Some("IfNotPresent".into()),
+            ..Default::default()
+        }]);
+        s.containers.push(Container {
+            name: "q\"uote".into(),
+            image: Some("reg:5000/a/b".into()),
+            image_pull_policy: Some("IfNotPresent".into()),
+            ..Default::default()
+        });
+        let m = apply(&mut s, at, &params());
+        assert_eq!(
+            m.changes,
+            [
+                r#"replaced spec.template.spec.initContainers[0].imagePullPolicy IfNotPresent with Always (image "busybox:latest" has mutable tag "latest")"#,
+                r#"set spec.template.spec.containers[0].imagePullPolicy to Always (image "nginx" has mutable tag "latest")"#,
+                r#"replaced spec.template.spec.containers[1].imagePullPolicy IfNotPresent with Always (image "reg:5000/a/b" has mutable tag "latest")"#,
+            ]
+        );
+        assert_eq!(
+            m.notes,
+            [
+                r#"container "init": imagePullPolicy IfNotPresent replaced by Always because image "busybox:latest" uses the mutable tag "latest""#,
+                r#"container "q\"uote": imagePullPolicy IfNotPresent replaced by Always because image "reg:5000/a/b" uses the mutable tag "latest""#,
+            ]
+        );
+        assert_eq!(
+            ops_json(&m),
+            r#"[{"op":"replace","path":"/spec/template/spec/initContainers/0/imagePullPolicy","value":"Always"},{"op":"add","path":"/spec/template/spec/containers/0/imagePullPolicy","value":"Always"},{"op":"replace","path":"/spec/template/spec/containers/1/imagePullPolicy","value":"Always"}]"#
+        );
+        // The working copy carries the edits.
+        assert_eq!(s.containers[1].image_pull_policy.as_deref(), Some("Always"));
         assert!(apply(&mut s, at, &params()).ops.is_empty());
     }
 
