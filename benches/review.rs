@@ -3,7 +3,10 @@
 //! shipped policies, loading a 100-policy set, the shell analysis of a 10 KB script, and the
 //! `adversarial` group: the worst reviews found for the shell analysis, up to the body cap;
 //! the `inline` group: the same shapes within the server's inline limit (64 KiB), reviewed with
-//! `Effort::Inline` as the server's async worker does before it answers or hands off.
+//! `Effort::Inline` as the server's async worker does before it answers or hands off;
+//! the `json_floor` group: what merely reading the same bodies as JSON costs here, whatever
+//! the reader does with them (serde_json skipping every value, and building a `Value` as the
+//! floor webhook does), so the review's figures have a same-run floor.
 //! Inputs come from `benches/inputs` (see there for what they contain).
 //!
 //! ```text
@@ -93,6 +96,29 @@ fn reviews(c: &mut Criterion) {
         group.throughput(Throughput::Bytes(body.len() as u64));
         group.bench_function(format!("{name}/{}", webhook.as_str()), |b| {
             b.iter(|| review(&set, black_box(body.as_bytes()), *webhook, now()))
+        });
+    }
+    group.finish();
+    json_floor(c, &cases);
+}
+
+/// The same bodies read by serde_json alone: skipped whole (`IgnoredAny`: every byte is still
+/// checked to be JSON, nothing is built) and built into a `Value` (what the floor webhook of
+/// benches/load.sh does). No reader that checks the body is JSON does less than the first.
+fn json_floor(c: &mut Criterion, cases: &[(&str, Webhook, String, usize)]) {
+    let mut group = c.benchmark_group("json_floor");
+    for (name, webhook, body, _) in cases {
+        let bytes = body.as_bytes();
+        if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+            eprintln!("{name} is not JSON: {e}");
+            std::process::exit(1)
+        }
+        group.throughput(Throughput::Bytes(bytes.len() as u64));
+        group.bench_function(format!("ignored_any/{name}/{}", webhook.as_str()), |b| {
+            b.iter(|| serde_json::from_slice::<serde::de::IgnoredAny>(black_box(bytes)).is_ok())
+        });
+        group.bench_function(format!("value/{name}/{}", webhook.as_str()), |b| {
+            b.iter(|| serde_json::from_slice::<serde_json::Value>(black_box(bytes)).is_ok())
         });
     }
     group.finish();
