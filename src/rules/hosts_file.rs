@@ -381,13 +381,13 @@ fn commands(
     );
     // command followed by args, after the kubelet's `$(VAR)` expansion.
     let items = c.command.unwrap_or_default().iter();
-    let main: Vec<String> = items
+    let main: Vec<Cow<str>> = items
         .chain(c.args.unwrap_or_default())
-        .map(|a| start.expand(a))
+        .map(|a| start.expanded(a))
         .collect();
     if !main.is_empty() {
         let found = analyse(&main, c.command.is_some(), &start, budget);
-        if !found.writes.is_empty() || !found.undecided.is_empty() {
+        if reports(&found, protected) {
             // Name the field that holds the script: with `command: [sh, -c]` it is in args.
             let in_command = match (c.command, c.args) {
                 (Some(cmd), Some(_)) => {
@@ -431,11 +431,18 @@ fn commands(
     }
     for (field, cmd) in handlers {
         let found = analyse(cmd, true, &start, budget);
-        if !found.writes.is_empty() || !found.undecided.is_empty() {
+        if reports(&found, protected) {
             let path = format!("{}.{field}.exec.command", base());
             report(c, protected, &path, found, out);
         }
     }
+}
+
+/// Whether [`report`] turns `found` into a finding: a write always does, what the analysis
+/// could not decide only for a container that can write the file. Otherwise nothing is
+/// spelled out (field paths, messages) and the field that holds the script is not looked for.
+fn reports(found: &Analysis, protected: bool) -> bool {
+    !found.writes.is_empty() || (!protected && !found.undecided.is_empty())
 }
 
 /// Turns one command's analysis into violations and undecided findings.

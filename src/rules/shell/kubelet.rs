@@ -12,6 +12,10 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use ahash::RandomState;
+use memchr::memmem::Finder;
 
 use super::UNKNOWN;
 
@@ -19,8 +23,10 @@ use super::UNKNOWN;
 /// Borrows the names and values from the container it was built from.
 #[derive(Debug, Clone, Default)]
 pub struct Start<'a> {
-    /// `env` by name: the expanded literal value, or `None` when set from `valueFrom`.
-    vars: HashMap<&'a str, Option<Cow<'a, str>>>,
+    /// `env` by name: the expanded literal value, or `None` when set from `valueFrom`. Keyed
+    /// by the Pod creator's names, so hashed with keys they cannot know ([`ahash`], DoS-resistant
+    /// by design, and much cheaper than std's SipHash).
+    vars: HashMap<&'a str, Option<Cow<'a, str>>, RandomState>,
     /// `envFrom` is used: any name may be defined, with a value we cannot know.
     open: bool,
     /// `workingDir`, when set and absolute.
@@ -41,7 +47,7 @@ impl<'a> Start<'a> {
     ) -> Start<'a> {
         let env = env.into_iter();
         let mut start = Start {
-            vars: HashMap::with_capacity(env.size_hint().0),
+            vars: HashMap::with_capacity_and_hasher(env.size_hint().0, RandomState::new()),
             open: env_from,
             working_dir: working_dir.filter(|d| d.starts_with('/')),
         };
@@ -57,40 +63,72 @@ impl<'a> Start<'a> {
         self.expanded(input).into_owned()
     }
 
-    /// [`Start::expand`], borrowing `input` when the expansion leaves it as it is (no `$$`
-    /// and no `$(`).
-    fn expanded<'i>(&self, input: &'i str) -> Cow<'i, str> {
-        if !input.contains("$(") && !input.contains("$$") {
+    /// [`Start::expand`], borrowing `input` when the expansion leaves it as it is (no `$$`,
+    /// and no `$(NAME)` of a defined variable).
+    ///
+    /// Only `$$` and `$(` do anything (a `$` before anything else is itself), so the scan
+    /// jumps from one of them to the next ([`memchr::memmem`]), and the text between them is
+    /// copied in whole runs, once something is replaced. Linear in `input` whatever it holds:
+    /// each search starts where the last one it found was used up.
+    pub fn expanded<'i>(&self, input: &'i str) -> Cow<'i, str> {
+        static PAIR: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new("$$"));
+        static OPEN: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new("$("));
+        let bytes = input.as_bytes();
+        if memchr::memchr(b'$', bytes).is_none() {
             return Cow::Borrowed(input);
         }
-        let mut out = String::with_capacity(input.len());
-        let mut rest = input;
-        while let Some(pos) = rest.find('$') {
-            out.push_str(rest.get(..pos).unwrap_or(""));
-            let after = rest.get(pos + 1..).unwrap_or("");
-            if after.starts_with('$') {
-                out.push('$');
-                rest = after.get(1..).unwrap_or("");
-            } else if let Some(body) = after.strip_prefix('(')
-                && let Some(close) = body.find(')')
-            {
-                let name = body.get(..close).unwrap_or("");
-                match self.lookup(name) {
-                    Some(value) => out.push_str(value),
-                    None => {
-                        out.push_str("$(");
-                        out.push_str(name);
-                        out.push(')');
+        let find = |finder: &Finder, from: usize| {
+            let rest = bytes.get(from..)?;
+            finder.find(rest).map(|at| from + at)
+        };
+        let (mut pair, mut open) = (find(&PAIR, 0), find(&OPEN, 0));
+        // `input[..copied]` is in `out`; `out` exists once something was replaced.
+        let mut out: Option<String> = None;
+        let mut copied = 0;
+        let mut from = 0;
+        loop {
+            if pair.is_some_and(|p| p < from) {
+                pair = find(&PAIR, from);
+            }
+            if open.is_some_and(|p| p < from) {
+                open = find(&OPEN, from);
+            }
+            // The first of them, where the text after it resumes, and what replaces it.
+            let (pos, end, with) = match (pair, open) {
+                (Some(p), o) if o.is_none_or(|o| p < o) => (p, p + 2, Some("$")),
+                (_, Some(o)) => {
+                    let body = o + 2;
+                    match memchr::memchr(b')', bytes.get(body..).unwrap_or_default()) {
+                        // An undefined name is left as written, `$` signs in it included.
+                        Some(len) => (
+                            o,
+                            body + len + 1,
+                            self.lookup(input.get(body..body + len).unwrap_or_default()),
+                        ),
+                        // No `)` after this `$(`, so none after a later one: all literal.
+                        None => {
+                            open = None;
+                            continue;
+                        }
                     }
                 }
-                rest = body.get(close + 1..).unwrap_or("");
-            } else {
-                out.push('$');
-                rest = after;
+                _ => break,
+            };
+            if let Some(with) = with {
+                let out = out.get_or_insert_with(|| String::with_capacity(input.len()));
+                out.push_str(input.get(copied..pos).unwrap_or_default());
+                out.push_str(with);
+                copied = end;
+            }
+            from = end;
+        }
+        match out {
+            None => Cow::Borrowed(input),
+            Some(mut out) => {
+                out.push_str(input.get(copied..).unwrap_or_default());
+                Cow::Owned(out)
             }
         }
-        out.push_str(rest);
-        Cow::Owned(out)
     }
 
     /// The value of `$(name)` for the kubelet: `None` when it is not defined.
@@ -121,6 +159,55 @@ fn is_service_link(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// The expansion as the kubelet's code reads, one `$` at a time: what [`Start::expanded`]
+    /// must give on any input.
+    fn one_at_a_time(start: &Start, input: &str) -> String {
+        let mut out = String::new();
+        let mut rest = input;
+        while let Some(pos) = rest.find('$') {
+            out.push_str(&rest[..pos]);
+            let after = &rest[pos + 1..];
+            if let Some(after) = after.strip_prefix('$') {
+                out.push('$');
+                rest = after;
+            } else if let Some(body) = after.strip_prefix('(')
+                && let Some(close) = body.find(')')
+            {
+                let name = &body[..close];
+                match start.lookup(name) {
+                    Some(value) => out.push_str(value),
+                    None => out.push_str(&format!("$({name})")),
+                }
+                rest = &body[close + 1..];
+            } else {
+                out.push('$');
+                rest = after;
+            }
+        }
+        out.push_str(rest);
+        out
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2048))]
+        #[test]
+        fn expands_as_one_dollar_at_a_time(
+            input in "[$()AB_x é]{0,40}",
+            open: bool,
+        ) {
+            let start = Start::new(
+                [("A", Some("/etc/hosts")), ("B", None), ("AB", Some("$$(A)")), ("A_x", Some(""))],
+                open,
+                None,
+            );
+            let expanded = start.expanded(&input);
+            prop_assert_eq!(&*expanded, one_at_a_time(&start, &input));
+            // Borrowed exactly when nothing changed.
+            prop_assert_eq!(matches!(expanded, Cow::Borrowed(_)), *expanded == *input);
+        }
+    }
 
     #[test]
     fn expands_like_the_kubelet() {

@@ -23,7 +23,9 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash, Hasher, RandomState};
+use std::hash::{BuildHasher, Hash, Hasher};
+
+use ahash::RandomState;
 
 use super::Analysis;
 use super::kubelet::Start;
@@ -93,10 +95,18 @@ struct Entry {
     result: Analysis,
 }
 
+/// Keyed by a hash of the command ([`ahash`], with this thread's random keys): the commands
+/// are the Pod creator's, so a hash they could make collide must cost nothing that matters, and
+/// it does not. At most [`MAX_PER_HASH`] entries share a hash, so a lookup compares at most
+/// that many stored commands with this one (each compare stops at the first difference, and
+/// costs at most what hashing it did); a colliding command is then analysed as if the memo
+/// were not there (within the review's budget) and not stored once the hash holds
+/// [`MAX_PER_HASH`] entries; the memo is bounded in bytes ([`MAX_BYTES`]) whatever the hashes.
+/// A collision never yields another command's answer: the command itself is compared.
 #[derive(Debug, Default)]
 struct Memo {
     state: RandomState,
-    entries: HashMap<u64, Vec<Entry>>,
+    entries: HashMap<u64, Vec<Entry>, RandomState>,
     bytes: usize,
 }
 
@@ -106,20 +116,24 @@ thread_local! {
 
 /// A stored analysis of this command whose reads `start` gives the same values, with the
 /// units it spent; otherwise the command's hash, for [`put`].
-pub(super) fn get(
-    argv: &[String],
+pub(super) fn get<S: AsRef<str>>(
+    argv: &[S],
     known_program: bool,
     start: &Start,
 ) -> Result<(Analysis, u64), u64> {
     MEMO.with_borrow(|memo| {
         let mut h = memo.state.build_hasher();
         known_program.hash(&mut h);
-        argv.hash(&mut h);
+        argv.len().hash(&mut h);
+        for a in argv {
+            a.as_ref().hash(&mut h);
+        }
         let hash = h.finish();
         let entry = memo.entries.get(&hash).and_then(|bucket| {
             bucket.iter().find(|e| {
                 e.known_program == known_program
-                    && e.argv == argv
+                    && e.argv.len() == argv.len()
+                    && e.argv.iter().zip(argv).all(|(e, a)| *e == a.as_ref())
                     && e.reads
                         .iter()
                         .all(|(name, seen)| reads_the_same(start, name, seen))
@@ -144,7 +158,7 @@ pub(super) fn forget() {
 /// Stores an analysis that met no work limit.
 pub(super) fn put(
     hash: u64,
-    argv: &[String],
+    argv: Vec<String>,
     known_program: bool,
     reads: Reads,
     units: u64,
@@ -192,7 +206,7 @@ pub(super) fn put(
         memo.bytes += size;
         bucket.push(Entry {
             known_program,
-            argv: argv.to_vec(),
+            argv,
             reads,
             units,
             result: result.clone(),

@@ -277,9 +277,9 @@ const MAX_OUTPUT: usize = 64 << 10;
 /// is, and it alone reads every script over [`PARSER_MAX_BYTES`] or nested deeper than
 /// [`PARSER_MAX_NESTING`], so anything it missed could be hidden from the parser too by
 /// padding. A command analysed before on this thread, with the same start values read, is
-/// answered from the memo ([`memo`]).
-pub fn analyse(
-    argv: &[String],
+/// answered from the memo ([`memo`]) without a copy of `argv`.
+pub fn analyse<S: AsRef<str>>(
+    argv: &[S],
     known_program: bool,
     start: &Start,
     budget: &mut Budget,
@@ -295,6 +295,9 @@ pub fn analyse(
         Ok(_) => None,
         Err(hash) => Some(hash),
     };
+    // Not in the memo: the analysis reads (and the memo keeps) its own copy.
+    let owned: Vec<String> = argv.iter().map(|a| a.as_ref().to_owned()).collect();
+    let argv = owned.as_slice();
     let (left, used, limited) = (budget.left, budget.used, budget.limited);
     budget.limited = false;
     let reads = Reads::default();
@@ -327,7 +330,14 @@ pub fn analyse(
         && !budget.limited
         && !budget.cut
     {
-        memo::put(hash, argv, known_program, reads, left - budget.left, &found);
+        memo::put(
+            hash,
+            owned,
+            known_program,
+            reads,
+            left - budget.left,
+            &found,
+        );
     }
     budget.limited |= limited;
     found
