@@ -164,6 +164,52 @@ lean_struct! {
     }
 }
 
+lean_struct! {
+    /// `VolumeMount` as the plan reads it: `mountPath` (does it mount over `/etc/hosts`?). The
+    /// other fields are type-checked as k8s-openapi checks them, without being built.
+    #[allow(dead_code)] // only `mount_path` is read
+    PlanMount as "VolumeMount" {
+        bind_mount_options: Vec<Text> = "bindMountOptions",
+        mount_path: String = "mountPath",
+        mount_propagation: Text = "mountPropagation",
+        name: Text = "name",
+        read_only: bool = "readOnly",
+        recursive_read_only: Text = "recursiveReadOnly",
+        sub_path: Text = "subPath",
+        sub_path_expr: Text = "subPathExpr",
+    }
+}
+
+/// A JSON string, checked as `String` checks it (same error) but not copied.
+#[derive(Debug)]
+pub(crate) struct Text;
+
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Text, D::Error> {
+        struct V;
+        impl de::Visitor<'_> for V {
+            type Value = Text;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                // `String`'s own words, so that errors read the same.
+                f.write_str("a string")
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Text, E> {
+                Ok(Text)
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+impl From<PlanMount> for VolumeMount {
+    fn from(m: PlanMount) -> VolumeMount {
+        VolumeMount {
+            mount_path: m.mount_path.unwrap_or_default(),
+            ..VolumeMount::default()
+        }
+    }
+}
+
 impl From<LeanEnvVar> for EnvVar {
     fn from(e: LeanEnvVar) -> EnvVar {
         EnvVar {
@@ -350,7 +396,7 @@ fn plan_containers<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<PlanCon
     Ok(Option::<Vec<PlanContainer>>::deserialize(d)?.unwrap_or_default())
 }
 
-/// A `Container` with what the plan reads.
+/// A `Container` with what the plan reads (of its mounts, the paths).
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub(crate) struct PlanContainer {
@@ -358,7 +404,7 @@ pub(crate) struct PlanContainer {
     image_pull_policy: Option<String>,
     name: String,
     termination_message_path: Option<String>,
-    volume_mounts: Option<Vec<VolumeMount>>,
+    volume_mounts: Option<Vec<PlanMount>>,
 }
 
 impl From<PlanContainer> for Container {
@@ -368,7 +414,7 @@ impl From<PlanContainer> for Container {
             image_pull_policy: c.image_pull_policy,
             name: c.name,
             termination_message_path: c.termination_message_path,
-            volume_mounts: c.volume_mounts,
+            volume_mounts: lean_vec(c.volume_mounts),
             ..Container::default()
         }
     }
@@ -541,7 +587,14 @@ pub fn planned(spec: &PodSpec) -> PodSpec {
         image_pull_policy: c.image_pull_policy.clone(),
         name: c.name.clone(),
         termination_message_path: c.termination_message_path.clone(),
-        volume_mounts: c.volume_mounts.clone(),
+        volume_mounts: c.volume_mounts.as_ref().map(|l| {
+            l.iter()
+                .map(|m| VolumeMount {
+                    mount_path: m.mount_path.clone(),
+                    ..VolumeMount::default()
+                })
+                .collect()
+        }),
         ..Container::default()
     };
     PodSpec {
@@ -609,6 +662,45 @@ mod tests {
             let reference = read_reference(Kind::Pod, &object).map(|_| ());
             assert!(lean.is_err(), "{object}");
             assert_eq!(lean, reference, "{object}");
+        }
+    }
+
+    /// The plan's mounts keep the path, and refuse what k8s-openapi refuses with its words.
+    #[test]
+    fn plan_mounts_read_as_k8s_openapi_reads_them() {
+        use crate::workload::{Scope, read_scoped};
+        let plan =
+            |object: &serde_json::Value| read_scoped(Kind::Pod, Source::Value(object), Scope::Plan);
+        let mounts = |m: serde_json::Value| json!({"spec": {"containers": [{"name": "c", "volumeMounts": m}]}});
+        for m in [
+            json!([{"name": "a", "mountPath": "/etc/hosts", "readOnly": true, "subPath": "x",
+                    "mountPath": "/etc/other", "bindMountOptions": ["rbind"], "extra": {"y": 1}}]),
+            json!([{"mountPath": null, "name": null, "readOnly": null}, {}]),
+            json!([{"name": "a", "mountPath": "/x", "mountPropagation": "None",
+                    "recursiveReadOnly": "Disabled", "subPathExpr": "$(X)"}]),
+            json!(null),
+            json!([]),
+        ] {
+            let object = mounts(m);
+            let reference = read_reference(Kind::Pod, &object).unwrap_or_else(|e| panic!("{e}"));
+            let planned = plan(&object).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(planned.spec, super::planned(&reference.spec), "{object}");
+        }
+        for m in [
+            json!([{"name": 5}]),
+            json!([{"mountPath": ["/x"]}]),
+            json!([{"readOnly": "yes"}]),
+            json!([{"subPath": {}}]),
+            json!([{"bindMountOptions": [1]}]),
+            json!([{"bindMountOptions": "x"}]),
+            json!([[]]),
+            json!(["x"]),
+            json!({}),
+        ] {
+            let object = mounts(m);
+            let reference = read_reference(Kind::Pod, &object).map(|_| ());
+            assert!(reference.is_err(), "{object}");
+            assert_eq!(plan(&object).map(|_| ()), reference, "{object}");
         }
     }
 

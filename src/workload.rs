@@ -259,7 +259,8 @@ pub(crate) fn upgrade_deprecated(
 pub struct Workload {
     /// The object's kind.
     pub kind: Kind,
-    /// The object's own metadata.
+    /// The object's own metadata, without labels: a Pod's are moved to `labels`, and a
+    /// template's object's own labels are not the Pods' (nothing reads them).
     pub metadata: ObjectMeta,
     /// The Pod's labels, or the pod template's.
     pub labels: BTreeMap<String, String>,
@@ -361,28 +362,29 @@ pub fn read_reference(kind: Kind, object: &serde_json::Value) -> Result<Workload
         })?;
     let mut metadata = pod.metadata;
     metadata.managed_fields = None;
+    let labels = metadata.labels.take().unwrap_or_default();
     let spec = pod.spec.ok_or(WorkloadError::NoPodSpec {
         kind: kind.as_str(),
         path: "spec",
     })?;
     Ok(Workload {
         kind,
-        labels: metadata.labels.clone().unwrap_or_default(),
+        labels,
         metadata,
         spec,
     })
 }
 
 /// What [`read`] keeps of an object's metadata (the reference's value with the rest cleared),
-/// for the equivalence tests: what podgate reads of it (names, namespace, labels, annotations)
-/// and the numbers `generation` and `deletionGracePeriodSeconds`.
+/// for the equivalence tests: what podgate reads of it (names, namespace, annotations; the
+/// labels are in [`Workload::labels`]) and the numbers `generation` and
+/// `deletionGracePeriodSeconds`.
 pub fn kept_metadata(metadata: &ObjectMeta) -> ObjectMeta {
     ObjectMeta {
         annotations: metadata.annotations.clone(),
         deletion_grace_period_seconds: metadata.deletion_grace_period_seconds,
         generate_name: metadata.generate_name.clone(),
         generation: metadata.generation,
-        labels: metadata.labels.clone(),
         name: metadata.name.clone(),
         namespace: metadata.namespace.clone(),
         ..ObjectMeta::default()
@@ -463,9 +465,11 @@ fn parse_kind<'de, D: serde::Deserializer<'de>>(
 fn finish(kind: Kind, parsed: Parsed) -> Result<Workload, WorkloadError> {
     fn template(
         kind: Kind,
-        metadata: ObjectMeta,
+        mut metadata: ObjectMeta,
         template: Option<PodTemplateSpec>,
     ) -> Result<Workload, WorkloadError> {
+        // The object's own labels are not the Pods' (those are the template's).
+        metadata.labels = None;
         let template = template.ok_or(WorkloadError::NoPodSpec {
             kind: kind.as_str(),
             path: "pod template",
@@ -486,8 +490,8 @@ fn finish(kind: Kind, parsed: Parsed) -> Result<Workload, WorkloadError> {
         kind: kind.as_str(),
         path: "spec",
     };
-    let pod = |metadata: ObjectMeta, spec: PodSpec| {
-        let labels = metadata.labels.clone().unwrap_or_default();
+    let pod = |mut metadata: ObjectMeta, spec: PodSpec| {
+        let labels = metadata.labels.take().unwrap_or_default();
         Workload {
             kind,
             metadata,

@@ -25,7 +25,7 @@ pub use crate::engine::Webhook;
 pub use crate::verdict::Finding;
 pub use response::{error_review, limit_warnings};
 
-use response::{respond, status};
+use response::{respond, response_size, status, to_json};
 use wire::{RequestIn, ResponseOut, ReviewOut, V1, parse};
 
 /// The caller sent something that is not an AdmissionReview (the server answers HTTP 400).
@@ -107,9 +107,9 @@ pub fn review_with(
     let api_version = review.api_version.as_deref().unwrap_or(V1);
     let mut req = review.request.unwrap_or_default();
     let read_object = req.read_object.take();
-    let mut summary = summarize(&req);
     let today = now.to_zoned(jiff::tz::TimeZone::UTC).date();
     let decision = decide(set, &req, read_object, webhook, today, effort);
+    let mut summary = summarize(&mut req);
     let mut response = ResponseOut::allowing(&req.uid);
     match decision {
         Decision::Cut => {
@@ -145,11 +145,13 @@ pub fn review_with(
     summary.allowed = response.allowed;
     summary.code = response.status.as_ref().map_or(200, |s| s.code);
     summary.warnings = response.warnings.len();
-    let body = match serde_json::to_vec(&ReviewOut {
+    let size = response_size(&response);
+    let out = ReviewOut {
         api_version,
         kind: "AdmissionReview",
         response,
-    }) {
+    };
+    let body = match to_json(&out, size) {
         Ok(body) => body,
         // podgate's own answer failed to serialise: a server error, not the caller's.
         Err(e) => {
@@ -166,22 +168,24 @@ pub fn review_with(
     Ok(Reviewed { body, summary })
 }
 
-fn summarize(req: &RequestIn<'_>) -> Summary {
+/// The summary of `req`, its strings moved out (all but the uid, which the answer echoes):
+/// call it once the request has been decided.
+fn summarize(req: &mut RequestIn<'_>) -> Summary {
     Summary {
         uid: req.uid.clone(),
         kind: req
             .kind
-            .as_ref()
-            .map(|k| k.kind.clone())
+            .as_mut()
+            .map(|k| std::mem::take(&mut k.kind))
             .unwrap_or_default(),
-        namespace: req.namespace.clone().unwrap_or_default(),
-        name: req.name.clone().unwrap_or_default(),
-        operation: req.operation.clone().unwrap_or_default(),
-        sub_resource: req.sub_resource.clone().unwrap_or_default(),
+        namespace: req.namespace.take().unwrap_or_default(),
+        name: req.name.take().unwrap_or_default(),
+        operation: req.operation.take().unwrap_or_default(),
+        sub_resource: req.sub_resource.take().unwrap_or_default(),
         user: req
             .user_info
-            .as_ref()
-            .map(|u| u.username.clone())
+            .as_mut()
+            .map(|u| std::mem::take(&mut u.username))
             .unwrap_or_default(),
         dry_run: req.dry_run.unwrap_or(false),
         ..Summary::default()
@@ -323,8 +327,7 @@ pub(crate) fn unfinished(
 ) -> Result<Reviewed, ReviewError> {
     let review = wire::parse_envelope(body)?;
     let api_version = review.api_version.as_deref().unwrap_or(V1);
-    let req = review.request.unwrap_or_default();
-    let mut summary = summarize(&req);
+    let mut req = review.request.unwrap_or_default();
     let kind = req
         .kind
         .as_ref()
@@ -345,6 +348,7 @@ pub(crate) fn unfinished(
     let message = format!(
         "podgate could not finish checking this request: {why}; its rules were not checked"
     );
+    let mut summary = summarize(&mut req);
     summary.evaluated = evaluated;
     let verdict = verdict::unfinished(&applicable, webhook, &message);
     let mut response = ResponseOut::allowing(&req.uid);

@@ -66,11 +66,36 @@ pub(super) fn respond(response: &mut ResponseOut<'_>, verdict: &Verdict, summary
         return;
     }
     if !verdict.patch.is_empty()
-        && let Ok(json) = serde_json::to_vec(&verdict.patch)
+        && let Ok(json) = to_json(&verdict.patch, 64 * verdict.patch.len())
     {
         response.patch_type = Some("JSONPatch");
         response.patch = Some(base64::engine::general_purpose::STANDARD.encode(json));
     }
+}
+
+/// `serde_json::to_vec` into a buffer of `capacity` bytes to start with (it grows as needed),
+/// rather than one that grows from nothing.
+pub(super) fn to_json<T: serde::Serialize + ?Sized>(
+    value: &T,
+    capacity: usize,
+) -> serde_json::Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(capacity);
+    serde_json::to_writer(&mut out, value)?;
+    Ok(out)
+}
+
+/// What the response AdmissionReview is likely to take, JSON-encoded: its strings and room for
+/// the keys around them (strings that need escaping take more; the buffer then grows).
+pub(super) fn response_size(response: &ResponseOut<'_>) -> usize {
+    let warnings: usize = response.warnings.iter().map(|w| w.len() + 8).sum();
+    let annotations: usize = (response.audit_annotations.iter())
+        .map(|(k, v)| k.len() + v.len() + 8)
+        .sum();
+    256 + response.uid.len()
+        + response.patch.as_ref().map_or(0, String::len)
+        + response.status.as_ref().map_or(0, |s| s.message.len())
+        + warnings
+        + annotations
 }
 
 /// At most this many violations are spelled out in a denial; the rest are counted, so a Pod
@@ -119,6 +144,16 @@ pub(super) fn status(code: u16, reason: &'static str, message: String) -> Status
     }
 }
 
+/// Whether `s` holds a control character (`char::is_control`), checked byte by byte when it is
+/// ASCII, as nearly every warning is.
+fn has_control(s: &str) -> bool {
+    if s.is_ascii() {
+        s.bytes().any(|b| b.is_ascii_control())
+    } else {
+        s.chars().any(char::is_control)
+    }
+}
+
 /// Makes warnings the apiserver will pass on: no control characters (it drops such warnings
 /// silently), at most 256 characters each, no duplicates, 4 KiB in all.
 pub fn limit_warnings(warnings: Vec<String>) -> Vec<String> {
@@ -127,7 +162,7 @@ pub fn limit_warnings(warnings: Vec<String>) -> Vec<String> {
     let count = warnings.len();
     for (i, w) in warnings.into_iter().enumerate() {
         // Nearly every warning is clean and short: kept as it is, without a copy.
-        let clean: String = if w.chars().any(char::is_control) {
+        let clean: String = if has_control(&w) {
             w.chars()
                 .map(|c| if c.is_control() { ' ' } else { c })
                 .collect()
@@ -153,4 +188,50 @@ pub fn limit_warnings(warnings: Vec<String>) -> Vec<String> {
         out.push(clean);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn has_control_is_any_control_char() {
+        for s in [
+            "",
+            "plain text",
+            "tab\there",
+            "nl\n",
+            "del\u{7f}",
+            "nel\u{85}",
+            "c1\u{9f}",
+            "é",
+            "\u{a0}",
+            "日本\u{1}",
+            "\u{2028}",
+        ] {
+            assert_eq!(has_control(s), s.chars().any(char::is_control), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn presized_json_is_to_vec() {
+        let mut response = ResponseOut::allowing("u-1");
+        response.warnings = vec!["a \"quoted\" warning".into(), "\u{1}".into()];
+        response
+            .audit_annotations
+            .insert("k".into(), "{\"v\":1}".into());
+        response.patch = Some("W10=".into());
+        let review = ReviewOut {
+            api_version: V1,
+            kind: "AdmissionReview",
+            response,
+        };
+        for capacity in [0, 3, response_size(&review.response), 4096] {
+            assert_eq!(
+                to_json(&review, capacity).unwrap(),
+                serde_json::to_vec(&review).unwrap()
+            );
+        }
+        assert!(response_size(&review.response) > 256);
+    }
 }
