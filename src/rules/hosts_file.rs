@@ -78,12 +78,14 @@ pub fn check_with(
     rule: &HostsFileRule,
     effort: Effort,
 ) -> Findings {
-    let volumes: BTreeMap<&str, &Volume> = spec
-        .volumes
-        .iter()
-        .flatten()
-        .map(|v| (v.name.as_str(), v))
-        .collect();
+    // Only a hostPath volume makes a writable mount reach the node: without one (nearly every
+    // Pod) no mount needs its volume looked up.
+    let volumes: BTreeMap<&str, &Volume> = match spec.volumes.as_deref() {
+        Some(all) if all.iter().any(|v| v.host_path.is_some()) => {
+            all.iter().map(|v| (v.name.as_str(), v)).collect()
+        }
+        _ => BTreeMap::new(),
+    };
     let mut out = Findings::default();
     let mut budget = match effort {
         Effort::Full => Budget::default(),
@@ -142,7 +144,8 @@ pub fn mounts_over_hosts(c: &ContainerView<'_>) -> bool {
 /// form (nearly every real one) is compared as it is, without building its normal form.
 fn at_hosts(path: &str) -> bool {
     // The last component survives normalisation unless it is empty, `.` or `..`.
-    let last = path.rsplit('/').next().unwrap_or(path);
+    let after = memchr::memrchr(b'/', path.as_bytes()).map_or(0, |slash| slash + 1);
+    let last = path.get(after..).unwrap_or(path);
     if !matches!(last, "hosts" | "" | "." | "..") {
         return false;
     }
