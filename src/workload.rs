@@ -396,16 +396,17 @@ pub fn kept_metadata(metadata: &ObjectMeta) -> ObjectMeta {
 /// parses gives what [`read`] gives for the same text. A parse error is the caller's error
 /// (its position counts from the caller's start), so a caller that needs [`read`]'s exact
 /// error must read the text again with it. A Pod's spec is read as far as the scope needs.
+/// The workload comes boxed, so that what holds it moves cheaply.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ObjectSeed(pub Kind, pub Scope);
 
 impl<'de> serde::de::DeserializeSeed<'de> for ObjectSeed {
-    type Value = Option<Result<Workload, WorkloadError>>;
+    type Value = Option<Result<Box<Workload>, WorkloadError>>;
 
     fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         struct V(Kind, Scope);
         impl<'de> serde::de::Visitor<'de> for V {
-            type Value = Option<Result<Workload, WorkloadError>>;
+            type Value = Option<Result<Box<Workload>, WorkloadError>>;
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str(self.0.as_str())
             }
@@ -419,7 +420,9 @@ impl<'de> serde::de::DeserializeSeed<'de> for ObjectSeed {
                 self,
                 d: D,
             ) -> Result<Self::Value, D::Error> {
-                Ok(Some(finish(self.0, parse_kind(self.0, self.1, d)?)))
+                Ok(Some(
+                    finish(self.0, parse_kind(self.0, self.1, d)?).map(Box::new),
+                ))
             }
         }
         d.deserialize_option(V(self.0, self.1))

@@ -208,7 +208,7 @@ enum Decision {
 fn decide(
     set: &PolicySet,
     req: &RequestIn<'_>,
-    read_object: Option<Option<Result<Workload, WorkloadError>>>,
+    read_object: Option<Option<Result<Box<Workload>, WorkloadError>>>,
     webhook: Webhook,
     today: jiff::civil::Date,
     effort: Effort,
@@ -245,7 +245,7 @@ fn decide(
     let read = match read_object {
         Some(read) => read,
         None => req.object.map(|object| {
-            workload::read_scoped(kind, Source::Raw(object.get()), Scope::of(webhook))
+            workload::read_scoped(kind, Source::Raw(object.get()), Scope::of(webhook)).map(Box::new)
         }),
     };
     let Some(read) = read else {

@@ -47,7 +47,9 @@ pub(super) struct RequestIn<'a> {
     /// The object as `FastRequestIn` read it (`None` inside for `null`); when set, `object`
     /// is unset and unread.
     #[serde(skip)]
-    pub(super) read_object: Option<Option<Result<Workload, WorkloadError>>>,
+    /// Boxed: the request moves a few times on its way out of the parser, the workload (about
+    /// 2 KB, most of it the typed pod spec) need not move with it.
+    pub(super) read_object: Option<Option<Result<Box<Workload>, WorkloadError>>>,
     #[serde(default)]
     pub(super) dry_run: Option<bool>,
 }
