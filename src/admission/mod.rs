@@ -128,12 +128,12 @@ pub fn review_with(
             response.allowed = false;
             response.status = Some(status(422, "Invalid", message));
         }
-        Decision::Evaluated(verdict, name) => {
+        Decision::Evaluated(mut verdict, name) => {
             summary.evaluated = true;
             if summary.name.is_empty() {
                 summary.name = name;
             }
-            respond(&mut response, &verdict, &summary);
+            respond(&mut response, &mut verdict, &summary);
             summary.patch_ops = if response.patch.is_some() {
                 verdict.patch.len()
             } else {
@@ -350,9 +350,9 @@ pub(crate) fn unfinished(
     );
     let mut summary = summarize(&mut req);
     summary.evaluated = evaluated;
-    let verdict = verdict::unfinished(&applicable, webhook, &message);
+    let mut verdict = verdict::unfinished(&applicable, webhook, &message);
     let mut response = ResponseOut::allowing(&req.uid);
-    respond(&mut response, &verdict, &summary);
+    respond(&mut response, &mut verdict, &summary);
     summary.findings = verdict.findings;
     summary.allowed = response.allowed;
     summary.code = response.status.as_ref().map_or(200, |s| s.code);

@@ -57,9 +57,10 @@ pub fn error_review(body: &[u8], code: u16, message: &str) -> Vec<u8> {
     serde_json::to_vec(&out).unwrap_or_default()
 }
 
-pub(super) fn respond(response: &mut ResponseOut<'_>, verdict: &Verdict, summary: &Summary) {
-    response.warnings = limit_warnings(verdict.warnings.clone());
-    response.audit_annotations = verdict.audit_annotations.clone();
+/// Writes `verdict` into `response`; its warnings and audit annotations move there.
+pub(super) fn respond(response: &mut ResponseOut<'_>, verdict: &mut Verdict, summary: &Summary) {
+    response.warnings = limit_warnings(std::mem::take(&mut verdict.warnings));
+    response.audit_annotations = std::mem::take(&mut verdict.audit_annotations);
     if verdict.denied() {
         response.allowed = false;
         response.status = Some(status(403, "Forbidden", denial_message(verdict, summary)));

@@ -28,6 +28,22 @@ pub(crate) struct Mutation {
     pub violations: Vec<Violation>,
 }
 
+/// Appends `s` as `{s:?}` writes it, without the formatting machinery when nothing in it
+/// needs escaping (printable ASCII other than `"` and `\\`, as image names and tags are).
+pub(crate) fn push_quoted(out: &mut String, s: &str) {
+    if s.bytes()
+        .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+    {
+        out.reserve(s.len() + 2);
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+    } else {
+        use std::fmt::Write as _;
+        let _ = write!(out, "{s:?}");
+    }
+}
+
 /// The mutations' working copy of a pod spec: the spec as received, read-only, with the only
 /// fields a mutation edits (the containers' `imagePullPolicy`, `hostAliases`) kept apart once
 /// edited. Planning thus copies nothing the mutations leave alone, where a copy of the whole
@@ -127,6 +143,30 @@ mod tests {
             name: name.into(),
             image_pull_policy: policy.map(String::from),
             ..Container::default()
+        }
+    }
+
+    #[test]
+    fn push_quoted_is_debug() {
+        for s in [
+            "",
+            "nginx:latest",
+            "a\"b",
+            "a\\b",
+            "tab\t",
+            "nl\n",
+            "\u{7f}",
+            "\u{1}",
+            "é",
+            "日本",
+            "\u{200b}",
+            "\u{301}x",
+            "it's",
+            "~!@#$%^&*()_+{}|:<>?`-=[];,./",
+        ] {
+            let mut out = String::from("x");
+            push_quoted(&mut out, s);
+            assert_eq!(out, format!("x{s:?}"), "{s:?}");
         }
     }
 

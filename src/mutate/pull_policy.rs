@@ -3,12 +3,10 @@
 //! The tag is found exactly as the apiserver's defaulting finds it (`parsers.ParseImageName`):
 //! an untagged, undigested image is `latest`; a digest-only image has no tag and is pinned.
 
-use std::fmt::Write as _;
-
 use json_patch::{AddOperation, PatchOperation, ReplaceOperation};
 use serde_json::Value;
 
-use super::{Mutation, Working};
+use super::{Mutation, Working, push_quoted};
 use crate::image;
 use crate::policy::PullPolicyMutation;
 use crate::workload::SpecLocation;
@@ -88,14 +86,30 @@ pub(crate) fn apply(
                     change.push(' ');
                     change.push_str(current);
                     change.push_str(" with ");
-                    out.notes.push(format!(
-                        "container {:?}: imagePullPolicy {current} replaced by {wanted} because image {img:?} uses the mutable tag {tag:?}",
-                        c.name
-                    ));
+                    // "container {name:?}: imagePullPolicy {current} replaced by {wanted}
+                    // because image {img:?} uses the mutable tag {tag:?}"
+                    let mut note = String::with_capacity(
+                        96 + c.name.len() + current.len() + wanted.len() + img.len() + tag.len(),
+                    );
+                    note.push_str("container ");
+                    push_quoted(&mut note, &c.name);
+                    note.push_str(": imagePullPolicy ");
+                    note.push_str(current);
+                    note.push_str(" replaced by ");
+                    note.push_str(wanted);
+                    note.push_str(" because image ");
+                    push_quoted(&mut note, img);
+                    note.push_str(" uses the mutable tag ");
+                    push_quoted(&mut note, tag);
+                    out.notes.push(note);
                 }
             }
             change.push_str(wanted);
-            let _ = write!(change, " (image {img:?} has mutable tag {tag:?})");
+            change.push_str(" (image ");
+            push_quoted(&mut change, img);
+            change.push_str(" has mutable tag ");
+            push_quoted(&mut change, tag);
+            change.push(')');
             out.changes.push(change);
             spec.set_pull_policy(init, index, params.set);
         }
