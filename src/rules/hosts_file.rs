@@ -368,7 +368,7 @@ fn commands(
     out: &mut Findings,
 ) {
     let protected = cannot_write_hosts(c, pod);
-    let start = Start::new(
+    let start = Start::within(
         c.env.iter().map(|e| {
             (
                 e.name.as_str(),
@@ -381,6 +381,7 @@ fn commands(
         }),
         c.env_from,
         c.working_dir,
+        budget,
     );
     // command followed by args, after the kubelet's `$(VAR)` expansion.
     let items = c.command.unwrap_or_default().iter();
@@ -388,6 +389,11 @@ fn commands(
         .chain(c.args.unwrap_or_default())
         .map(|a| start.expanded(a))
         .collect();
+    budget.settle(&start);
+    if budget.cut() {
+        // The answer will come from the full budget.
+        return;
+    }
     if !main.is_empty() {
         let found = analyse(&main, c.command.is_some(), &start, budget);
         if reports(&found, protected) {
@@ -559,6 +565,38 @@ mod tests {
             volumes: Some(volumes),
             ..Default::default()
         }
+    }
+
+    /// Values that build on one another would expand the command to exabytes: what does not
+    /// fit the expansion's allowance is unknown, so the command is undecided (cut inline).
+    #[test]
+    fn a_command_whose_expansion_explodes_is_undecided() {
+        use k8s_openapi::api::core::v1::EnvVar;
+        let env = (0..64)
+            .map(|i| EnvVar {
+                name: format!("V{i}"),
+                value: Some(if i == 0 {
+                    "echo 10.0.0.1 db >> /etc/hosts; ".to_string()
+                } else {
+                    format!("$(V{0})$(V{0})", i - 1)
+                }),
+                ..Default::default()
+            })
+            .collect();
+        let spec = PodSpec {
+            containers: vec![Container {
+                name: "app".into(),
+                command: Some(vec!["sh".into(), "-c".into(), "$(V63)".into()]),
+                env: Some(env),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let rule = HostsFileRule::default();
+        let found = check(&spec, "spec", &rule);
+        assert!(!found.undecided.is_empty(), "{found:?}");
+        assert!(!found.cut);
+        assert!(check_with(&spec, "spec", &rule, Effort::Inline).cut);
     }
 
     #[test]

@@ -9,19 +9,27 @@
 //! values we cannot know: they expand to [`UNKNOWN`]. Lifecycle hooks and probes are not
 //! expanded by the kubelet, so only the container's `command` and `args` go through
 //! [`Start::expand`].
+//!
+//! Bounded: `$(NAME)` copies a value each time it appears and values build on one another
+//! (`B=$(A)$(A)`, `C=$(B)$(B)`, ...), so a few hundred bytes of `env` and `args` would expand
+//! to gigabytes. What the values add to the text is counted against an allowance
+//! ([`Start::within`], the review's [`Budget`]): a reference whose value does not fit expands
+//! to [`UNKNOWN`], as a value we cannot know, so what it would have written is undecided,
+//! never silently allowed.
 
 use std::borrow::Cow;
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use ahash::RandomState;
 use memchr::memmem::Finder;
 
-use super::UNKNOWN;
+use super::{Budget, UNKNOWN};
 
 /// A container's environment and working directory, as the kubelet starts it.
 /// Borrows the names and values from the container it was built from.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Start<'a> {
     /// `env` by name: the expanded literal value, or `None` when set from `valueFrom`. Keyed
     /// by the Pod creator's names, so hashed with keys they cannot know ([`ahash`], DoS-resistant
@@ -31,6 +39,16 @@ pub struct Start<'a> {
     open: bool,
     /// `workingDir`, when set and absolute.
     pub(super) working_dir: Option<&'a str>,
+    /// Bytes the expansion may still add to the text (see the module's "Bounded").
+    growth_left: Cell<usize>,
+    /// A value did not fit: it expanded to [`UNKNOWN`] instead.
+    short: Cell<bool>,
+}
+
+impl Default for Start<'_> {
+    fn default() -> Self {
+        Start::new([], false, None)
+    }
 }
 
 /// [`UNKNOWN`] as text.
@@ -40,16 +58,30 @@ const _: () = assert!(UNKNOWN == '\u{0}');
 impl<'a> Start<'a> {
     /// Builds the start state from `env` entries in order (`(name, Some(value))` for a literal
     /// value, `(name, None)` for `valueFrom`), whether `envFrom` is present, and `workingDir`.
+    /// Its expansion may copy in as many bytes as the full [`Budget`]'s work units.
     pub fn new(
         env: impl IntoIterator<Item = (&'a str, Option<&'a str>)>,
         env_from: bool,
         working_dir: Option<&'a str>,
+    ) -> Start<'a> {
+        Start::within(env, env_from, working_dir, &Budget::default())
+    }
+
+    /// [`Start::new`], expanding within what is left of `budget`'s allowance for the
+    /// kubelet's expansion; [`Budget::settle`] takes back what this start state used.
+    pub fn within(
+        env: impl IntoIterator<Item = (&'a str, Option<&'a str>)>,
+        env_from: bool,
+        working_dir: Option<&'a str>,
+        budget: &Budget,
     ) -> Start<'a> {
         let env = env.into_iter();
         let mut start = Start {
             vars: HashMap::with_capacity_and_hasher(env.size_hint().0, RandomState::new()),
             open: env_from,
             working_dir: working_dir.filter(|d| d.starts_with('/')),
+            growth_left: Cell::new(budget.kubelet_left),
+            short: Cell::new(false),
         };
         for (name, value) in env {
             let value = value.map(|v| start.expanded(v));
@@ -115,6 +147,7 @@ impl<'a> Start<'a> {
                 _ => break,
             };
             if let Some(with) = with {
+                let with = self.admit(with, end - pos);
                 let out = out.get_or_insert_with(|| String::with_capacity(input.len()));
                 out.push_str(input.get(copied..pos).unwrap_or_default());
                 out.push_str(with);
@@ -129,6 +162,27 @@ impl<'a> Start<'a> {
                 Cow::Owned(out)
             }
         }
+    }
+
+    /// `value` in place of `replaced` bytes, when the allowance holds what that adds (which is
+    /// then spent; `$$` and unknown values only shrink the text), else [`UNKNOWN_TEXT`].
+    fn admit<'v>(&self, value: &'v str, replaced: usize) -> &'v str {
+        let adds = value.len().saturating_sub(replaced);
+        match self.growth_left.get().checked_sub(adds) {
+            Some(left) => {
+                self.growth_left.set(left);
+                value
+            }
+            None => {
+                self.short.set(true);
+                UNKNOWN_TEXT
+            }
+        }
+    }
+
+    /// What is left of the expansion's allowance, and whether a value did not fit.
+    pub(super) fn growth(&self) -> (usize, bool) {
+        (self.growth_left.get(), self.short.get())
     }
 
     /// The value of `$(name)` for the kubelet: `None` when it is not defined.
@@ -207,6 +261,39 @@ mod tests {
             // Borrowed exactly when nothing changed.
             prop_assert_eq!(matches!(expanded, Cow::Borrowed(_)), *expanded == *input);
         }
+    }
+
+    #[test]
+    fn expansion_is_bounded_whatever_the_values_build() {
+        // Each value twice the one before: 8 * 2^63 bytes unbounded.
+        let names: Vec<String> = (0..64).map(|i| format!("V{i}")).collect();
+        let values: Vec<String> = (0..64)
+            .map(|i| match i {
+                0 => "12345678".to_string(),
+                _ => format!("$(V{0})$(V{0})", i - 1),
+            })
+            .collect();
+        let allowance = 1 << 20;
+        let env = names.iter().map(String::as_str);
+        let env = env.zip(values.iter().map(|v| Some(v.as_str())));
+        let start = Start::within(env, false, None, &Budget::new(allowance));
+        // What fits is copied as it is.
+        assert_eq!(start.text("V3").map(str::len), Some(64));
+        let held: usize = names
+            .iter()
+            .filter_map(|n| start.text(n))
+            .map(str::len)
+            .sum();
+        let written: usize = values.iter().map(String::len).sum();
+        assert!(held <= written + allowance as usize, "{held}");
+        let args = "$(V63)".repeat(1000);
+        let expanded = start.expanded(&args);
+        assert!(expanded.len() <= args.len() + allowance as usize);
+        assert!(expanded.contains(UNKNOWN));
+        assert!(start.growth().1);
+        let full = Start::new([("A", Some("/etc/hosts"))], false, None);
+        assert_eq!(full.expand("$(A)"), "/etc/hosts");
+        assert!(!full.growth().1);
     }
 
     #[test]

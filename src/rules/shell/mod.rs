@@ -121,6 +121,10 @@ pub struct Budget {
     cut: bool,
     /// In the lexer's pass of an inline budget: a script did not fit the parser's allowance.
     parse_short: bool,
+    /// Bytes the kubelet's `$(VAR)` expansion may still add to this review's commands and
+    /// values ([`Start::within`]): as many as the work units, since the analysis charges a
+    /// unit for every byte of a command anyway.
+    kubelet_left: usize,
 }
 
 /// Units of work one review may spend: far above any honest Pod's commands (a script costs
@@ -159,6 +163,7 @@ impl Budget {
             inline: false,
             cut: false,
             parse_short: false,
+            kubelet_left: usize::try_from(units).unwrap_or(usize::MAX),
         }
     }
 
@@ -179,6 +184,14 @@ impl Budget {
     /// True when this inline budget fell short (see [`Budget::inline`]).
     pub fn cut(&self) -> bool {
         self.cut
+    }
+
+    /// Takes back from `start` ([`Start::within`]) what its expansion added. Where a value
+    /// did not fit an inline budget the full one might have held it: the check is cut.
+    pub fn settle(&mut self, start: &Start) {
+        let (left, short) = start.growth();
+        self.kubelet_left = left;
+        self.cut |= short && self.inline;
     }
 
     /// Takes over `other`'s shortfall (a clone spent on a side analysis).
