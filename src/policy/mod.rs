@@ -61,7 +61,13 @@ impl Action {
 pub struct Globs {
     patterns: Vec<String>,
     set: GlobSet,
+    /// No pattern has a glob metacharacter: each matches only itself, compared as text
+    /// (`GlobSet` would first build a `Candidate` of the text, on every call).
+    literal: bool,
 }
+
+/// The characters that make a glob pattern more than its own text (`globset`'s syntax).
+const GLOB_META: &[char] = &['*', '?', '[', ']', '{', '}', '\\'];
 
 impl Globs {
     /// Compiles the patterns; `*` matches any run of characters, `?` one, `[a-z]` a class.
@@ -72,6 +78,7 @@ impl Globs {
         }
         Ok(Globs {
             set: builder.build()?,
+            literal: patterns.iter().all(|p| !p.contains(GLOB_META)),
             patterns,
         })
     }
@@ -81,6 +88,7 @@ impl Globs {
         Globs {
             patterns: Vec::new(),
             set: GlobSet::empty(),
+            literal: true,
         }
     }
 
@@ -91,6 +99,9 @@ impl Globs {
 
     /// True when any pattern matches `text`.
     pub fn is_match(&self, text: &str) -> bool {
+        if self.literal {
+            return self.patterns.iter().any(|p| p == text);
+        }
         self.set.is_match(text)
     }
 }
@@ -514,5 +525,46 @@ mod tests {
         assert!(g.is_match("prod"));
         assert!(!g.is_match("production"));
         assert!(!Globs::empty().is_match("x"));
+    }
+
+    /// Literal patterns are compared as text, with the answer the glob set gives.
+    #[test]
+    fn literal_globs_answer_as_the_glob_set() {
+        let patterns = [
+            vec![],
+            vec!["kube-system"],
+            vec!["a", "b.c", "a/b", "x,y", "!neg", "^$.+()|", "é"],
+            vec!["team-*", "prod"],
+            vec!["a?c", "[ab]", "{x,y}", "\\*", "a]"],
+        ];
+        let texts = [
+            "",
+            "a",
+            "b",
+            "kube-system",
+            "kube-systems",
+            "b.c",
+            "bxc",
+            "a/b",
+            "x,y",
+            "x",
+            "y",
+            "!neg",
+            "^$.+()|",
+            "é",
+            "team-a",
+            "prod",
+            "abc",
+            "*",
+            "a]",
+            "A",
+        ];
+        for p in patterns {
+            let g = Globs::new(p.iter().map(|s| s.to_string()).collect()).unwrap();
+            assert_eq!(g.literal, p.iter().all(|s| !s.contains(GLOB_META)), "{p:?}");
+            for t in texts {
+                assert_eq!(g.is_match(t), g.set.is_match(t), "{p:?} {t:?}");
+            }
+        }
     }
 }
