@@ -99,31 +99,40 @@ impl<'a> Start<'a> {
     /// and no `$(NAME)` of a defined variable).
     ///
     /// Only `$$` and `$(` do anything (a `$` before anything else is itself), so the scan
-    /// jumps from one of them to the next ([`memchr::memmem`]), and the text between them is
+    /// jumps from one of them to the next (`$$` with [`memchr::memmem`]; `$(` from one `(` to
+    /// the next, far fewer than the `$` signs of a script), and the text between them is
     /// copied in whole runs, once something is replaced. Linear in `input` whatever it holds:
     /// each search starts where the last one it found was used up.
     pub fn expanded<'i>(&self, input: &'i str) -> Cow<'i, str> {
         static PAIR: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new("$$"));
-        static OPEN: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new("$("));
         let bytes = input.as_bytes();
         if memchr::memchr(b'$', bytes).is_none() {
             return Cow::Borrowed(input);
         }
-        let find = |finder: &Finder, from: usize| {
+        let find_pair = |from: usize| {
             let rest = bytes.get(from..)?;
-            finder.find(rest).map(|at| from + at)
+            PAIR.find(rest).map(|at| from + at)
         };
-        let (mut pair, mut open) = (find(&PAIR, 0), find(&OPEN, 0));
+        // The first `$(` at or after `from`: a `(` after `from` with a `$` before it.
+        let find_open = |mut from: usize| loop {
+            let after = from + 1;
+            let paren = after + memchr::memchr(b'(', bytes.get(after..)?)?;
+            if bytes.get(paren - 1) == Some(&b'$') {
+                return Some(paren - 1);
+            }
+            from = paren;
+        };
+        let (mut pair, mut open) = (find_pair(0), find_open(0));
         // `input[..copied]` is in `out`; `out` exists once something was replaced.
         let mut out: Option<String> = None;
         let mut copied = 0;
         let mut from = 0;
         loop {
             if pair.is_some_and(|p| p < from) {
-                pair = find(&PAIR, from);
+                pair = find_pair(from);
             }
             if open.is_some_and(|p| p < from) {
-                open = find(&OPEN, from);
+                open = find_open(from);
             }
             // The first of them, where the text after it resumes, and what replaces it.
             let (pos, end, with) = match (pair, open) {
